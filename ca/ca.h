@@ -1,0 +1,54 @@
+/* ca.h — hubgate's local certificate authority and the leaf certificates it
+ * mints for intercepted hosts.
+ *
+ * The CA lives in a directory as ca.crt (PEM) and ca.key (PEM, mode 0600).
+ * Leaves are minted only for names in the intercept list the CA was opened
+ * with, never for a name a client supplies; their keys live only in memory. */
+#ifndef HUBGATE_CA_H
+#define HUBGATE_CA_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+struct ca;
+
+/* Called once for every server SSL_CTX the CA builds, before first use, so
+ * that the TLS layer can set its callbacks (SNI check, ALPN). */
+typedef void (*ca_ctx_setup_fn)(SSL_CTX *ctx, void *arg);
+
+/* Creates ca.crt and ca.key in dir for the given intercept hosts.
+ * force == 0: does nothing and returns 0 when a CA already exists.
+ * force != 0: renames an existing pair to ca.crt.bak-TIMESTAMP /
+ * ca.key.bak-TIMESTAMP first. Creates dir (0700) when missing.
+ * Returns 0, or -1 with a message in err saying what to do. */
+int ca_create(const char *dir, char *const *hosts, size_t nhosts, int force,
+              char *err, size_t errlen);
+
+/* Opens the CA in dir, creating it first when neither file exists.
+ * Refuses (NULL, message in err) a key readable by group or other, a
+ * certificate that does not match the key, or a CA whose name constraints
+ * do not permit every host in hosts. hosts are copied. */
+struct ca *ca_open(const char *dir, char *const *hosts, size_t nhosts,
+                   ca_ctx_setup_fn setup, void *setup_arg,
+                   char *err, size_t errlen);
+void ca_free(struct ca *ca);
+
+/* Returns the server SSL_CTX for host (case-insensitive, must be one of
+ * the hosts given to ca_open), minting its leaf on first use and again
+ * when it is within a day of expiry. NULL when host is not permitted or
+ * minting failed. The pointer is borrowed: it stays valid until the next
+ * call for the same host or ca_free(); callers SSL_new() from it at once
+ * (an SSL holds its own reference to the context). */
+SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now);
+
+/* The CA certificate (borrowed) and its notAfter time. */
+X509 *ca_cert(const struct ca *ca);
+time_t ca_not_after(const struct ca *ca);
+
+/* Returns 1 when name is a plausible DNS host name: 1..253 bytes of
+ * [A-Za-z0-9.-], no empty label, no leading or trailing '-' in a label. */
+int ca_name_valid(const char *name);
+
+#endif

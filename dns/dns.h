@@ -1,0 +1,40 @@
+/* dns.h — asynchronous name resolution with c-ares, driven by our loop. */
+#ifndef HUBGATE_DNS_H
+#define HUBGATE_DNS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "proxy/config.h"
+#include "proxy/loop.h"
+
+struct dns;
+struct dns_req;
+
+#define DNS_MAX_ADDRS 8
+
+struct dns_result {
+    size_t n;
+    struct sockaddr_storage addr[DNS_MAX_ADDRS]; /* port already set */
+    socklen_t len[DNS_MAX_ADDRS];
+};
+
+/* res is NULL on failure, with err a static description. Never called
+ * after dns_cancel(), and never from inside dns_resolve(). */
+typedef void (*dns_cb)(void *arg, const struct dns_result *res, const char *err);
+
+/* servers: NULL or empty for the system's resolv.conf and hosts file.
+ * Returns NULL with a message in err. */
+struct dns *dns_new(struct loop *loop, const struct str_list *servers,
+                    char *err, size_t errlen);
+void dns_free(struct dns *dns);
+
+/* Resolves host (a name or an IP literal) to up to DNS_MAX_ADDRS
+ * addresses, IPv4 first then IPv6, each with port set. Returns a request
+ * handle that stays valid until cb runs or dns_cancel(), or NULL when out
+ * of memory. */
+struct dns_req *dns_resolve(struct dns *dns, const char *host, unsigned port,
+                            dns_cb cb, void *arg);
+void dns_cancel(struct dns_req *req);
+
+#endif

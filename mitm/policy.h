@@ -1,0 +1,18 @@
+/* policy.h — which CONNECT targets hubgate intercepts. */
+#ifndef HUBGATE_POLICY_H
+#define HUBGATE_POLICY_H
+
+#include <stddef.h>
+
+#include "proxy/config.h"
+
+/* Returns 1 when host (any case, an optional trailing dot ignored) is in
+ * [intercept] hosts and port is 443: hubgate terminates that TLS itself.
+ * The same name on another port is tunnelled. */
+int policy_intercept(const struct config *cfg, const char *host, unsigned port);
+
+/* Returns 1 when host[0..n) names the same host as want (any case,
+ * trailing dot ignored). */
+int policy_host_eq(const char *host, size_t n, const char *want);
+
+#endif

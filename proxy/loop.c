@@ -1,0 +1,318 @@
+/* loop.c — epoll event loop with a generation-tagged fd table, a binary
+ * min-heap of timers and a deferred-work list. */
+#include "proxy/loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_MAX_EVENTS 256
+
+struct fd_slot {
+    loop_io_fn fn;
+    void *arg;
+    uint32_t mask;
+    uint32_t gen;
+    int used;
+};
+
+struct deferred {
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+struct loop {
+    int epfd;
+    int stop;
+    uint64_t now;
+    struct fd_slot *fds;
+    size_t nfds;
+    struct timer **heap;
+    size_t nheap, capheap;
+    struct deferred *defer;
+    size_t ndefer, capdefer;
+    void (*before_wait)(void *arg);
+    void *before_arg;
+};
+
+static uint64_t clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct loop *loop_new(void)
+{
+    struct loop *loop = calloc(1, sizeof(*loop));
+
+    if (!loop)
+        return NULL;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd == -1) {
+        free(loop);
+        return NULL;
+    }
+    loop->now = clock_ms();
+    return loop;
+}
+
+void loop_free(struct loop *loop)
+{
+    if (!loop)
+        return;
+    close(loop->epfd);
+    free(loop->fds);
+    free(loop->heap);
+    free(loop->defer);
+    free(loop);
+}
+
+uint64_t loop_now(const struct loop *loop) { return loop->now; }
+void loop_stop(struct loop *loop) { loop->stop = 1; }
+
+void loop_set_before_wait(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+    loop->before_wait = fn;
+    loop->before_arg = arg;
+}
+
+static int fd_table_grow(struct loop *loop, int fd)
+{
+    size_t n = loop->nfds ? loop->nfds : 64;
+    struct fd_slot *v;
+
+    if ((size_t)fd < loop->nfds)
+        return 0;
+    while (n <= (size_t)fd)
+        n *= 2;
+    v = realloc(loop->fds, n * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    memset(v + loop->nfds, 0, (n - loop->nfds) * sizeof(*v));
+    loop->fds = v;
+    loop->nfds = n;
+    return 0;
+}
+
+static int loop_ctl(struct loop *loop, int op, int fd, uint32_t mask)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = mask;
+    ev.data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)loop->fds[fd].gen << 32);
+    return epoll_ctl(loop->epfd, op, fd, &ev) == -1 ? -errno : 0;
+}
+
+int loop_add(struct loop *loop, int fd, uint32_t mask, loop_io_fn fn, void *arg)
+{
+    struct fd_slot *s;
+    int rc;
+
+    if (fd < 0)
+        return -EBADF;
+    rc = fd_table_grow(loop, fd);
+    if (rc)
+        return rc;
+    s = &loop->fds[fd];
+    s->gen++;
+    s->fn = fn;
+    s->arg = arg;
+    s->mask = mask;
+    s->used = 1;
+    rc = loop_ctl(loop, EPOLL_CTL_ADD, fd, mask);
+    if (rc)
+        s->used = 0;
+    return rc;
+}
+
+int loop_mod(struct loop *loop, int fd, uint32_t mask)
+{
+    struct fd_slot *s;
+    int rc;
+
+    if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].used)
+        return -EBADF;
+    s = &loop->fds[fd];
+    if (s->mask == mask)
+        return 0;
+    rc = loop_ctl(loop, EPOLL_CTL_MOD, fd, mask);
+    if (rc == 0)
+        s->mask = mask;
+    return rc;
+}
+
+void loop_del(struct loop *loop, int fd)
+{
+    struct fd_slot *s;
+
+    if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].used)
+        return;
+    s = &loop->fds[fd];
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    s->used = 0;
+    s->gen++;
+    s->fn = NULL;
+    s->arg = NULL;
+}
+
+/* ---- timers: binary min-heap on when ---- */
+
+static void heap_swap(struct loop *loop, size_t a, size_t b)
+{
+    struct timer *t = loop->heap[a];
+
+    loop->heap[a] = loop->heap[b];
+    loop->heap[b] = t;
+    loop->heap[a]->idx = (long)a;
+    loop->heap[b]->idx = (long)b;
+}
+
+static void heap_up(struct loop *loop, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+
+        if (loop->heap[p]->when <= loop->heap[i]->when)
+            break;
+        heap_swap(loop, p, i);
+        i = p;
+    }
+}
+
+static void heap_down(struct loop *loop, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < loop->nheap && loop->heap[l]->when < loop->heap[m]->when)
+            m = l;
+        if (r < loop->nheap && loop->heap[r]->when < loop->heap[m]->when)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(loop, i, m);
+        i = m;
+    }
+}
+
+void loop_timer_del(struct loop *loop, struct timer *t)
+{
+    size_t i;
+
+    if (t->idx < 0)
+        return;
+    i = (size_t)t->idx;
+    loop->nheap--;
+    if (i != loop->nheap) {
+        loop->heap[i] = loop->heap[loop->nheap];
+        loop->heap[i]->idx = (long)i;
+        heap_down(loop, i);
+        heap_up(loop, i);
+    }
+    t->idx = -1;
+}
+
+void loop_timer_set(struct loop *loop, struct timer *t, uint64_t ms)
+{
+    loop_timer_del(loop, t);
+    if (loop->nheap == loop->capheap) {
+        size_t n = loop->capheap ? loop->capheap * 2 : 64;
+        struct timer **v = realloc(loop->heap, n * sizeof(*v));
+
+        if (!v)
+            abort(); /* a timer that silently never fires would hang a client */
+        loop->heap = v;
+        loop->capheap = n;
+    }
+    t->when = loop->now + ms;
+    t->idx = (long)loop->nheap;
+    loop->heap[loop->nheap++] = t;
+    heap_up(loop, (size_t)t->idx);
+}
+
+static void run_timers(struct loop *loop)
+{
+    while (loop->nheap && loop->heap[0]->when <= loop->now) {
+        struct timer *t = loop->heap[0];
+
+        loop_timer_del(loop, t);
+        t->fn(loop, t);
+    }
+}
+
+static int next_timeout(const struct loop *loop)
+{
+    uint64_t d;
+
+    if (loop->ndefer)
+        return 0;
+    if (!loop->nheap)
+        return 1000;
+    if (loop->heap[0]->when <= loop->now)
+        return 0;
+    d = loop->heap[0]->when - loop->now;
+    return d > 1000 ? 1000 : (int)d;
+}
+
+/* ---- deferred work ---- */
+
+int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (loop->ndefer == loop->capdefer) {
+        size_t n = loop->capdefer ? loop->capdefer * 2 : 32;
+        struct deferred *v = realloc(loop->defer, n * sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        loop->defer = v;
+        loop->capdefer = n;
+    }
+    loop->defer[loop->ndefer].fn = fn;
+    loop->defer[loop->ndefer].arg = arg;
+    loop->ndefer++;
+    return 0;
+}
+
+static void run_deferred(struct loop *loop)
+{
+    /* Deferred work may defer more; run until the list stays empty. */
+    while (loop->ndefer) {
+        struct deferred d = loop->defer[--loop->ndefer];
+
+        d.fn(d.arg);
+    }
+}
+
+int loop_run(struct loop *loop)
+{
+    struct epoll_event evs[LOOP_MAX_EVENTS];
+
+    while (!loop->stop) {
+        int n, i;
+
+        if (loop->before_wait)
+            loop->before_wait(loop->before_arg);
+        n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, next_timeout(loop));
+        if (n == -1 && errno != EINTR)
+            return -errno;
+        loop->now = clock_ms();
+        for (i = 0; i < n; i++) {
+            int fd = (int)(uint32_t)evs[i].data.u64;
+            uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+            struct fd_slot *s = &loop->fds[fd];
+
+            if (!s->used || s->gen != gen)
+                continue; /* removed earlier in this round */
+            s->fn(loop, fd, s->arg, evs[i].events);
+        }
+        run_deferred(loop);
+        run_timers(loop);
+        run_deferred(loop);
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* loop.h — the event loop: epoll, an fd table, a timer heap and deferred
+ * work run after each round of events.
+ *
+ * Every registration carries a generation number, so an event that was
+ * already fetched for an fd that has since been removed (and perhaps
+ * reused by accept) is dropped instead of reaching the wrong owner. */
+#ifndef HUBGATE_LOOP_H
+#define HUBGATE_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+
+#define LOOP_RD EPOLLIN
+#define LOOP_WR EPOLLOUT
+
+/* events: EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP as epoll reported them. */
+typedef void (*loop_io_fn)(struct loop *loop, int fd, void *arg, uint32_t events);
+
+struct timer;
+typedef void (*loop_timer_fn)(struct loop *loop, struct timer *t);
+
+/* A timer is embedded in its owner; idx is its heap slot, or -1 when it is
+ * not armed. */
+struct timer {
+    uint64_t when;          /* loop_now() milliseconds */
+    long idx;
+    loop_timer_fn fn;
+    void *arg;
+};
+
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* Registers fd (level-triggered) with mask LOOP_RD|LOOP_WR (may be 0).
+ * Returns 0 or -errno. */
+int loop_add(struct loop *loop, int fd, uint32_t mask, loop_io_fn fn, void *arg);
+/* Changes the mask; a no-op when unchanged. Returns 0 or -errno. */
+int loop_mod(struct loop *loop, int fd, uint32_t mask);
+/* Unregisters fd; events already fetched for it are dropped. Does not
+ * close it. */
+void loop_del(struct loop *loop, int fd);
+
+static inline void timer_init(struct timer *t, loop_timer_fn fn, void *arg)
+{
+    t->when = 0;
+    t->idx = -1;
+    t->fn = fn;
+    t->arg = arg;
+}
+/* Arms (or re-arms) t to fire ms milliseconds from now. */
+void loop_timer_set(struct loop *loop, struct timer *t, uint64_t ms);
+/* Disarms t; safe when not armed. */
+void loop_timer_del(struct loop *loop, struct timer *t);
+static inline int timer_armed(const struct timer *t) { return t->idx >= 0; }
+
+/* Runs fn(arg) after the current round of events (used for frees that
+ * must not happen under a caller's feet). Returns 0 or -ENOMEM. */
+int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Monotonic milliseconds, refreshed once per round. */
+uint64_t loop_now(const struct loop *loop);
+
+/* Runs until loop_stop(). Returns 0, or -errno when epoll failed. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+/* Called at the start of every round, before epoll_wait. */
+void loop_set_before_wait(struct loop *loop, void (*fn)(void *arg), void *arg);
+
+#endif
