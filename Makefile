@@ -12,7 +12,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough \
-           -Wno-sign-compare
+           -Wno-sign-compare -Wno-format-truncation
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fno-common
 SANFL    = $(if $(SAN),-fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer)
 LLHTTP_DIR = /usr/share/llhttp
@@ -37,7 +37,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 all: hubgate
 
 hubgate: $(B)/hubgate
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/hubgate: $(OBJS) $(LLHTTP_OBJS)
 	$(CC) $(SANFL) -o $@ $^ $(LDLIBS)

@@ -55,7 +55,7 @@ struct cfg_ctx {
 /* ---- config_value.c: messages and strings ------------------------------ */
 
 /* Accepts slen bytes at s (need not be NUL-terminated) and writes to out
- * (outlen bytes, at least 5; callers pass 96) a NUL-terminated copy for a
+ * (outlen bytes, at least 4; callers pass 96) a NUL-terminated copy for a
  * message: printable ASCII only, others as '?', at most about 80 bytes,
  * "..." when cut. Takes no ownership. */
 void cfg_quote(char *out, size_t outlen, const char *s, size_t slen);

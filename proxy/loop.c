@@ -278,7 +278,7 @@ int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg)
     return 0;
 }
 
-static void run_deferred(struct loop *loop)
+void loop_run_deferred(struct loop *loop)
 {
     /* Deferred work may defer more; run until the list stays empty. */
     while (loop->ndefer) {
@@ -310,9 +310,9 @@ int loop_run(struct loop *loop)
                 continue; /* removed earlier in this round */
             s->fn(loop, fd, s->arg, evs[i].events);
         }
-        run_deferred(loop);
+        loop_run_deferred(loop);
         run_timers(loop);
-        run_deferred(loop);
+        loop_run_deferred(loop);
     }
     return 0;
 }

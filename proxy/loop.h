@@ -60,6 +60,9 @@ static inline int timer_armed(const struct timer *t) { return t->idx >= 0; }
  * must not happen under a caller's feet). Returns 0 or -ENOMEM. */
 int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg);
 
+/* Runs the deferred work now (teardown outside the loop). */
+void loop_run_deferred(struct loop *loop);
+
 /* Monotonic milliseconds, refreshed once per round. */
 uint64_t loop_now(const struct loop *loop);
 

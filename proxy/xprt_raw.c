@@ -38,7 +38,7 @@ void ep_init_raw(struct ep *ep, int fd)
     ep->fd = fd;
     ep->ssl = NULL;
     ep->ops = &xprt_raw;
-    ep->flags = EP_F_RD_MAYBE | EP_F_WR_MAYBE;
+    ep->flags = EP_F_WR_MAYBE; /* nothing to read until an event says so */
     ep->rd_ev = EPOLLIN;
     ep->wr_ev = EPOLLOUT;
     ep->err = 0;

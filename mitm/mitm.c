@@ -1,0 +1,344 @@
+/* mitm.c — the exchange pump: reads, parses and writes both directions of
+ * a client connection in HTTP mode (plain proxy requests) or MITM mode
+ * (TLS from our leaf toward the client, TLS toward the origin).
+ *
+ * Back-pressure: a side is read only while its buffer has room, and a
+ * buffer drains only as fast as the other side takes it; request bytes
+ * after a complete request wait unparsed until the exchange is over. */
+#include "mitm/mitm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "ca/ca.h"
+#include "mitm/exchange.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+void mitm_start(struct conn *c)
+{
+    SSL_CTX *ctx = ca_leaf_ctx(c->px->ca, c->host, time(NULL));
+    SSL *ssl;
+
+    if (!ctx) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot mint a certificate for this host");
+        return;
+    }
+    if (c->cin.len) {
+        conn_error(c, 400, "BAD_REQUEST",
+                   "hubgate: data sent after CONNECT before the 200 answer");
+        return;
+    }
+    /* The socket has sent nothing yet, so this short write fits at once. */
+    if (send(c->cl.fd, established, sizeof(established) - 1, MSG_NOSIGNAL) !=
+        (ssize_t)(sizeof(established) - 1)) {
+        conn_close(c);
+        return;
+    }
+    ssl = SSL_new(ctx);
+    if (!ssl || SSL_set_fd(ssl, c->cl.fd) != 1) {
+        SSL_free(ssl);
+        conn_close(c);
+        return;
+    }
+    SSL_set_app_data(ssl, c->host);  /* for the SNI check */
+    SSL_set_accept_state(ssl);
+    ep_init_tls(&c->cl, c->cl.fd, ssl);
+    c->mode = CONN_MITM;
+    c->t_head = c->t_active = loop_now(c->px->loop);
+    http1_init(&c->req, HTTP_REQUEST, c->px->cfg->max_header_bytes);
+    c->req_method = -1;
+    c->log_path[0] = '\0';
+}
+
+/* Bytes at the front of a buffer that the parser checked as body. */
+static size_t body_ready(const struct http1 *h)
+{
+    return (h->state == H1_BODY || h->state == H1_DONE) ? h->parsed : 0;
+}
+
+static int exchange_idle(const struct conn *c)
+{
+    return c->req.state == H1_HEAD && c->resp.state == H1_HEAD && !c->pending &&
+           c->uout.len == 0;
+}
+
+static int client_read(struct conn *c)
+{
+    int was_empty = c->cin.len == 0;
+    ssize_t r;
+
+    if (!(c->cl.flags & EP_F_RD_MAYBE) || (c->cl.flags & EP_F_RD_EOF) ||
+        (c->flags & CONN_F_CLOSE_AFTER && c->flags & CONN_F_RESP_SENT) ||
+        buf_room(&c->cin) == 0 || buf_reserve(&c->cin) != 0)
+        return 0;
+    r = ep_read(&c->cl, buf_tail(&c->cin), buf_room(&c->cin));
+    if (r <= 0)
+        return 0;
+    buf_commit(&c->cin, (size_t)r);
+    if (was_empty && c->req.state == H1_HEAD)
+        c->t_head = loop_now(c->px->loop);
+    return 1;
+}
+
+static int request_step(struct conn *c)
+{
+    switch (http1_feed(&c->req, &c->cin)) {
+    case H1_EV_HEAD:
+        exchange_request_head(c);
+        return 1;
+    case H1_EV_DONE:
+        return 1;
+    case H1_EV_ERROR:
+        if (c->req.state == H1_ERROR && !(c->flags & CONN_F_RESP_SENT)) {
+            char msg[200];
+
+            snprintf(msg, sizeof(msg), "hubgate: bad request: %s", c->req.err);
+            conn_error(c, c->req.status ? c->req.status : 400, "BAD_REQUEST", msg);
+            return 1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int upstream_write(struct conn *c)
+{
+    int moved = 0;
+    size_t n;
+
+    if (!ep_open(&c->up) || c->pending)
+        return 0;
+    while (c->uout_sent < c->uout.len && (c->up.flags & EP_F_WR_MAYBE)) {
+        ssize_t w = ep_write(&c->up, buf_data(&c->uout) + c->uout_sent,
+                             c->uout.len - c->uout_sent);
+        if (w <= 0)
+            return moved;
+        c->uout_sent += (size_t)w;
+        moved = 1;
+    }
+    if (c->uout_sent < c->uout.len)
+        return moved;
+    while ((n = body_ready(&c->req)) > 0 && (c->up.flags & EP_F_WR_MAYBE)) {
+        ssize_t w = ep_write(&c->up, buf_data(&c->cin), n);
+
+        if (w <= 0)
+            break;
+        buf_consume(&c->cin, (size_t)w);
+        http1_consumed(&c->req, (size_t)w);
+        c->bytes_in += (uint64_t)w;
+        c->flags |= CONN_F_BODY_SENT;
+        moved = 1;
+    }
+    return moved;
+}
+
+static int upstream_read(struct conn *c)
+{
+    ssize_t r;
+
+    if (!ep_open(&c->up) || c->pending || !(c->up.flags & EP_F_RD_MAYBE) ||
+        (c->up.flags & EP_F_RD_EOF) || buf_room(&c->uin) == 0 ||
+        buf_reserve(&c->uin) != 0)
+        return 0;
+    r = ep_read(&c->up, buf_tail(&c->uin), buf_room(&c->uin));
+    if (r <= 0)
+        return 0;
+    buf_commit(&c->uin, (size_t)r);
+    if (exchange_idle(c)) {
+        /* An idle keep-alive origin has nothing to say: it is closing. */
+        buf_consume(&c->uin, c->uin.len);
+        ep_close(&c->up, c->px->loop);
+    }
+    return 1;
+}
+
+static int response_step(struct conn *c)
+{
+    char msg[200];
+
+    if (c->uout.len == 0 && c->resp.state == H1_HEAD)
+        return 0; /* no request on the wire: nothing to parse */
+    switch (http1_feed(&c->resp, &c->uin)) {
+    case H1_EV_HEAD:
+        exchange_response_head(c);
+        return 1;
+    case H1_EV_DONE:
+        return 1;
+    case H1_EV_ERROR:
+        snprintf(msg, sizeof(msg), "hubgate: bad response from %s: %s", c->host,
+                 c->resp.err ? c->resp.err : "malformed");
+        conn_error(c, 502, "UNAVAILABLE", msg);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int client_write(struct conn *c)
+{
+    int moved = 0;
+    size_t n;
+
+    while (c->cout.len && (c->cl.flags & EP_F_WR_MAYBE)) {
+        ssize_t w = ep_write(&c->cl, buf_data(&c->cout), c->cout.len);
+
+        if (w <= 0)
+            return moved;
+        buf_consume(&c->cout, (size_t)w);
+        moved = 1;
+    }
+    if (c->cout.len || c->resp_interim)
+        return moved;
+    while ((n = body_ready(&c->resp)) > 0 && (c->cl.flags & EP_F_WR_MAYBE)) {
+        ssize_t w = ep_write(&c->cl, buf_data(&c->uin), n);
+
+        if (w <= 0)
+            break;
+        buf_consume(&c->uin, (size_t)w);
+        http1_consumed(&c->resp, (size_t)w);
+        c->bytes_out += (uint64_t)w;
+        moved = 1;
+    }
+    return moved;
+}
+
+/* After a complete response: log, then either close or get ready for the
+ * next request on both connections. Returns 1 when state changed. */
+static int exchange_finish(struct conn *c)
+{
+    if (c->resp.state != H1_DONE)
+        return 0;
+    if (c->resp_interim) {
+        c->resp_interim = 0;
+        http1_next(&c->resp);
+        c->resp.skip_body = c->req_method == HTTP_HEAD;
+        return 1;
+    }
+    if (c->cout.len || c->resp.parsed)
+        return 0; /* still flushing */
+    conn_log_exchange(c);
+    if (c->req.state != H1_DONE || body_ready(&c->req))
+        c->flags |= CONN_F_CLOSE_AFTER; /* answered before the request ended */
+    if (!http1_keep_alive(&c->resp) || (c->flags & CONN_F_CLOSE_AFTER) ||
+        (c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)))
+        ep_close(&c->up, c->px->loop);
+    if (c->flags & CONN_F_CLOSE_AFTER) {
+        ep_shutdown(&c->cl);
+        conn_close(c);
+        return 1;
+    }
+    http1_next(&c->req);
+    http1_next(&c->resp);
+    c->req_method = -1;
+    c->resp_interim = 0;
+    c->flags &= ~(CONN_F_RESP_SENT | CONN_F_BODY_SENT | CONN_F_RETRIED);
+    c->t_head = c->t_active = loop_now(c->px->loop);
+    buf_release(&c->cin);
+    buf_release(&c->uin);
+    buf_release(&c->cout);
+    buf_release(&c->uout);
+    return 1;
+}
+
+/* The origin closed or failed while an exchange was running. */
+static void upstream_gone(struct conn *c)
+{
+    char msg[300];
+
+    if (c->resp.state != H1_DONE && c->resp.state != H1_ERROR &&
+        http1_finish(&c->resp) == H1_EV_DONE)
+        return; /* a read-until-close body ended: normal */
+    if (c->resp.state == H1_DONE)
+        return;
+    /* A kept-alive connection the origin closed just as we reused it: the
+     * request never reached it, so send it again once on a fresh one. */
+    if ((c->flags & CONN_F_UP_REUSED) && !(c->flags & (CONN_F_BODY_SENT | CONN_F_RETRIED)) &&
+        c->uin.len == 0 && c->resp.state == H1_HEAD) {
+        c->flags |= CONN_F_RETRIED;
+        log_debug("client %s: kept-alive upstream closed; retrying", c->peer);
+        exchange_connect(c, c->up_tls);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "hubgate: %s closed the connection%s", c->host,
+             c->resp.state == H1_BODY ? " in the middle of the body" : " before answering");
+    conn_error(c, 502, "UNAVAILABLE", msg);
+}
+
+void mitm_pump(struct conn *c)
+{
+    uint64_t now = loop_now(c->px->loop);
+    int progress;
+
+    do {
+        progress = client_read(c);
+        progress |= request_step(c);
+        if (c->flags & CONN_F_CLOSING || c->mode == CONN_TUNNEL)
+            return;
+        progress |= upstream_write(c);
+        progress |= upstream_read(c);
+        progress |= response_step(c);
+        progress |= client_write(c);
+        progress |= exchange_finish(c);
+        if (c->flags & CONN_F_CLOSING)
+            return;
+        if (progress)
+            conn_touch(c, now);
+    } while (progress);
+
+    if (c->cl.flags & EP_F_ERROR) {
+        if (c->req_method >= 0)
+            conn_log_exchange(c);
+        conn_close(c);
+        return;
+    }
+    if (ep_open(&c->up) && !c->pending && (c->up.flags & (EP_F_RD_EOF | EP_F_ERROR))) {
+        if (exchange_idle(c)) {
+            ep_close(&c->up, c->px->loop);
+        } else if (c->uout.len || c->resp.state != H1_HEAD) {
+            upstream_gone(c);
+            if (!(c->flags & CONN_F_CLOSING))
+                mitm_pump(c);
+            return;
+        }
+    }
+    if (c->cl.flags & EP_F_RD_EOF) {
+        /* A client that stops sending mid-request has given up; one that
+         * closes between requests is done. One that half-closes after a
+         * complete request, or before reading an error, still gets it. */
+        if (c->req.state == H1_DONE || c->cout.len)
+            c->flags |= CONN_F_CLOSE_AFTER;
+        else
+            conn_close(c);
+    }
+}
+
+void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
+{
+    *crd = buf_room(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
+           !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
+    *cwr = c->cout.len > 0 || (!c->resp_interim && body_ready(&c->resp) > 0);
+    *urd = !c->pending && buf_room(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
+    *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0);
+}
+
+void mitm_abort_exchange(struct conn *c)
+{
+    upstream_cancel(c->pending);
+    c->pending = NULL;
+    ep_close(&c->up, c->px->loop);
+    buf_consume(&c->uin, c->uin.len);
+    buf_consume(&c->uout, c->uout.len);
+    c->uout_sent = 0;
+    c->resp_interim = 0;
+    c->resp.state = H1_DONE;
+    c->resp.parsed = 0;
+    if (c->req.state != H1_DONE)
+        c->req.state = H1_ERROR;
+}

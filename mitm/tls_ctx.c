@@ -1,0 +1,47 @@
+/* tls_ctx.c — client-facing TLS policy: the SNI must name the CONNECT host,
+ * and only http/1.1 is offered through ALPN. */
+#include "mitm/mitm.h"
+
+#include <string.h>
+
+#include "mitm/policy.h"
+
+/* The expected host travels as the SSL's app data (a NUL-terminated name
+ * owned by the connection). A ClientHello naming another host is refused
+ * with an alert rather than served a certificate that does not match. */
+static int mitm_sni_cb(SSL *ssl, int *al, void *arg)
+{
+    const char *want = SSL_get_app_data(ssl);
+    const char *sn = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    (void)arg;
+    if (!sn)
+        return SSL_TLSEXT_ERR_OK;
+    if (!want || !policy_host_eq(sn, strlen(sn), want)) {
+        *al = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int mitm_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                        const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel = NULL;
+
+    (void)ssl;
+    (void)arg;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK; /* no h2: the client falls back or fails clearly */
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void mitm_tls_setup(SSL_CTX *ctx, void *arg)
+{
+    (void)arg;
+    SSL_CTX_set_tlsext_servername_callback(ctx, mitm_sni_cb);
+    SSL_CTX_set_alpn_select_cb(ctx, mitm_alpn_cb, NULL);
+}

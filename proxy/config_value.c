@@ -1,0 +1,364 @@
+/* config_value.c — reading one value of hubgate's INI configuration:
+ * durations, sizes and counts with their units and ranges, host:port,
+ * paths, and the lists (CIDR networks, DNS names, upstream links, DNS
+ * servers), plus the small string and message helpers they share with
+ * config.c. Nothing here knows about inih or files: config.c calls these
+ * through cfg_parsers[], for the defaults and for each line of a file. */
+#include "proxy/config_int.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- messages and strings ---------------------------------------------- */
+
+/* Copies s for a message: printable ASCII only, at most about 80 bytes, so
+ * a hostile file cannot put escapes on the terminal or flood the log. */
+void cfg_quote(char *out, size_t outlen, const char *s, size_t slen)
+{
+    size_t i, o = 0, max = outlen > 84 ? 80 : outlen - 4;   /* callers pass 96 */
+
+    for (i = 0; i < slen && o < max; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        out[o++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : (unsigned char)'?');
+    }
+    if (i < slen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* Sets c->why to "\"bad\" " (when bad is not NULL) plus fmt. Returns -1. */
+int cfg_why(struct cfg_ctx *c, const char *bad, const char *fmt, ...)
+{
+    size_t n = 0;
+    va_list ap;
+
+    if (bad != NULL) {
+        char q[96];
+
+        cfg_quote(q, sizeof(q), bad, strlen(bad));
+        n = (size_t)snprintf(c->why, sizeof(c->why), "\"%s\" ", q);
+    }
+    va_start(ap, fmt);
+    vsnprintf(c->why + n, sizeof(c->why) - n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Cuts leading blanks, and trailing blanks and CRs, in place. */
+char *cfg_trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* The units a number may carry; "" is the bare number. */
+struct cfg_unit {
+    const char *suffix;
+    unsigned long long mult;
+};
+
+static const struct cfg_unit cfg_units[][4] = {
+    [CFG_T_duration] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}},
+    [CFG_T_size] = {{"", 1}, {"KiB", 1024}, {"MiB", 1048576}},
+    [CFG_T_count] = {{"", 1}},
+};
+
+static const char *const cfg_number_hint[] = {
+    [CFG_T_duration] = "is not a duration; a bare number is seconds, or add ms, s or m",
+    [CFG_T_size] = "is not a size; a bare number is bytes, or add KiB or MiB",
+    [CFG_T_count] = "is not a whole number",
+};
+
+static void cfg_fmt_number(char *out, size_t outlen, enum cfg_type t, unsigned long long n)
+{
+    if (t == CFG_T_duration)
+        snprintf(out, outlen, "%llums", n);
+    else if (t == CFG_T_size && n % 1048576 == 0)
+        snprintf(out, outlen, "%lluMiB", n / 1048576);
+    else if (t == CFG_T_size && n % 1024 == 0)
+        snprintf(out, outlen, "%lluKiB", n / 1024);
+    else
+        snprintf(out, outlen, "%llu", n);
+}
+
+/* Durations (to ms), sizes (to bytes) and counts: digits, then one of the
+ * type's units, then the row's range. */
+int cfg_parse_number(struct cfg_ctx *c, const struct cfg_row *r,
+                     void *field, char *value, int first)
+{
+    const struct cfg_unit *u = cfg_units[r->type];
+    unsigned long long n = 0;
+    const char *p = value;
+    char lo[32], hi[32];
+    int i, big = 0;
+
+    (void)first;
+    if (*p < '0' || *p > '9')
+        goto bad;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > 1000000000000000ULL)
+            big = 1;                /* out of every range here; stop growing */
+        else
+            n = n * 10 + (unsigned long long)(*p - '0');
+    }
+    for (i = 0; i < 4 && u[i].suffix != NULL && strcmp(u[i].suffix, p) != 0; i++)
+        ;
+    if (i == 4 || u[i].suffix == NULL)
+        goto bad;
+    if (big || n > r->hi / u[i].mult || n * u[i].mult < r->lo) {
+        cfg_fmt_number(lo, sizeof(lo), r->type, r->lo);
+        cfg_fmt_number(hi, sizeof(hi), r->type, r->hi);
+        return cfg_why(c, value, "is out of range; give %s to %s", lo, hi);
+    }
+    if (r->type == CFG_T_size)
+        *(size_t *)field = (size_t)(n * u[i].mult);
+    else
+        *(unsigned *)field = (unsigned)(n * u[i].mult);
+    return 0;
+bad:
+    return cfg_why(c, value, "%s (example: %s)", cfg_number_hint[r->type], r->def);
+}
+
+/* "IP:port" or "[IPv6]:port" into listen_host, and listen_port. */
+int cfg_parse_listen(struct cfg_ctx *c, const struct cfg_row *r,
+                     void *field, char *value, int first)
+{
+    char host[sizeof(c->cfg->listen_host)];
+    unsigned char a[16];
+    uint16_t port;
+
+    (void)first;
+    if (value[0] == '\0')
+        return cfg_why(c, NULL, "is empty; give host:port (example: %s)", r->def);
+    if (addr_parse_hostport(value, host, sizeof(host), &port) != 0)
+        return cfg_why(c, value, "is not host:port (example: %s, or [::1]:3128 for IPv6)",
+                       r->def);
+    if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)
+        return cfg_why(c, value, "needs an IP address, not a name (example: %s)", r->def);
+    memcpy(field, host, sizeof(host));
+    c->cfg->listen_port = port;
+    return 0;
+}
+
+/* A non-empty path, copied; replaces the previous one. */
+int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
+                   void *field, char *value, int first)
+{
+    char **slot = field, *dup;
+
+    (void)first;
+    if (value[0] == '\0')
+        return cfg_why(c, NULL, "is empty; give a path (example: %s)", r->def);
+    dup = strdup(value);
+    if (dup == NULL)
+        return cfg_why(c, NULL, "out of memory");
+    free(*slot);
+    *slot = dup;
+    return 0;
+}
+
+/* ---- lists ------------------------------------------------------------- */
+
+/* 1 for the types whose member holds n entries. */
+int cfg_is_list(enum cfg_type t)
+{
+    return t == CFG_T_cidrs || t == CFG_T_hosts || t == CFG_T_links || t == CFG_T_servers;
+}
+
+/* Frees what a member of type t holds and empties it. */
+void cfg_free_field(enum cfg_type t, void *field)
+{
+    struct str_list *l = field;
+    size_t i;
+
+    if (t == CFG_T_path) {
+        free(*(char **)field);
+        *(char **)field = NULL;
+    } else if (t == CFG_T_cidrs) {
+        cidr_list_free(field);
+    } else if (cfg_is_list(t)) {
+        for (i = 0; i < l->n; i++)
+            free(l->v[i]);
+        free(l->v);
+        l->v = NULL;
+        l->n = 0;
+    }
+}
+
+/* Appends a copy of e to l, within the row's limit of entries. */
+static int cfg_list_add(struct cfg_ctx *c, const struct cfg_row *r,
+                        struct str_list *l, const char *e)
+{
+    char **v, *dup;
+
+    if (l->n >= r->hi)
+        return cfg_why(c, NULL, "has more than %llu entries", r->hi);
+    dup = strdup(e);
+    if (dup == NULL)
+        return cfg_why(c, NULL, "out of memory");
+    v = realloc(l->v, (l->n + 1) * sizeof(*v));
+    if (v == NULL) {
+        free(dup);
+        return cfg_why(c, NULL, "out of memory");
+    }
+    v[l->n++] = dup;
+    l->v = v;
+    return 0;
+}
+
+static int cfg_add_cidr(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    struct cidr_list *l = field;
+    struct cidr net;
+
+    if (cidr_parse(e, &net) != 0)
+        return cfg_why(c, e, "is not a network (examples: 10.0.0.0/8, ::1/128, 192.168.1.5)");
+    if (l->n >= r->hi)
+        return cfg_why(c, NULL, "has more than %llu entries", r->hi);
+    if (cidr_list_add(l, &net) != 0)
+        return cfg_why(c, NULL, "out of memory");
+    return 0;
+}
+
+/* 0 when s is a DNS name: [A-Za-z0-9.-], labels of 1..63 bytes that
+ * neither start nor end with '-', 253 bytes at most. */
+static int cfg_dns_name(const char *s)
+{
+    size_t len = strlen(s), label = 0, i;
+
+    if (len == 0 || len > 253)
+        return -1;
+    for (i = 0; i <= len; i++) {
+        char ch = s[i];
+
+        if (ch == '.' || ch == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+                return -1;
+            label = 0;
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-') {
+            label++;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Stores a host name lower-cased, once. */
+static int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    struct str_list *l = field;
+    size_t i;
+    char *p;
+
+    if (cfg_dns_name(e) != 0)
+        return cfg_why(c, e, "is not a DNS name (letters, digits, '-' and '.'; labels of "
+                       "1 to 63 characters; example: registry-1.docker.io)");
+    for (p = e; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], e) == 0)
+            return 0;
+    return cfg_list_add(c, r, l, e);
+}
+
+/* Accepts one [upstream] via entry, trimmed. Returns NULL when it is a
+ * link hubgate can use, else a static reason that follows the quoted
+ * entry in the error. New link kinds (socks5://, http://, relay:) are
+ * recognised here. */
+static const char *config_check_link(const char *entry)
+{
+    if (strcmp(entry, "direct") == 0)
+        return NULL;
+    return "is not a link hubgate knows; for now the only one is \"direct\"";
+}
+
+static int cfg_add_link(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    const char *why;
+
+    if (e[0] == '\0')
+        return cfg_why(c, NULL, "has an empty entry; separate links with single commas "
+                       "(example: %s)", r->def);
+    why = config_check_link(e);
+    if (why != NULL)
+        return cfg_why(c, e, "%s", why);
+    return cfg_list_add(c, r, field, e);
+}
+
+/* "IP", "IPv4:port" or "[IPv6]:port". */
+static int cfg_add_server(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    unsigned char a[16];
+    char host[INET6_ADDRSTRLEN];
+    uint16_t port;
+
+    if (inet_pton(AF_INET, e, a) == 1 || inet_pton(AF_INET6, e, a) == 1 ||
+        (addr_parse_hostport(e, host, sizeof(host), &port) == 0 &&
+         (e[0] == '[' || inet_pton(AF_INET, host, a) == 1)))
+        return cfg_list_add(c, r, field, e);
+    return cfg_why(c, e, "is not an IP address or IP:port (examples: 192.0.2.53, "
+                   "192.0.2.53:5353, [2001:db8::53]:53)");
+}
+
+static int (*const cfg_adders[])(struct cfg_ctx *, const struct cfg_row *, void *, char *) = {
+    [CFG_T_cidrs] = cfg_add_cidr, [CFG_T_hosts] = cfg_add_host,
+    [CFG_T_links] = cfg_add_link, [CFG_T_servers] = cfg_add_server,
+};
+
+/* Cuts the next entry out of *pos (in place) and returns it, or NULL at the
+ * end. Words are split at spaces, tabs and commas; with commas set, only
+ * at commas, each entry trimmed (an empty one is returned as ""). */
+static char *cfg_next(char **pos, int commas)
+{
+    char *p = *pos, *e;
+
+    if (p == NULL)
+        return NULL;
+    if (!commas) {
+        p += strspn(p, " \t,");
+        if (*p == '\0') {
+            *pos = NULL;
+            return NULL;
+        }
+        e = p + strcspn(p, " \t,");
+    } else {
+        e = p + strcspn(p, ",");
+    }
+    *pos = *e != '\0' ? e + 1 : NULL;
+    *e = '\0';
+    return commas ? cfg_trim(p) : p;
+}
+
+/* A list key's first line in a file replaces the default; later lines,
+ * and inih's indented continuation lines, append. via is split at commas
+ * only, as a link may contain spaces. An empty value has no entries. */
+int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
+                   void *field, char *value, int first)
+{
+    char *pos = value[0] != '\0' ? value : NULL, *e;
+
+    if (first)
+        cfg_free_field(r->type, field);
+    while ((e = cfg_next(&pos, r->type == CFG_T_links)) != NULL)
+        if (cfg_adders[r->type](c, r, field, e) != 0)
+            return -1;
+    return 0;
+}

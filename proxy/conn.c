@@ -1,0 +1,330 @@
+/* conn.c — client connection lifecycle: accept, events, deadlines, errors,
+ * the access log and the one destructor. */
+#include "proxy/conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+
+#include "mitm/mitm.h"
+#include "proxy/addr.h"
+#include "proxy/log.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
+
+#define CONN_CIN_SIZE  (16u * 1024u)
+#define CONN_UIN_SIZE  (64u * 1024u)
+
+static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events);
+static void conn_on_timer(struct loop *loop, struct timer *t);
+
+static int sa_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* Best-effort answer on a socket we will not serve (no conn exists yet). */
+static void refuse(int fd, const char *status_line)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                     status_line);
+
+    if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        /* nothing more to do: the client is gone or not reading */
+    }
+    close(fd);
+}
+
+void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
+{
+    const struct config *cfg = px->cfg;
+    char who[64];
+    struct conn *c;
+
+    addr_format((const struct sockaddr *)peer, who, sizeof(who));
+    if (!cidr_list_match(&cfg->allow, (const struct sockaddr *)peer)) {
+        log_warn("client %s refused: not in [proxy] allow", who);
+        refuse(fd, "403 Forbidden");
+        return;
+    }
+    if (px->nconns >= cfg->max_connections) {
+        log_warn("client %s refused: %u connections open ([proxy] max_connections)",
+                 who, px->nconns);
+        refuse(fd, "503 Service Unavailable");
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        refuse(fd, "503 Service Unavailable");
+        return;
+    }
+    c->px = px;
+    c->id = ++px->next_id;
+    memcpy(c->peer, who, sizeof(c->peer));
+    c->peer_loopback = sa_is_loopback(peer);
+    ep_init_raw(&c->cl, fd);
+    ep_init_raw(&c->up, -1);
+    timer_init(&c->timer, conn_on_timer, c);
+    c->t_accept = c->t_active = c->t_head = loop_now(px->loop);
+    buf_init(&c->cin, CONN_CIN_SIZE);
+    buf_init(&c->uin, CONN_UIN_SIZE);
+    buf_init(&c->cout, cfg->max_header_bytes + 4096);
+    buf_init(&c->uout, cfg->max_header_bytes + 4096);
+    http1_init(&c->req, HTTP_REQUEST, cfg->max_header_bytes);
+    http1_init(&c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
+    if (loop_add(px->loop, fd, LOOP_RD, conn_on_client, c) != 0) {
+        free(c);
+        refuse(fd, "503 Service Unavailable");
+        return;
+    }
+    c->next = px->conns;
+    if (px->conns)
+        px->conns->prev = c;
+    px->conns = c;
+    px->nconns++;
+    conn_update(c);
+}
+
+static void conn_free(void *arg)
+{
+    struct conn *c = arg;
+    struct proxy *px = c->px;
+
+    upstream_cancel(c->pending);
+    c->pending = NULL;
+    loop_timer_del(px->loop, &c->timer);
+    ep_close(&c->cl, px->loop);
+    ep_close(&c->up, px->loop);
+    buf_free(&c->cin);
+    buf_free(&c->uin);
+    buf_free(&c->cout);
+    buf_free(&c->uout);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        px->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    px->nconns--;
+    free(c);
+    if (px->draining && px->nconns == 0)
+        loop_stop(px->loop);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    c->flags |= CONN_F_CLOSING;
+    /* Stop events at once; memory goes after the current event. */
+    if (c->cl.fd >= 0)
+        loop_del(c->px->loop, c->cl.fd);
+    if (c->up.fd >= 0)
+        loop_del(c->px->loop, c->up.fd);
+    loop_timer_del(c->px->loop, &c->timer);
+    if (loop_defer(c->px->loop, conn_free, c) != 0)
+        conn_free(c);
+}
+
+static void conn_run(struct conn *c)
+{
+    if (c->mode == CONN_TUNNEL)
+        tunnel_pump(c);
+    else
+        mitm_pump(c);
+    if (!(c->flags & CONN_F_CLOSING))
+        conn_update(c);
+}
+
+static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    struct conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    ep_on_events(&c->cl, events);
+    conn_run(c);
+}
+
+static void conn_on_upstream(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    struct conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    ep_on_events(&c->up, events);
+    conn_run(c);
+}
+
+/* Returns the loop_now() time at which c times out in its current state,
+ * and the reason in *what. */
+static uint64_t conn_deadline(const struct conn *c, const char **what)
+{
+    const struct config *cfg = c->px->cfg;
+
+    if (c->mode == CONN_TUNNEL) {
+        *what = "idle tunnel";
+        return c->t_active + cfg->idle_timeout_ms;
+    }
+    if (c->cl.ssl && !SSL_is_init_finished(c->cl.ssl)) {
+        *what = "TLS handshake";
+        return c->t_head + cfg->handshake_timeout_ms;
+    }
+    if (c->req.state == H1_HEAD && !c->pending && c->resp.state == H1_HEAD) {
+        if (c->cin.len) {
+            *what = "request head";
+            return c->t_head + cfg->header_timeout_ms;
+        }
+        *what = "idle keep-alive";
+        return c->t_active + cfg->idle_timeout_ms;
+    }
+    *what = "upstream read";
+    return c->t_active + cfg->read_timeout_ms;
+}
+
+static void conn_on_timer(struct loop *loop, struct timer *t)
+{
+    struct conn *c = t->arg;
+    const char *what;
+    uint64_t dl = conn_deadline(c, &what), now = loop_now(loop);
+
+    if (now < dl) {
+        loop_timer_set(loop, t, dl - now);
+        return;
+    }
+    log_info("client %s: %s timed out, closing", c->peer, what);
+    if (c->mode != CONN_TUNNEL && !(c->flags & CONN_F_RESP_SENT) &&
+        c->req.state != H1_HEAD)
+        conn_error(c, 504, "UNAVAILABLE", "hubgate: upstream timed out");
+    else
+        conn_close(c);
+    if (!(c->flags & CONN_F_CLOSING))
+        conn_update(c);
+}
+
+void conn_update(struct conn *c)
+{
+    struct loop *loop = c->px->loop;
+    int crd = 0, cwr = 0, urd = 0, uwr = 0;
+    const char *what;
+    uint64_t dl, now = loop_now(loop);
+
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    if (c->mode == CONN_TUNNEL)
+        tunnel_interest(c, &crd, &cwr, &urd, &uwr);
+    else
+        mitm_interest(c, &crd, &cwr, &urd, &uwr);
+    if (c->cl.fd >= 0)
+        loop_mod(loop, c->cl.fd, ep_mask(&c->cl, crd, cwr));
+    if (c->up.fd >= 0)
+        loop_mod(loop, c->up.fd, ep_mask(&c->up, urd, uwr));
+    dl = conn_deadline(c, &what);
+    if (!timer_armed(&c->timer) || c->timer.when > dl)
+        loop_timer_set(loop, &c->timer, dl > now ? dl - now : 0);
+}
+
+/* Registers a freshly connected upstream socket with the conn. */
+void conn_attach_upstream(struct conn *c, int fd, SSL *ssl)
+{
+    if (ssl)
+        ep_init_tls(&c->up, fd, ssl);
+    else
+        ep_init_raw(&c->up, fd);
+    if (loop_add(c->px->loop, fd, 0, conn_on_upstream, c) != 0) {
+        ep_close(&c->up, c->px->loop);
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot watch the upstream socket");
+    }
+}
+
+static size_t json_escape(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s && n + 7 < outlen; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default:  return "Error";
+    }
+}
+
+void conn_error(struct conn *c, int status, const char *code, const char *msg)
+{
+    char esc[512], body[700], head[256];
+    int bn, hn;
+
+    if (c->flags & CONN_F_RESP_SENT || c->mode == CONN_TUNNEL) {
+        log_info("client %s: %s; closing", c->peer, msg);
+        conn_close(c);
+        return;
+    }
+    json_escape(esc, sizeof(esc), msg);
+    bn = snprintf(body, sizeof(body),
+                  "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":null}]}\n",
+                  code, esc);
+    hn = snprintf(head, sizeof(head),
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %d\r\nConnection: close\r\n\r\n",
+                  status, reason_of(status), bn);
+    buf_consume(&c->cout, c->cout.len);
+    if (buf_append(&c->cout, head, (size_t)hn) || buf_append(&c->cout, body, (size_t)bn)) {
+        conn_close(c);
+        return;
+    }
+    c->status = status;
+    c->bytes_out = 0;
+    c->flags |= CONN_F_RESP_SENT | CONN_F_CLOSE_AFTER;
+    mitm_abort_exchange(c);
+    log_info("client %s: %d %s", c->peer, status, msg);
+}
+
+void conn_log_exchange(struct conn *c)
+{
+    static const char *const unknown = "-";
+    const char *m;
+
+    if (c->flags & CONN_F_LOGGED)
+        return;
+    c->flags |= CONN_F_LOGGED;
+    m = c->req_method >= 0 ? llhttp_method_name((llhttp_method_t)c->req_method) : unknown;
+    log_info("access %s %s %s %s %d %lluB %llums link=direct", c->peer, m,
+             c->host[0] ? c->host : unknown, c->log_path[0] ? c->log_path : unknown,
+             c->status, (unsigned long long)c->bytes_out,
+             (unsigned long long)(loop_now(c->px->loop) - c->t_head));
+}

@@ -1,0 +1,100 @@
+/* conn.h — one client connection, from accept to close.
+ *
+ * A connection starts by reading proxy requests (CONNECT or absolute-form
+ * HTTP). A CONNECT turns it into a tunnel (bytes copied both ways) or, for
+ * an intercepted host, into an intercepted session: TLS from our CA toward
+ * the client and HTTP exchanges toward the origin (mitm/mitm.h). Plain HTTP
+ * requests run through the same exchange pipeline without TLS.
+ *
+ * Ownership: the conn owns both endpoints, all buffers, the pending
+ * upstream attempt and its timer; conn_close() releases all of it, after
+ * the current event, in one place. */
+#ifndef HUBGATE_CONN_H
+#define HUBGATE_CONN_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mitm/http1.h"
+#include "proxy/buf.h"
+#include "proxy/proxy.h"
+#include "proxy/xprt.h"
+
+struct upstream;
+
+enum conn_mode {
+    CONN_HTTP = 0,      /* reading proxy requests, forwarding plain HTTP */
+    CONN_TUNNEL,        /* copying bytes both ways */
+    CONN_MITM,          /* client TLS terminated here, HTTP to a fixed origin */
+};
+
+#define CONN_F_CLOSING     0x01u  /* conn_close() called; freed after the event */
+#define CONN_F_CLOSE_AFTER 0x02u  /* close the client once the exchange is flushed */
+#define CONN_F_UP_REUSED   0x04u  /* the upstream served an earlier exchange */
+#define CONN_F_RESP_SENT   0x08u  /* response bytes of this exchange reached cout */
+#define CONN_F_BODY_SENT   0x10u  /* request body bytes of this exchange went upstream */
+#define CONN_F_RETRIED     0x20u  /* this exchange was already retried once */
+#define CONN_F_LOGGED      0x40u
+
+struct conn {
+    struct proxy *px;
+    struct conn *next, *prev;    /* px->conns */
+    uint64_t id;
+    enum conn_mode mode;
+    unsigned flags;
+    char peer[64];               /* "1.2.3.4:5678" for logs */
+    int peer_loopback;
+
+    struct ep cl;                /* client */
+    struct ep up;                /* upstream; fd -1 when none */
+    struct upstream *pending;    /* upstream attempt in progress */
+
+    struct timer timer;
+    uint64_t t_accept, t_active, t_head; /* loop_now() ms */
+
+    struct buf cin;              /* from client */
+    struct buf uin;              /* from upstream */
+    struct buf cout;             /* heads and errors for the client */
+    struct buf uout;             /* request head for upstream */
+    size_t uout_sent;            /* bytes of uout already written */
+
+    struct http1 req, resp;
+    int req_method;              /* method of the request being answered, -1 none */
+    int resp_interim;            /* the response being parsed is a 1xx */
+
+    char host[256];              /* CONNECT target, or this exchange's origin */
+    unsigned port;
+    char up_host[256];           /* what up is connected to */
+    unsigned up_port;
+    int up_tls;
+
+    /* for the access log of the current exchange */
+    char log_path[200];
+    int status;
+    uint64_t bytes_in, bytes_out;
+};
+
+/* Takes a freshly accepted, non-blocking socket. On failure closes fd. */
+void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer);
+
+/* Marks c for release after the current event; idempotent. */
+void conn_close(struct conn *c);
+
+/* Recomputes epoll interest and the deadline after any state change. */
+void conn_update(struct conn *c);
+
+/* Takes a connected upstream socket (and its TLS state) into c->up and
+ * registers it; on failure answers 502. */
+void conn_attach_upstream(struct conn *c, int fd, SSL *ssl);
+
+/* Answers with a short Docker-style JSON error and closes afterwards.
+ * Only when nothing of a response has been sent; otherwise closes. */
+void conn_error(struct conn *c, int status, const char *code, const char *msg);
+
+/* Writes an access log line for the exchange that just ended. */
+void conn_log_exchange(struct conn *c);
+
+/* Marks activity (resets idle/read deadlines). */
+static inline void conn_touch(struct conn *c, uint64_t now) { c->t_active = now; }
+
+#endif

@@ -1,0 +1,74 @@
+/* connect.c — CONNECT: parse the authority, decide, connect, answer. */
+#include "proxy/connect.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mitm/mitm.h"
+#include "mitm/policy.h"
+#include "mitm/uri.h"
+#include "proxy/addr.h"
+#include "proxy/log.h"
+#include "proxy/tunnel.h"
+#include "proxy/upstream.h"
+
+static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
+{
+    struct conn *c = arg;
+    char msg[400];
+
+    c->pending = NULL;
+    if (fd < 0) {
+        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s:%u: %s", c->host, c->port, err);
+        c->status = 502;
+        conn_error(c, 502, "UNAVAILABLE", msg);
+        conn_update(c);
+        return;
+    }
+    conn_attach_upstream(c, fd, ssl);
+    if (c->flags & CONN_F_CLOSING)
+        return;
+    /* The 200 goes first in the client-bound stream, before any byte
+     * the origin sends. */
+    if (buf_append(&c->uin, established, sizeof(established) - 1) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->bytes_out = 0;
+    c->mode = CONN_TUNNEL;
+    c->status = 200;
+    tunnel_pump(c);
+    if (!(c->flags & CONN_F_CLOSING))
+        conn_update(c);
+}
+
+void connect_start(struct conn *c, const char *authority, size_t n)
+{
+    char target[300], host[256];
+    uint16_t port = 0;
+
+    if (n >= sizeof(target)) {
+        conn_error(c, 400, "BAD_REQUEST", "hubgate: CONNECT target too long");
+        return;
+    }
+    memcpy(target, authority, n);
+    target[n] = '\0';
+    if (addr_parse_hostport(target, host, sizeof(host), &port) != 0 ||
+        !uri_host_ok(host, strlen(host))) {
+        conn_error(c, 400, "BAD_REQUEST",
+                   "hubgate: CONNECT needs host:port (example: registry-1.docker.io:443)");
+        return;
+    }
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    c->port = port;
+    snprintf(c->log_path, sizeof(c->log_path), ":%u", (unsigned)port);
+    if (policy_intercept(c->px->cfg, host, port)) {
+        mitm_start(c);
+        return;
+    }
+    c->pending = upstream_open(c->px, host, port, 0, connect_on_ready, c);
+    if (!c->pending)
+        conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
+}

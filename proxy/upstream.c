@@ -1,0 +1,265 @@
+/* upstream.c — resolve, connect and (optionally) TLS toward an origin. */
+#include "proxy/upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "dns/dns.h"
+#include "proxy/log.h"
+#include "proxy/net.h"
+
+#define UP_ATTEMPT_MIN_MS 1000u
+
+struct upstream {
+    struct proxy *px;
+    char host[256];
+    unsigned port;
+    int tls;
+    upstream_cb cb;
+    void *arg;
+    struct dns_req *dreq;
+    struct dns_result res;
+    size_t next;            /* next address to try */
+    int fd;
+    SSL *ssl;
+    struct timer timer;
+    uint64_t deadline;      /* loop_now() ms for the whole attempt */
+};
+
+static void up_release(struct upstream *u)
+{
+    dns_cancel(u->dreq);
+    u->dreq = NULL;
+    loop_timer_del(u->px->loop, &u->timer);
+    if (u->fd >= 0) {
+        loop_del(u->px->loop, u->fd);
+        close(u->fd);
+        u->fd = -1;
+    }
+    SSL_free(u->ssl);
+    u->ssl = NULL;
+    free(u);
+}
+
+/* Fails the attempt with "what" followed by detail. */
+static void up_fail(struct upstream *u, const char *what, const char *detail)
+{
+    upstream_cb cb = u->cb;
+    void *arg = u->arg;
+    char err[200];
+
+    snprintf(err, sizeof(err), "%s%s", what, detail);
+    up_release(u);
+    cb(arg, -1, NULL, err);
+}
+
+static void up_done(struct upstream *u)
+{
+    upstream_cb cb = u->cb;
+    void *arg = u->arg;
+    int fd = u->fd;
+    SSL *ssl = u->ssl;
+
+    loop_del(u->px->loop, fd);
+    u->fd = -1;
+    u->ssl = NULL;
+    up_release(u);
+    cb(arg, fd, ssl, NULL);
+}
+
+static void up_try_next(struct upstream *u, const char *why);
+
+static void up_tls_step(struct upstream *u)
+{
+    int ret, e;
+
+    ERR_clear_error();
+    ret = SSL_do_handshake(u->ssl);
+    if (ret == 1) {
+        up_done(u);
+        return;
+    }
+    e = SSL_get_error(u->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ) {
+        loop_mod(u->px->loop, u->fd, LOOP_RD);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        loop_mod(u->px->loop, u->fd, LOOP_WR);
+        return;
+    }
+    if (SSL_get_verify_result(u->ssl) != X509_V_OK) {
+        up_fail(u, "TLS: certificate verify failed: ",
+                X509_verify_cert_error_string(SSL_get_verify_result(u->ssl)));
+        return;
+    }
+    e = (int)ERR_peek_last_error();
+    up_fail(u, "TLS: handshake failed: ",
+            e ? ERR_reason_error_string((unsigned long)e) : "connection closed");
+}
+
+static int up_tls_start(struct upstream *u)
+{
+    u->ssl = SSL_new(u->px->up_ctx);
+    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1 ||
+        SSL_set_tlsext_host_name(u->ssl, u->host) != 1)
+        return -1;
+    /* The name check: a chain that verifies for another name must fail. */
+    if (SSL_set1_host(u->ssl, u->host) != 1)
+        return -1;
+    SSL_set_connect_state(u->ssl);
+    return 0;
+}
+
+static void up_io(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    struct upstream *u = arg;
+    int rc;
+
+    (void)loop;
+    (void)events;
+    if (u->ssl) {
+        up_tls_step(u);
+        return;
+    }
+    rc = net_connect_result(fd);
+    if (rc) {
+        up_try_next(u, strerror(-rc));
+        return;
+    }
+    if (!u->tls) {
+        up_done(u);
+        return;
+    }
+    loop_timer_set(u->px->loop, &u->timer, u->deadline - loop_now(u->px->loop));
+    if (up_tls_start(u)) {
+        up_fail(u, "TLS: ", "cannot set up the handshake (out of memory?)");
+        return;
+    }
+    up_tls_step(u);
+}
+
+static void up_on_timer(struct loop *loop, struct timer *t)
+{
+    struct upstream *u = t->arg;
+
+    if (!u->ssl && u->next < u->res.n && loop_now(loop) < u->deadline) {
+        up_try_next(u, "connect timed out");
+        return;
+    }
+    up_fail(u, u->ssl ? "TLS handshake" : u->dreq ? "DNS lookup" : "connect",
+            " timed out");
+}
+
+/* Tries the next resolved address; why describes the previous failure. */
+static void up_try_next(struct upstream *u, const char *why)
+{
+    struct loop *loop = u->px->loop;
+
+    if (u->fd >= 0) {
+        loop_del(loop, u->fd);
+        close(u->fd);
+        u->fd = -1;
+    }
+    while (u->next < u->res.n) {
+        size_t i = u->next++;
+        uint64_t now = loop_now(loop), left, slice;
+        int fd = net_connect((struct sockaddr *)&u->res.addr[i], u->res.len[i]);
+
+        if (fd < 0) {
+            why = strerror(-fd);
+            continue;
+        }
+        if (loop_add(loop, fd, LOOP_WR, up_io, u) != 0) {
+            close(fd);
+            why = "cannot watch socket";
+            continue;
+        }
+        u->fd = fd;
+        /* Leave time for the remaining addresses: a black-holed first
+         * address must not eat the whole connect timeout. */
+        left = u->deadline > now ? u->deadline - now : 0;
+        slice = left / (u->res.n - i);
+        if (slice < UP_ATTEMPT_MIN_MS)
+            slice = left < UP_ATTEMPT_MIN_MS ? left : UP_ATTEMPT_MIN_MS;
+        loop_timer_set(loop, &u->timer, slice);
+        return;
+    }
+    up_fail(u, "connect: ", why ? why : "no address");
+}
+
+static void up_on_dns(void *arg, const struct dns_result *res, const char *err)
+{
+    struct upstream *u = arg;
+
+    u->dreq = NULL;
+    if (!res) {
+        up_fail(u, "", err);
+        return;
+    }
+    u->res = *res;
+    u->next = 0;
+    up_try_next(u, NULL);
+}
+
+struct upstream *upstream_open(struct proxy *px, const char *host, unsigned port,
+                               int tls, upstream_cb cb, void *arg)
+{
+    struct upstream *u = calloc(1, sizeof(*u));
+
+    if (!u)
+        return NULL;
+    u->px = px;
+    snprintf(u->host, sizeof(u->host), "%s", host);
+    u->port = port;
+    u->tls = tls;
+    u->cb = cb;
+    u->arg = arg;
+    u->fd = -1;
+    timer_init(&u->timer, up_on_timer, u);
+    u->deadline = loop_now(px->loop) + px->cfg->connect_timeout_ms;
+    loop_timer_set(px->loop, &u->timer, px->cfg->connect_timeout_ms);
+    u->dreq = dns_resolve(px->dns, host, port, up_on_dns, u);
+    if (!u->dreq) {
+        loop_timer_del(px->loop, &u->timer);
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+void upstream_cancel(struct upstream *u)
+{
+    if (u)
+        up_release(u);
+}
+
+SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen)
+{
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create the TLS client context");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
+        snprintf(err, errlen,
+                 "[upstream] ca_file %s: cannot load CA certificates (install "
+                 "ca-certificates, or point ca_file at a PEM bundle)", cfg->ca_file);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    return ctx;
+}
