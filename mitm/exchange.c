@@ -1,23 +1,29 @@
-/* exchange.c — one HTTP exchange at a time: the request head decides where
- * it goes, the response head is rewritten, bodies pass as they are.
+/* exchange.c — a request, from its head to the attempt that answers it.
  *
- * Request: head parsed in c->cin, rewritten into c->uout (kept until the
- * response head arrives, so a request can be sent again on a fresh
- * connection), body bytes forwarded from c->cin as the parser checks them.
- * Response: head parsed in c->uin, rewritten into c->cout, body forwarded
- * from c->uin. */
+ * The client's head is kept in c->tmpl for the whole exchange, so that the
+ * request can be sent again: on the next link when one fails (connect,
+ * handshake, TLS, or a 429/5xx answer to GET/HEAD), to a redirect target
+ * hubgate follows itself, or with Range to resume a cut body. Each attempt
+ * builds its head into c->uout from c->tmpl and its route (mitm/route.h). */
 #include "mitm/exchange.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "mitm/digest.h"
 #include "mitm/hdr.h"
 #include "mitm/mitm.h"
 #include "mitm/policy.h"
+#include "mitm/route.h"
 #include "mitm/uri.h"
+#include "proxy/auth.h"
 #include "proxy/connect.h"
 #include "proxy/log.h"
+#include "proxy/pool.h"
 #include "proxy/upstream.h"
+
+#define LINK_REST_MS 10000u
 
 /* Copies target up to its query string into the log field, with
  * non-printable bytes replaced, so nothing secret or hostile reaches the
@@ -31,38 +37,87 @@ static void set_log_path(struct conn *c, const char *t, size_t n)
     c->log_path[o] = '\0';
 }
 
+const char *exchange_link_name(const struct conn *c)
+{
+    if (c->mode == CONN_MITM && c->link >= 0)
+        return c->px->links.v[c->link]->name;
+    return c->px->pass_links.v[0]->name;
+}
+
 static void on_upstream_ready(void *arg, int fd, SSL *ssl, const char *err)
 {
     struct conn *c = arg;
-    char msg[400];
 
     c->pending = NULL;
     if (fd < 0) {
-        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s:%u: %s", c->host, c->port, err);
-        conn_error(c, 502, "UNAVAILABLE", msg);
+        exchange_failover(c, err, 0);
         conn_update(c);
         return;
     }
-    http1_init(&c->resp, HTTP_RESPONSE, c->px->cfg->max_header_bytes);
-    c->resp.skip_body = c->req_method == HTTP_HEAD;
     conn_attach_upstream(c, fd, ssl);
     if (c->flags & CONN_F_CLOSING)
         return;
-    snprintf(c->up_host, sizeof(c->up_host), "%s", c->host);
-    c->up_port = c->port;
-    c->up_tls = ssl != NULL;
     mitm_pump(c);
     if (!(c->flags & CONN_F_CLOSING))
         conn_update(c);
 }
 
-/* Sends the queued request over a new connection to c->host:c->port. */
-int exchange_connect(struct conn *c, int tls)
+/* The extra header lines of this attempt: Range for a resume, Docker Hub
+ * credentials for a token request that carries none. */
+static void attempt_extra(const struct conn *c, const char *base, char *out, size_t outlen)
 {
-    ep_close(&c->up, c->px->loop);
-    c->flags &= ~CONN_F_UP_REUSED;
+    int n = 0;
+
+    out[0] = '\0';
+    if (c->resuming)
+        n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
+                     (unsigned long long)((uint64_t)c->range_base + c->body_rx));
+    if (c->px->hub_auth[0] && !c->redir && strcmp(c->host, "auth.docker.io") == 0 &&
+        http1_find(&c->req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", c->px->hub_auth);
+}
+
+int exchange_send(struct conn *c)
+{
+    struct route r;
+    const char *why = NULL, *base = buf_data(&c->tmpl);
+    char extra[600];
+    unsigned flags = 0;
+
+    if (route_attempt(c, &r, &why) != 0) {
+        exchange_failover(c, why, 0);
+        return -1;
+    }
+    if (c->redir)
+        flags |= HDR_REQ_FOLLOW;
+    if (c->resuming)
+        flags |= HDR_REQ_NO_RANGE;
+    attempt_extra(c, base, extra, sizeof(extra));
+    buf_consume(&c->uout, c->uout.len);
     c->uout_sent = 0;
-    c->pending = upstream_open(c->px, c->host, c->port, tls, on_upstream_ready, c);
+    if (hdr_write_request(&c->uout, &c->req, base, r.path, r.path_len, r.hosthdr, flags,
+                          extra) != 0) {
+        conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
+        return -1;
+    }
+    snprintf(c->up_host, sizeof(c->up_host), "%s", r.host);
+    c->up_port = r.port;
+    c->up_tls = r.tls;
+    c->up_link = c->mode == CONN_MITM ? c->link : -1;
+    http1_init(&c->resp, HTTP_RESPONSE, c->px->cfg->max_header_bytes);
+    c->resp.skip_body = c->req_method == HTTP_HEAD;
+    c->resp.on_body = exchange_on_body;
+    c->resp.body_arg = c;
+    c->flags &= ~CONN_F_UP_REUSED;
+    if (pool_get(c->px->pool, c->up_link, r.host, r.port, r.tls, &c->up)) {
+        c->flags |= CONN_F_UP_REUSED;
+        conn_attach_upstream(c, c->up.fd, c->up.ssl);
+        return 0;
+    }
+    c->pending = upstream_open(c->px, r.via, r.host, r.port, r.tls,
+                               c->mode == CONN_HTTP ? UP_F_CHECK_DEST |
+                               (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u) : 0u,
+                               on_upstream_ready, c);
     if (!c->pending) {
         conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
         return -1;
@@ -70,16 +125,55 @@ int exchange_connect(struct conn *c, int tls)
     return 0;
 }
 
+void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
+{
+    struct proxy *px = c->px;
+    uint64_t now = loop_now(px->loop);
+    char msg[400];
+    int next;
+
+    snprintf(c->last_err, sizeof(c->last_err), "%s", why);
+    ep_close(&c->up, px->loop);
+    if (strncmp(why, "policy: ", 8) == 0) {
+        snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why + 8);
+        conn_error(c, 403, "DENIED", msg);
+        return;
+    }
+    if (c->mode != CONN_MITM ||
+        ((c->flags & (CONN_F_BODY_SENT | CONN_F_RESP_SENT)) && !c->resuming)) {
+        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s: %s", c->host, why);
+        conn_error(c, 502, "UNAVAILABLE", msg);
+        return;
+    }
+    links_rest(&px->links, c->link, now, rest_ms ? rest_ms : LINK_REST_MS,
+               px->cfg->retry_after_cap_ms, why);
+    c->tried |= 1u << c->link;
+    next = links_pick(&px->links, now, c->tried);
+    if (next < 0) {
+        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s on any link; last: %s: %s",
+                 c->host, px->links.v[c->link]->name, why);
+        conn_error(c, 502, "UNAVAILABLE", msg);
+        return;
+    }
+    log_warn("client %s: %s %s failed on %s (%s); failing over to %s", c->peer, c->host,
+             c->log_path, px->links.v[c->link]->name, why, px->links.v[next]->name);
+    c->link = next;
+    free(c->redir);
+    c->redir = NULL;
+    c->hops = 0;
+    exchange_send(c);
+}
+
 /* Resolves the origin of a request in plain proxy mode from its
- * absolute-form target. Fills c->host/c->port, *target and the Host value
- * to send. Returns 0, or answers 400 and returns -1. */
+ * absolute-form target: c->host/c->port and the origin-form target.
+ * Returns 0, or answers 400 and returns -1. */
 static int plain_target(struct conn *c, const char *url, size_t n, const char **target,
-                        size_t *tlen, char *hostval, size_t hostlen)
+                        size_t *tlen)
 {
     struct uri u;
 
     if (uri_parse(url, n, &u) != 0 || !uri_host_ok(u.host, u.host_len) ||
-        u.host_len >= sizeof(c->host)) {
+        u.host_len >= sizeof(c->host) || (u.path_len && u.path[0] != '/')) {
         conn_error(c, 400, "BAD_REQUEST",
                    "hubgate: this is a proxy: send CONNECT host:port or an absolute "
                    "http:// URL");
@@ -95,15 +189,6 @@ static int plain_target(struct conn *c, const char *url, size_t n, const char **
     c->port = u.port ? u.port : 80;
     *target = u.path_len ? u.path : "/";
     *tlen = u.path_len ? u.path_len : 1;
-    if (u.path_len && u.path[0] == '?') {
-        /* "http://h?q" means "/?q"; keep it simple and refuse it */
-        conn_error(c, 400, "BAD_REQUEST", "hubgate: request target needs a path");
-        return -1;
-    }
-    if (memchr(c->host, ':', u.host_len))
-        snprintf(hostval, hostlen, c->port == 80 ? "[%s]" : "[%s]:%u", c->host, c->port);
-    else
-        snprintf(hostval, hostlen, c->port == 80 ? "%s" : "%s:%u", c->host, c->port);
     return 0;
 }
 
@@ -143,20 +228,45 @@ static int mitm_target(struct conn *c, const char *base, const char *url, size_t
     return 0;
 }
 
-int exchange_request_head(struct conn *c)
+/* Resets the per-request state before a new head is handled. */
+static void exchange_reset(struct conn *c)
 {
-    const char *base = buf_data(&c->cin), *url = base + c->req.url_off, *target;
-    size_t ulen = c->req.url_len, tlen;
-    char hostval[300];
-    const char *host_override = NULL;
-    int method = http1_method(&c->req), tls, reuse;
-
-    c->req_method = method;
     c->status = 0;
     c->bytes_in = c->bytes_out = 0;
     c->flags &= ~(CONN_F_RESP_SENT | CONN_F_BODY_SENT | CONN_F_RETRIED | CONN_F_LOGGED);
     c->t_head = loop_now(c->px->loop);
+    free(c->redir);
+    c->redir = NULL;
+    c->hops = c->following = c->resuming = c->is_blob = 0;
+    c->tried = 0;
+    c->body_len = -1;
+    c->body_rx = 0;
+    c->range_base = 0;
+    c->last_err[0] = '\0';
+    digest_free(c->digest);
+    c->digest = NULL;
+}
 
+int exchange_request_head(struct conn *c)
+{
+    const char *base = buf_data(&c->cin), *url = base + c->req.url_off, *target;
+    size_t ulen = c->req.url_len, tlen;
+    int method = http1_method(&c->req);
+    char hex[65];
+
+    c->req_method = method;
+    exchange_reset(c);
+    if (c->mode == CONN_HTTP) {
+        int i = http1_find(&c->req, base, "proxy-authorization");
+        const struct http1_hdr *h = i >= 0 ? &c->req.hdrs[i] : NULL;
+
+        if (!auth_ok(c->px->cfg, h ? base + h->value_off : NULL, h ? h->value_len : 0)) {
+            c->status = 407;
+            conn_error_hdr(c, 407, "DENIED", "hubgate: proxy authentication required",
+                           "Proxy-Authenticate: Basic realm=\"hubgate\"");
+            return -1;
+        }
+    }
     if (c->mode == CONN_HTTP && method == HTTP_CONNECT) {
         char auth[300];
 
@@ -173,73 +283,50 @@ int exchange_request_head(struct conn *c)
         conn_error(c, 400, "BAD_REQUEST", "hubgate: CONNECT inside a tunnel");
         return -1;
     }
-    if (c->mode == CONN_HTTP) {
-        if (plain_target(c, url, ulen, &target, &tlen, hostval, sizeof(hostval)))
-            return -1;
-        host_override = hostval;
-        tls = 0;
-    } else {
-        if (mitm_target(c, base, url, ulen, &target, &tlen))
-            return -1;
-        tls = 1;
-    }
+    if (c->mode == CONN_HTTP ? plain_target(c, url, ulen, &target, &tlen)
+                             : mitm_target(c, base, url, ulen, &target, &tlen))
+        return -1;
     set_log_path(c, target, tlen);
     if (!http1_keep_alive(&c->req))
         c->flags |= CONN_F_CLOSE_AFTER;
-    buf_consume(&c->uout, c->uout.len);
-    c->uout_sent = 0;
-    if (hdr_write_request(&c->uout, &c->req, base, target, tlen, host_override) != 0) {
+    /* Keep the head for every attempt of this request. */
+    buf_consume(&c->tmpl, c->tmpl.len);
+    if (buf_append(&c->tmpl, base, c->req.head_len) != 0) {
         conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
         return -1;
     }
+    c->tmpl_url_off = (uint32_t)(target - base);
+    c->tmpl_url_len = (uint32_t)tlen;
+    c->is_blob = c->mode == CONN_MITM && (method == HTTP_GET || method == HTTP_HEAD) &&
+                 memmem(target, tlen, "/blobs/", 7) != NULL;
+    if (c->is_blob && method == HTTP_GET && digest_from_path(target, tlen, hex))
+        c->digest = digest_new(hex);
     buf_consume(&c->cin, c->req.head_len);
     http1_resume(&c->req);
-
-    reuse = ep_open(&c->up) && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) &&
-            c->up_tls == tls && c->up_port == c->port && strcmp(c->up_host, c->host) == 0;
-    if (reuse) {
-        c->flags |= CONN_F_UP_REUSED;
-        http1_next(&c->resp);
-        c->resp.skip_body = method == HTTP_HEAD;
-        return 0;
-    }
-    return exchange_connect(c, tls);
+    c->link = c->mode == CONN_MITM ? links_pick(&c->px->links, loop_now(c->px->loop), 0) : -1;
+    return exchange_send(c);
 }
 
-int exchange_response_head(struct conn *c)
+/* The upstream connection of a finished exchange goes back to the pool
+ * when it can carry another request. */
+void exchange_release_upstream(struct conn *c, int reusable)
 {
-    const char *base = buf_data(&c->uin);
-    int status = http1_status(&c->resp), close;
+    if (!ep_open(&c->up))
+        return;
+    if (reusable && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && !c->uin.len &&
+        http1_keep_alive(&c->resp))
+        pool_put(c->px->pool, c->up_link, c->up_host, c->up_port, c->up_tls, &c->up);
+    else
+        ep_close(&c->up, c->px->loop);
+}
 
-    if (status == 101) {
-        conn_error(c, 502, "UNAVAILABLE", "hubgate: origin switched protocols; not supported");
-        return -1;
-    }
-    if (status >= 100 && status < 200) {
-        /* Interim (100 Continue): pass it on, then wait for the final one. */
-        if (hdr_write_response(&c->cout, &c->resp, base, 0) != 0) {
-            conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
-            return -1;
-        }
-        c->resp_interim = 1;
-    } else {
-        c->status = status;
-        if (llhttp_message_needs_eof(&c->resp.p) || c->px->draining)
-            c->flags |= CONN_F_CLOSE_AFTER;
-        close = (c->flags & CONN_F_CLOSE_AFTER) != 0;
-        if (hdr_write_response(&c->cout, &c->resp, base, close) != 0) {
-            conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
-            return -1;
-        }
-        c->flags |= CONN_F_RESP_SENT;
-        /* The request can no longer be replayed: drop its head. An origin
-         * that answers before reading the whole head gets no reuse. */
-        if (c->uout_sent < c->uout.len)
-            c->flags |= CONN_F_CLOSE_AFTER;
-        buf_consume(&c->uout, c->uout.len);
-        c->uout_sent = 0;
-    }
-    buf_consume(&c->uin, c->resp.head_len);
-    http1_resume(&c->resp);
-    return 0;
+void exchange_on_body(void *arg, const char *p, size_t n)
+{
+    struct conn *c = arg;
+
+    if (c->following)
+        return;
+    c->body_rx += n;
+    if (c->digest)
+        digest_update(c->digest, p, n);
 }

@@ -1,22 +1,40 @@
-/* exchange.h — request and response heads of one HTTP exchange (internal
- * to mitm/). */
+/* exchange.h — one HTTP exchange: request head, attempts, response head
+ * (internal to mitm/). */
 #ifndef HUBGATE_EXCHANGE_H
 #define HUBGATE_EXCHANGE_H
 
+#include <stdint.h>
+
 #include "proxy/conn.h"
 
-/* A request head is complete in c->cin: decide the origin, queue the
- * rewritten head in c->uout, consume it from c->cin, and reuse or open
- * the upstream. CONNECT in plain mode hands over to connect_start().
- * Returns 0, or -1 after answering an error. */
+/* A request head is complete in c->cin: keep it in c->tmpl, pick the
+ * first awake link, and send the first attempt. CONNECT in plain mode
+ * hands over to connect_start(). Returns 0, or -1 after answering an
+ * error. */
 int exchange_request_head(struct conn *c);
 
-/* A response head is complete in c->uin: queue it rewritten in c->cout
- * and consume it. Returns 0, or -1 after answering an error. */
+/* Builds the head of the current attempt (link c->link, c->redir,
+ * c->resuming) into c->uout and takes a pooled connection or opens one.
+ * Returns 0, or -1 when it answered an error or failed over. */
+int exchange_send(struct conn *c);
+
+/* The current attempt failed with why: rest its link (rest_ms, or the
+ * default) and send the request on the next one, or answer 502 naming the
+ * last error when none is left or the request can no longer be replayed. */
+void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms);
+
+/* A response head is complete in c->uin: act on it (see response.c) and
+ * consume it. Returns 0, or -1 when it answered an error, failed over or
+ * closed. */
 int exchange_response_head(struct conn *c);
 
-/* Opens a fresh upstream for the queued request (tls or not). Returns 0,
- * or -1 after answering an error. */
-int exchange_connect(struct conn *c, int tls);
+/* Returns c->up to the pool when reusable, else closes it. */
+void exchange_release_upstream(struct conn *c, int reusable);
+
+/* http1 body hook of responses: counts and hashes what the client gets. */
+void exchange_on_body(void *arg, const char *p, size_t n);
+
+/* The name of the link serving the exchange, for logs. */
+const char *exchange_link_name(const struct conn *c);
 
 #endif

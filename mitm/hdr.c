@@ -57,48 +57,71 @@ static int put(struct buf *out, const char *p, size_t n)
     return buf_append(out, p, n) ? -ENOSPC : 0;
 }
 
-static int put_headers(struct buf *out, const struct http1 *h, const char *base,
-                       const char *skip)
+static int follow_keeps(const char *name, size_t n)
 {
+    return http1_span_eq(name, n, "accept") || http1_span_eq(name, n, "range") ||
+           http1_span_eq(name, n, "user-agent");
+}
+
+static int put_headers(struct buf *out, const struct http1 *h, const char *base,
+                       unsigned flags, hdr_rewrite_fn rw, void *rw_arg)
+{
+    char nv[4096];
     unsigned i;
 
     for (i = 0; i < h->nhdrs; i++) {
         const struct http1_hdr *hd = &h->hdrs[i];
+        const char *name = base + hd->name_off, *val = base + hd->value_off;
+        size_t vlen = hd->value_len;
 
         if (hdr_is_hop(h, base, i))
             continue;
-        if (skip && http1_span_eq(base + hd->name_off, hd->name_len, skip))
-            continue;
-        if (put(out, base + hd->name_off, hd->name_len) || put(out, ": ", 2) ||
-            put(out, base + hd->value_off, hd->value_len) || put(out, "\r\n", 2))
+        if (h->p.type == HTTP_REQUEST) {
+            if (http1_span_eq(name, hd->name_len, "host"))
+                continue;
+            if ((flags & HDR_REQ_FOLLOW) && !follow_keeps(name, hd->name_len))
+                continue;
+            if ((flags & HDR_REQ_NO_RANGE) && http1_span_eq(name, hd->name_len, "range"))
+                continue;
+        }
+        if (rw) {
+            int n = rw(rw_arg, name, hd->name_len, val, vlen, nv, sizeof(nv));
+
+            if (n >= 0) {
+                val = nv;
+                vlen = (size_t)n;
+            }
+        }
+        if (put(out, name, hd->name_len) || put(out, ": ", 2) || put(out, val, vlen) ||
+            put(out, "\r\n", 2))
             return -ENOSPC;
     }
     return 0;
 }
 
 int hdr_write_request(struct buf *out, const struct http1 *h, const char *base,
-                      const char *target, size_t target_len, const char *host)
+                      const char *target, size_t target_len, const char *host,
+                      unsigned flags, const char *extra)
 {
     const char *m = llhttp_method_name((llhttp_method_t)h->p.method);
 
     if (put(out, m, strlen(m)) || put(out, " ", 1) || put(out, target, target_len) ||
-        put(out, " HTTP/1.1\r\n", 11))
+        put(out, " HTTP/1.1\r\nHost: ", 17) || put(out, host, strlen(host)) ||
+        put(out, "\r\n", 2) || put_headers(out, h, base, flags, NULL, NULL))
         return -ENOSPC;
-    if (host && (put(out, "Host: ", 6) || put(out, host, strlen(host)) || put(out, "\r\n", 2)))
-        return -ENOSPC;
-    if (put_headers(out, h, base, host ? "host" : NULL))
+    if (extra && put(out, extra, strlen(extra)))
         return -ENOSPC;
     return put(out, "\r\n", 2);
 }
 
 int hdr_write_response(struct buf *out, const struct http1 *h, const char *base,
-                       int close)
+                       int close, hdr_rewrite_fn rw, void *rw_arg)
 {
     char line[32];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", http1_status(h));
 
     if (put(out, line, (size_t)n) || put(out, base + h->url_off, h->url_len) ||
-        put(out, "\r\n", 2) || put_headers(out, h, base, NULL))
+        put(out, "\r\n", 2) || put_headers(out, h, base, 0, rw, rw_arg))
         return -ENOSPC;
     if (close && put(out, "Connection: close\r\n", 19))
         return -ENOSPC;

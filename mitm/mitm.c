@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "ca/ca.h"
+#include "mitm/digest.h"
 #include "mitm/exchange.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
@@ -60,6 +61,18 @@ void mitm_start(struct conn *c)
 static size_t body_ready(const struct http1 *h)
 {
     return (h->state == H1_BODY || h->state == H1_DONE) ? h->parsed : 0;
+}
+
+/* Response body bytes the client may have now: while a blob is being
+ * verified its last byte waits until the digest matched, so a client
+ * never completes a corrupt blob. */
+static size_t resp_ready(const struct conn *c)
+{
+    size_t n = body_ready(&c->resp);
+
+    if (c->digest && c->resp.state == H1_BODY && !c->resuming && n)
+        n--;
+    return n;
 }
 
 static int exchange_idle(const struct conn *c)
@@ -151,25 +164,46 @@ static int upstream_read(struct conn *c)
     if (r <= 0)
         return 0;
     buf_commit(&c->uin, (size_t)r);
-    if (exchange_idle(c)) {
-        /* An idle keep-alive origin has nothing to say: it is closing. */
-        buf_consume(&c->uin, c->uin.len);
-        ep_close(&c->up, c->px->loop);
-    }
     return 1;
+}
+
+/* A complete response body: check the blob digest, or, for a redirect we
+ * follow, fetch its target. */
+static void response_done(struct conn *c)
+{
+    if (c->following) {
+        c->following = 0;
+        buf_consume(&c->uin, c->resp.parsed);
+        c->resp.parsed = 0;
+        exchange_release_upstream(c, 1);
+        exchange_send(c);
+        return;
+    }
+    if (c->digest) {
+        int ok = digest_matches(c->digest);
+
+        digest_free(c->digest);
+        c->digest = NULL;
+        if (!ok) {
+            log_err("client %s: %s %s: body does not match its digest; resetting the client "
+                    "so it retries", c->peer, c->host, c->log_path);
+            conn_reset(c);
+        }
+    }
 }
 
 static int response_step(struct conn *c)
 {
     char msg[200];
 
-    if (c->uout.len == 0 && c->resp.state == H1_HEAD)
-        return 0; /* no request on the wire: nothing to parse */
+    if (c->pending || !ep_open(&c->up) || c->resp.state == H1_DONE)
+        return 0;
     switch (http1_feed(&c->resp, &c->uin)) {
     case H1_EV_HEAD:
         exchange_response_head(c);
         return 1;
     case H1_EV_DONE:
+        response_done(c);
         return 1;
     case H1_EV_ERROR:
         snprintf(msg, sizeof(msg), "hubgate: bad response from %s: %s", c->host,
@@ -196,7 +230,13 @@ static int client_write(struct conn *c)
     }
     if (c->cout.len || c->resp_interim)
         return moved;
-    while ((n = body_ready(&c->resp)) > 0 && (c->cl.flags & EP_F_WR_MAYBE)) {
+    if (c->following && (n = body_ready(&c->resp)) > 0) {
+        /* the body of a redirect we follow is nobody's */
+        buf_consume(&c->uin, n);
+        http1_consumed(&c->resp, n);
+        return 1;
+    }
+    while ((n = resp_ready(c)) > 0 && (c->cl.flags & EP_F_WR_MAYBE)) {
         ssize_t w = ep_write(&c->cl, buf_data(&c->uin), n);
 
         if (w <= 0)
@@ -226,9 +266,7 @@ static int exchange_finish(struct conn *c)
     conn_log_exchange(c);
     if (c->req.state != H1_DONE || body_ready(&c->req))
         c->flags |= CONN_F_CLOSE_AFTER; /* answered before the request ended */
-    if (!http1_keep_alive(&c->resp) || (c->flags & CONN_F_CLOSE_AFTER) ||
-        (c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)))
-        ep_close(&c->up, c->px->loop);
+    exchange_release_upstream(c, !(c->flags & CONN_F_CLOSE_AFTER));
     if (c->flags & CONN_F_CLOSE_AFTER) {
         ep_shutdown(&c->cl);
         conn_close(c);
@@ -240,6 +278,8 @@ static int exchange_finish(struct conn *c)
     c->resp_interim = 0;
     c->flags &= ~(CONN_F_RESP_SENT | CONN_F_BODY_SENT | CONN_F_RETRIED);
     c->t_head = c->t_active = loop_now(c->px->loop);
+    buf_consume(&c->tmpl, c->tmpl.len);
+    buf_release(&c->tmpl);
     buf_release(&c->cin);
     buf_release(&c->uin);
     buf_release(&c->cout);
@@ -253,22 +293,52 @@ static void upstream_gone(struct conn *c)
     char msg[300];
 
     if (c->resp.state != H1_DONE && c->resp.state != H1_ERROR &&
-        http1_finish(&c->resp) == H1_EV_DONE)
+        http1_finish(&c->resp) == H1_EV_DONE) {
+        response_done(c);
         return; /* a read-until-close body ended: normal */
+    }
     if (c->resp.state == H1_DONE)
         return;
-    /* A kept-alive connection the origin closed just as we reused it: the
+    ep_close(&c->up, c->px->loop);
+    /* A pooled connection the origin closed just as we reused it: the
      * request never reached it, so send it again once on a fresh one. */
     if ((c->flags & CONN_F_UP_REUSED) && !(c->flags & (CONN_F_BODY_SENT | CONN_F_RETRIED)) &&
-        c->uin.len == 0 && c->resp.state == H1_HEAD) {
+        c->resp.state == H1_HEAD && c->resp.parsed == 0) {
         c->flags |= CONN_F_RETRIED;
-        log_debug("client %s: kept-alive upstream closed; retrying", c->peer);
-        exchange_connect(c, c->up_tls);
+        log_debug("client %s: pooled upstream closed; retrying", c->peer);
+        exchange_send(c);
         return;
     }
-    snprintf(msg, sizeof(msg), "hubgate: %s closed the connection%s", c->host,
-             c->resp.state == H1_BODY ? " in the middle of the body" : " before answering");
-    conn_error(c, 502, "UNAVAILABLE", msg);
+    /* A blob cut in the middle: ask for the rest (Range) once the bytes we
+     * have reached the client, and keep the client's stream going. */
+    if ((c->flags & CONN_F_RESP_SENT) && c->resp.state == H1_BODY && c->is_blob &&
+        c->req_method == HTTP_GET && c->body_len > 0 && !c->following &&
+        c->body_rx < (uint64_t)c->body_len && c->resume_tries < (int)c->px->links.n + 1) {
+        c->resume_tries++;
+        c->resuming = 1;
+        log_warn("client %s: %s %s cut at byte %llu of %lld on %s; resuming", c->peer,
+                 c->host, c->log_path, (unsigned long long)c->body_rx,
+                 (long long)c->body_len, exchange_link_name(c));
+        return;
+    }
+    if (c->flags & CONN_F_RESP_SENT) {
+        log_warn("client %s: %s %s: origin closed in the middle of the body; cutting the client",
+                 c->peer, c->host, c->log_path);
+        conn_close(c);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "%s closed the connection before answering", c->host);
+    exchange_failover(c, msg, 0);
+}
+
+/* A resume waits until the client has every byte received so far, then
+ * asks for the rest. A failure to connect moves it to the next link. */
+static int resume_step(struct conn *c)
+{
+    if (!c->resuming || c->pending || ep_open(&c->up) || c->uin.len || c->cout.len)
+        return 0;
+    exchange_send(c);
+    return 1;
 }
 
 void mitm_pump(struct conn *c)
@@ -284,6 +354,7 @@ void mitm_pump(struct conn *c)
         progress |= upstream_write(c);
         progress |= upstream_read(c);
         progress |= response_step(c);
+        progress |= resume_step(c);
         progress |= client_write(c);
         progress |= exchange_finish(c);
         if (c->flags & CONN_F_CLOSING)
@@ -323,7 +394,7 @@ void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
 {
     *crd = buf_room(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
            !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
-    *cwr = c->cout.len > 0 || (!c->resp_interim && body_ready(&c->resp) > 0);
+    *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0);
     *urd = !c->pending && buf_room(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
     *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0);
 }
@@ -337,6 +408,9 @@ void mitm_abort_exchange(struct conn *c)
     buf_consume(&c->uout, c->uout.len);
     c->uout_sent = 0;
     c->resp_interim = 0;
+    c->following = c->resuming = 0;
+    digest_free(c->digest);
+    c->digest = NULL;
     c->resp.state = H1_DONE;
     c->resp.parsed = 0;
     if (c->req.state != H1_DONE)

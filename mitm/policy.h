@@ -15,4 +15,17 @@ int policy_intercept(const struct config *cfg, const char *host, unsigned port);
  * trailing dot ignored). */
 int policy_host_eq(const char *host, size_t n, const char *want);
 
+struct sockaddr;
+
+/* Checks a destination the client chose (passthrough CONNECT, plain
+ * forwarding going out directly) on its resolved address: refuses
+ * hubgate's own listening socket, [proxy] deny_targets, and loopback
+ * targets for clients that are not on loopback. Returns 1 when allowed,
+ * else 0 with *why. */
+int policy_dest_ok(const struct config *cfg, const struct sockaddr *sa, int client_loopback,
+                   const char **why);
+
+/* Returns 1 when port may be CONNECTed to ([proxy] connect_ports). */
+int policy_port_ok(const struct config *cfg, unsigned port);
+
 #endif

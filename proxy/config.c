@@ -6,6 +6,10 @@
  * would accept. The parsers, one per value type, are in config_value.c;
  * this file holds the table, the inih side and the public functions.
  *
+ * The [relay] section has no rows: any host name is a key there. Files
+ * named by secret and userfile keys (hub_credentials, users_file) are
+ * read once the text is parsed, by config_secret.c.
+ *
  * inih r55 cuts lines at INI_MAX_LINE bytes and tells us about a handler
  * error only by returning its line number. So the text is checked first
  * (long lines, NUL bytes) and fed to ini_parse_stream() by a reader that
@@ -40,7 +44,10 @@ static int (*const cfg_parsers[])(struct cfg_ctx *, const struct cfg_row *, void
     [CFG_T_duration] = cfg_parse_number, [CFG_T_size] = cfg_parse_number,
     [CFG_T_count] = cfg_parse_number,    [CFG_T_path] = cfg_parse_path,
     [CFG_T_hosts] = cfg_parse_list,      [CFG_T_links] = cfg_parse_list,
-    [CFG_T_servers] = cfg_parse_list,
+    [CFG_T_servers] = cfg_parse_list,    [CFG_T_flag] = cfg_parse_flag,
+    [CFG_T_users] = cfg_parse_list,      [CFG_T_ports] = cfg_parse_list,
+    [CFG_T_tlinks] = cfg_parse_list,     [CFG_T_secret] = cfg_parse_path,
+    [CFG_T_userfile] = cfg_parse_path,
 };
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -112,6 +119,8 @@ static void cfg_unknown(struct cfg_ctx *c, const char *section, const char *key)
         else if (!known && (i == 0 || strcmp(r->section, cfg_rows[i - 1].section) != 0))
             snprintf(list + n, sizeof(list) - n, " [%s]", r->section);
     }
+    if (!known)
+        strcat(list, " [relay]");   /* no rows: its keys are host names */
     if (known && home != NULL)
         cfg_why(c, NULL, "unknown key here; it belongs in [%s]", home);
     else if (known)
@@ -146,6 +155,18 @@ static int cfg_handler(void *user, const char *section, const char *name, const 
 
     if (c->failed)
         return 1;                   /* only the first error is reported */
+    if (strcmp(section, "relay") == 0) {
+        char *k = strdup(name);
+
+        v = value != NULL ? strdup(value) : NULL;
+        if (k == NULL || v == NULL)
+            cfg_why(c, NULL, value != NULL ? "out of memory"
+                                            : "has no value; write host = https://relay");
+        else
+            rc = cfg_parse_relay(c, cfg_trim(k), cfg_strip(v));
+        free(k);
+        goto out;
+    }
     i = cfg_find(section, name);
     if (i < 0) {
         cfg_unknown(c, section, name);
@@ -248,25 +269,36 @@ static void cfg_syntax(struct cfg_ctx *c, const char *text, size_t len, int line
                  "or a comment", c->name, line, q);
 }
 
-/* Checks what only the whole file decides: lists that must not end empty. */
+/* ---- whole-file checks ------------------------------------------------- */
+
+/* Checks what only the whole file decides: lists that must not end empty,
+ * a relay map with nothing to map, and the files of secrets. */
 static int cfg_check(struct cfg_ctx *c)
 {
     int i;
 
     for (i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_row *r = &cfg_rows[i];
-        const void *field = (const char *)c->cfg + r->off;
-        size_t n;
 
-        if (!cfg_is_list(r->type))
-            continue;
-        n = r->type == CFG_T_cidrs ? ((const struct cidr_list *)field)->n
-                                   : ((const struct str_list *)field)->n;
-        if (n < r->lo) {
+        if (cfg_is_list(r->type) && cfg_list_len(r->type, (char *)c->cfg + r->off) < r->lo) {
             cfg_why(c, NULL, "is empty; give at least one entry (example: %s)", r->def);
             cfg_fail(c, c->line[i], r->section, r->key);
             return -1;
         }
+    }
+    if (c->relay_line != 0 && c->cfg->relay_hosts.n == 0) {
+        cfg_why(c, "relay", "needs a [relay] section that maps hosts to relays (example: "
+                "[relay] then registry-1.docker.io = https://hub-mirror.example.com)");
+        cfg_fail(c, c->relay_line, "upstream", "via");
+        return -1;
+    }
+    if (c->cfg->users_file != NULL && cfg_load_users(c, &cfg_rows[CFG_K_proxy_users]) != 0) {
+        cfg_fail(c, c->line[CFG_K_proxy_users_file], "proxy", "users_file");
+        return -1;
+    }
+    if (c->cfg->hub_credentials != NULL && cfg_load_hub(c) != 0) {
+        cfg_fail(c, c->line[CFG_K_upstream_hub_credentials], "upstream", "hub_credentials");
+        return -1;
     }
     return 0;
 }
@@ -424,6 +456,12 @@ void config_free(struct config *cfg)
         return;
     for (i = 0; i < CFG_NKEYS; i++)
         cfg_free_field(cfg_rows[i].type, (char *)cfg + cfg_rows[i].off);
+    cfg_free_field(CFG_T_hosts, &cfg->relay_hosts);
+    cfg_free_field(CFG_T_hosts, &cfg->relay_urls);
+    if (cfg->hub_token != NULL)
+        memset(cfg->hub_token, 0, strlen(cfg->hub_token));
+    free(cfg->hub_user);
+    free(cfg->hub_token);
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -15,6 +15,11 @@ struct str_list {
     size_t n;
 };
 
+struct port_list {
+    uint16_t *v;
+    size_t n;
+};
+
 struct config {
     char *path;                     /* file it was read from */
 
@@ -28,6 +33,12 @@ struct config {
     unsigned drain_timeout_ms;      /* 10s */
     size_t max_header_bytes;        /* 64KiB */
     unsigned max_connections;       /* 4096 */
+    struct str_list users;          /* "name:password" from users, then the lines
+                                     * of users_file; empty: no proxy auth.
+                                     * Secrets: never log them */
+    char *users_file;               /* NULL (the default ""): none */
+    struct cidr_list deny_targets;  /* 169.254.0.0/16 fe80::/10: targets refused */
+    struct port_list connect_ports; /* CONNECT ports allowed; empty: any */
 
     /* [ca] */
     char *ca_dir;                   /* /var/lib/hubgate */
@@ -40,6 +51,20 @@ struct config {
     char *ca_file;                  /* /etc/ssl/certs/ca-certificates.crt */
     unsigned connect_timeout_ms;    /* 10s */
     unsigned read_timeout_ms;       /* 300s */
+    unsigned retry_after_cap_ms;    /* 60s: longest Retry-After waited for */
+    int follow_redirects;           /* 1 (yes) or 0 */
+    char *hub_credentials;          /* NULL (the default ""): anonymous pulls */
+    char *hub_user, *hub_token;     /* that file's "user:token", read at load
+                                     * time; NULL without it. Secrets: never
+                                     * log them */
+
+    /* [passthrough] */
+    struct str_list passthrough_via; /* links for tunnels, in order; "direct";
+                                      * never a relay */
+
+    /* [relay] HOST = https://RELAY[:PORT], for "relay" in [upstream] via */
+    struct str_list relay_hosts;    /* lower-cased, validated names, once each */
+    struct str_list relay_urls;     /* relay_urls.v[i] serves relay_hosts.v[i] */
 
     /* [dns] */
     struct str_list dns_servers;    /* empty: resolv.conf and /etc/hosts */

@@ -11,7 +11,8 @@
 
 enum cfg_type {
     CFG_T_listen, CFG_T_cidrs, CFG_T_duration, CFG_T_size, CFG_T_count,
-    CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers
+    CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers, CFG_T_flag,
+    CFG_T_users, CFG_T_ports, CFG_T_tlinks, CFG_T_secret, CFG_T_userfile
 };
 
 enum cfg_key {
@@ -49,6 +50,7 @@ struct cfg_ctx {
     int err_line;
     unsigned char seen[CFG_NKEYS];  /* a list key's first line replaces */
     int line[CFG_NKEYS];            /* last line naming the key */
+    int relay_line;                 /* first via line with "relay", or 0 */
     char why[384];                  /* the current error, after "key: " */
 };
 
@@ -69,6 +71,11 @@ int cfg_why(struct cfg_ctx *c, const char *bad, const char *fmt, ...)
  * place and returns s past its leading blanks. */
 char *cfg_trim(char *s);
 
+/* Returns 0 when the NUL-terminated s is a DNS name: [A-Za-z0-9.-],
+ * labels of 1..63 bytes that neither start nor end with '-', 253 bytes at
+ * most; else -1. */
+int cfg_dns_name(const char *s);
+
 /* ---- config_value.c: values -------------------------------------------- */
 
 /* Every parser accepts the load c, the row r of the key, field (the
@@ -84,15 +91,45 @@ int cfg_parse_listen(struct cfg_ctx *c, const struct cfg_row *r,
 /* duration (to ms), size (to bytes), count: digits and a unit, in range. */
 int cfg_parse_number(struct cfg_ctx *c, const struct cfg_row *r,
                      void *field, char *value, int first);
-/* path: a non-empty string, copied. */
+/* path: a non-empty string, copied. secret, userfile: the same, but ""
+ * means none (NULL); config_secret.c reads the file. */
 int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first);
-/* cidrs, hosts, links, servers: entries appended; first replaces. */
+/* flag: yes/no, true/false, on/off, 1/0 (any case) to an int 1 or 0. */
+int cfg_parse_flag(struct cfg_ctx *c, const struct cfg_row *r,
+                   void *field, char *value, int first);
+/* cidrs, hosts, links, tlinks, servers, users, ports: entries appended;
+ * first replaces. */
 int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first);
 
+/* users: adds one "name:password" to field (a str_list) within r's limit;
+ * also used for the lines of users_file. */
+int cfg_add_user(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e);
+
+/* One [relay] line: key a host name (stored lower-cased), value an
+ * https://HOST[:PORT] URL; a host named again gets the new URL. Accepts
+ * writable key and value (the caller keeps them). Returns 0, or -1 with
+ * the reason in c->why. */
+int cfg_parse_relay(struct cfg_ctx *c, char *key, char *value);
+
+/* ---- config_secret.c: files of secrets --------------------------------- */
+
+/* After the whole text, when c->cfg->users_file is set: appends its
+ * "name:password" lines to c->cfg->users (users is that key's row).
+ * Returns 0, or -1 with the reason in c->why. */
+int cfg_load_users(struct cfg_ctx *c, const struct cfg_row *users);
+
+/* After the whole text, when c->cfg->hub_credentials is set: fills
+ * hub_user and hub_token from its one line. Returns 0, or -1 with the
+ * reason in c->why. */
+int cfg_load_hub(struct cfg_ctx *c);
+
 /* Returns 1 when a member of type t is a list (n entries), else 0. */
 int cfg_is_list(enum cfg_type t);
+
+/* Returns the number of entries of a list member of type t at field. */
+size_t cfg_list_len(enum cfg_type t, const void *field);
 
 /* Frees what a member of type t holds at field and empties it; an empty
  * member is fine. */

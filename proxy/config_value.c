@@ -1,7 +1,8 @@
 /* config_value.c — reading one value of hubgate's INI configuration:
  * durations, sizes and counts with their units and ranges, host:port,
- * paths, and the lists (CIDR networks, DNS names, upstream links, DNS
- * servers), plus the small string and message helpers they share with
+ * paths, yes/no flags, the lists (CIDR networks, DNS names, upstream
+ * links, DNS servers, users, ports), [relay] lines, plus the small string
+ * and message helpers they share with
  * config.c. Nothing here knows about inih or files: config.c calls these
  * through cfg_parsers[], for the defaults and for each line of a file. */
 #include "proxy/config_int.h"
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "proxy/link.h"
 
 /* ---- messages and strings ---------------------------------------------- */
 
@@ -155,15 +159,21 @@ int cfg_parse_listen(struct cfg_ctx *c, const struct cfg_row *r,
     return 0;
 }
 
-/* A non-empty path, copied; replaces the previous one. */
+/* A path, copied; replaces the previous one. Only secret and userfile
+ * paths may be empty (none). */
 int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first)
 {
     char **slot = field, *dup;
 
     (void)first;
-    if (value[0] == '\0')
+    if (value[0] == '\0' && r->type == CFG_T_path)
         return cfg_why(c, NULL, "is empty; give a path (example: %s)", r->def);
+    if (value[0] == '\0') {
+        free(*slot);
+        *slot = NULL;
+        return 0;
+    }
     dup = strdup(value);
     if (dup == NULL)
         return cfg_why(c, NULL, "out of memory");
@@ -172,28 +182,64 @@ int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
     return 0;
 }
 
+/* yes/no and the usual synonyms, any case, to 1 or 0. */
+int cfg_parse_flag(struct cfg_ctx *c, const struct cfg_row *r,
+                   void *field, char *value, int first)
+{
+    static const char *const words[] = {"no", "yes", "false", "true", "off", "on", "0", "1"};
+    size_t i;
+
+    (void)first;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasecmp(value, words[i]) == 0) {
+            *(int *)field = (int)(i % 2);
+            return 0;
+        }
+    return cfg_why(c, value, "is not yes or no (also true/false, on/off, 1/0; example: %s)",
+                   r->def);
+}
+
 /* ---- lists ------------------------------------------------------------- */
 
 /* 1 for the types whose member holds n entries. */
 int cfg_is_list(enum cfg_type t)
 {
-    return t == CFG_T_cidrs || t == CFG_T_hosts || t == CFG_T_links || t == CFG_T_servers;
+    return t == CFG_T_cidrs || t == CFG_T_hosts || t == CFG_T_links || t == CFG_T_servers ||
+           t == CFG_T_users || t == CFG_T_ports || t == CFG_T_tlinks;
 }
 
-/* Frees what a member of type t holds and empties it. */
+/* The n of a list member: struct cidr_list, port_list or str_list. */
+size_t cfg_list_len(enum cfg_type t, const void *field)
+{
+    if (t == CFG_T_cidrs)
+        return ((const struct cidr_list *)field)->n;
+    if (t == CFG_T_ports)
+        return ((const struct port_list *)field)->n;
+    return ((const struct str_list *)field)->n;
+}
+
+/* Frees what a member of type t holds and empties it; users' passwords
+ * are wiped first. */
 void cfg_free_field(enum cfg_type t, void *field)
 {
     struct str_list *l = field;
     size_t i;
 
-    if (t == CFG_T_path) {
+    if (t == CFG_T_path || t == CFG_T_secret || t == CFG_T_userfile) {
         free(*(char **)field);
         *(char **)field = NULL;
     } else if (t == CFG_T_cidrs) {
         cidr_list_free(field);
+    } else if (t == CFG_T_ports) {
+        free(((struct port_list *)field)->v);
+        ((struct port_list *)field)->v = NULL;
+        ((struct port_list *)field)->n = 0;
     } else if (cfg_is_list(t)) {
-        for (i = 0; i < l->n; i++)
+        for (i = 0; i < l->n; i++) {
+            if (t == CFG_T_users)
+                memset(l->v[i], 0, strlen(l->v[i]));
             free(l->v[i]);
+        }
         free(l->v);
         l->v = NULL;
         l->n = 0;
@@ -237,7 +283,7 @@ static int cfg_add_cidr(struct cfg_ctx *c, const struct cfg_row *r, void *field,
 
 /* 0 when s is a DNS name: [A-Za-z0-9.-], labels of 1..63 bytes that
  * neither start nor end with '-', 253 bytes at most. */
-static int cfg_dns_name(const char *s)
+int cfg_dns_name(const char *s)
 {
     size_t len = strlen(s), label = 0, i;
 
@@ -279,28 +325,78 @@ static int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field,
     return cfg_list_add(c, r, l, e);
 }
 
-/* Accepts one [upstream] via entry, trimmed. Returns NULL when it is a
- * link hubgate can use, else a static reason that follows the quoted
- * entry in the error. New link kinds (socks5://, http://, relay:) are
- * recognised here. */
-static const char *config_check_link(const char *entry)
-{
-    if (strcmp(entry, "direct") == 0)
-        return NULL;
-    return "is not a link hubgate knows; for now the only one is \"direct\"";
-}
-
+/* One via entry, checked by link_parse() (relays only for links, not
+ * tlinks). The entry is quoted without its credentials. The first line
+ * naming a relay map is kept for cfg_check(), which wants [relay]. */
 static int cfg_add_link(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
 {
-    const char *why;
+    char why[320];
+    struct link *l;
 
     if (e[0] == '\0')
         return cfg_why(c, NULL, "has an empty entry; separate links with single commas "
                        "(example: %s)", r->def);
-    why = config_check_link(e);
-    if (why != NULL)
-        return cfg_why(c, e, "%s", why);
+    if (link_parse(e, r->type == CFG_T_links, &l, why, sizeof(why)) != 0) {
+        char shown[96];
+
+        link_redact(e, shown, sizeof(shown));
+        return cfg_why(c, shown, "%s", why);
+    }
+    if (l->kind == LINK_RELAY_MAP && c->relay_line == 0)
+        c->relay_line = c->src.lineno;
+    link_free(l);
     return cfg_list_add(c, r, field, e);
+}
+
+/* "name:password", from users or a users_file line (which may hold
+ * blanks in the password). Never quotes a password in a message. */
+int cfg_add_user(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    struct str_list *l = field;
+    char *colon = strchr(e, ':'), *p;
+    size_t i, nl;
+
+    for (p = e; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return cfg_why(c, NULL, "has an entry with a control character (not shown: it "
+                           "may hold a password)");
+    nl = colon != NULL ? (size_t)(colon - e) : 0;
+    if (nl == 0 || strcspn(e, " \t") < nl)
+        return cfg_why(c, NULL, "has an entry that is not name:password (not shown: it may "
+                       "hold a password); separate entries with spaces or commas");
+    *colon = '\0';
+    if (colon[1] == '\0')
+        return cfg_why(c, e, "has an empty password; write name:password");
+    for (i = 0; i < l->n; i++)
+        if (strncmp(l->v[i], e, nl) == 0 && l->v[i][nl] == ':')
+            return cfg_why(c, e, "is listed twice as a user");
+    *colon = ':';
+    return cfg_list_add(c, r, field, e);
+}
+
+/* A port 1..65535, stored once. */
+static int cfg_add_port(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    struct port_list *l = field;
+    unsigned long v = 0;
+    uint16_t *nv;
+    size_t i;
+
+    for (i = 0; e[i] >= '0' && e[i] <= '9' && i < 6; i++)
+        v = v * 10 + (unsigned long)(e[i] - '0');
+    if (i == 0 || e[i] != '\0' || v == 0 || v > 65535)
+        return cfg_why(c, e, "is not a port (1 to 65535; example: 443)");
+    for (i = 0; i < l->n; i++)
+        if (l->v[i] == v)
+            return 0;
+    if (l->n >= r->hi)
+        return cfg_why(c, NULL, "has more than %llu entries", r->hi);
+    nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return cfg_why(c, NULL, "out of memory");
+    nv[l->n++] = (uint16_t)v;
+    l->v = nv;
+    return 0;
 }
 
 /* "IP", "IPv4:port" or "[IPv6]:port". */
@@ -321,6 +417,8 @@ static int cfg_add_server(struct cfg_ctx *c, const struct cfg_row *r, void *fiel
 static int (*const cfg_adders[])(struct cfg_ctx *, const struct cfg_row *, void *, char *) = {
     [CFG_T_cidrs] = cfg_add_cidr, [CFG_T_hosts] = cfg_add_host,
     [CFG_T_links] = cfg_add_link, [CFG_T_servers] = cfg_add_server,
+    [CFG_T_users] = cfg_add_user, [CFG_T_ports] = cfg_add_port,
+    [CFG_T_tlinks] = cfg_add_link,
 };
 
 /* Cuts the next entry out of *pos (in place) and returns it, or NULL at the
@@ -357,8 +455,57 @@ int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
 
     if (first)
         cfg_free_field(r->type, field);
-    while ((e = cfg_next(&pos, r->type == CFG_T_links)) != NULL)
+    while ((e = cfg_next(&pos, r->type == CFG_T_links || r->type == CFG_T_tlinks)) != NULL)
         if (cfg_adders[r->type](c, r, field, e) != 0)
             return -1;
+    return 0;
+}
+
+/* ---- [relay] ----------------------------------------------------------- */
+
+/* "HOST = https://RELAY[:PORT]": the URL checked by link_parse() as the
+ * link "relay:URL"; its reason is kept, the list of link forms is not. */
+int cfg_parse_relay(struct cfg_ctx *c, char *key, char *value)
+{
+    static const struct cfg_row row = {"relay", "", CFG_T_hosts, 0, "", 0, 256};
+    struct config *cfg = c->cfg;
+    char spec[512], why[320], shown[96], *p, *dup;
+    struct link *l;
+    size_t i;
+
+    if (cfg_dns_name(key) != 0)
+        return cfg_why(c, NULL, "is not a host name (letters, digits, '-' and '.'; example: "
+                       "registry-1.docker.io = https://hub-mirror.example.com)");
+    for (p = key; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    link_redact(value, shown, sizeof(shown));
+    if (strncasecmp(value, "https://", 8) != 0 || strpbrk(value, " \t") != NULL ||
+        (size_t)snprintf(spec, sizeof(spec), "relay:%s", value) >= sizeof(spec))
+        return cfg_why(c, value[0] != '\0' ? shown : NULL, "is not a relay URL; give "
+                       "https://HOST[:PORT] (example: https://hub-mirror.example.com)");
+    if (link_parse(spec, 1, &l, why, sizeof(why)) != 0) {
+        p = strstr(why, "; accepted forms");
+        if (p != NULL)
+            *p = '\0';
+        return cfg_why(c, shown, "%s; a relay URL is https://HOST[:PORT]", why);
+    }
+    link_free(l);
+    for (i = 0; i < cfg->relay_hosts.n; i++) {
+        if (strcmp(cfg->relay_hosts.v[i], key) != 0)
+            continue;
+        dup = strdup(value);        /* named again: the last URL wins */
+        if (dup == NULL)
+            return cfg_why(c, NULL, "out of memory");
+        free(cfg->relay_urls.v[i]);
+        cfg->relay_urls.v[i] = dup;
+        return 0;
+    }
+    if (cfg_list_add(c, &row, &cfg->relay_urls, value) != 0)
+        return -1;
+    if (cfg_list_add(c, &row, &cfg->relay_hosts, key) != 0) {
+        free(cfg->relay_urls.v[--cfg->relay_urls.n]);
+        return -1;
+    }
     return 0;
 }

@@ -10,6 +10,8 @@
 
 #include <netinet/in.h>
 
+#include "mitm/digest.h"
+#include "mitm/exchange.h"
 #include "mitm/mitm.h"
 #include "proxy/addr.h"
 #include "proxy/log.h"
@@ -83,6 +85,10 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     buf_init(&c->uin, CONN_UIN_SIZE);
     buf_init(&c->cout, cfg->max_header_bytes + 4096);
     buf_init(&c->uout, cfg->max_header_bytes + 4096);
+    buf_init(&c->tmpl, cfg->max_header_bytes + 4096);
+    c->req_method = -1;
+    c->link = c->up_link = -1;
+    c->body_len = -1;
     http1_init(&c->req, HTTP_REQUEST, cfg->max_header_bytes);
     http1_init(&c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
     if (loop_add(px->loop, fd, LOOP_RD, conn_on_client, c) != 0) {
@@ -112,6 +118,9 @@ static void conn_free(void *arg)
     buf_free(&c->uin);
     buf_free(&c->cout);
     buf_free(&c->uout);
+    buf_free(&c->tmpl);
+    free(c->redir);
+    digest_free(c->digest);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -137,6 +146,16 @@ void conn_close(struct conn *c)
     loop_timer_del(c->px->loop, &c->timer);
     if (loop_defer(c->px->loop, conn_free, c) != 0)
         conn_free(c);
+}
+
+void conn_reset(struct conn *c)
+{
+    struct linger lg = {1, 0};
+
+    if (c->cl.fd >= 0)
+        setsockopt(c->cl.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    conn_log_exchange(c);
+    conn_close(c);
 }
 
 static void conn_run(struct conn *c)
@@ -275,6 +294,7 @@ static const char *reason_of(int status)
     switch (status) {
     case 400: return "Bad Request";
     case 403: return "Forbidden";
+    case 407: return "Proxy Authentication Required";
     case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 502: return "Bad Gateway";
@@ -286,7 +306,13 @@ static const char *reason_of(int status)
 
 void conn_error(struct conn *c, int status, const char *code, const char *msg)
 {
-    char esc[512], body[700], head[256];
+    conn_error_hdr(c, status, code, msg, NULL);
+}
+
+void conn_error_hdr(struct conn *c, int status, const char *code, const char *msg,
+                    const char *hdr)
+{
+    char esc[512], body[700], head[400];
     int bn, hn;
 
     if (c->flags & CONN_F_RESP_SENT || c->mode == CONN_TUNNEL) {
@@ -300,8 +326,8 @@ void conn_error(struct conn *c, int status, const char *code, const char *msg)
                   code, esc);
     hn = snprintf(head, sizeof(head),
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %d\r\nConnection: close\r\n\r\n",
-                  status, reason_of(status), bn);
+                  "Content-Length: %d\r\n%s%sConnection: close\r\n\r\n",
+                  status, reason_of(status), bn, hdr ? hdr : "", hdr ? "\r\n" : "");
     buf_consume(&c->cout, c->cout.len);
     if (buf_append(&c->cout, head, (size_t)hn) || buf_append(&c->cout, body, (size_t)bn)) {
         conn_close(c);
@@ -323,8 +349,8 @@ void conn_log_exchange(struct conn *c)
         return;
     c->flags |= CONN_F_LOGGED;
     m = c->req_method >= 0 ? llhttp_method_name((llhttp_method_t)c->req_method) : unknown;
-    log_info("access %s %s %s %s %d %lluB %llums link=direct", c->peer, m,
+    log_info("access %s %s %s %s %d %lluB %llums link=%s", c->peer, m,
              c->host[0] ? c->host : unknown, c->log_path[0] ? c->log_path : unknown,
              c->status, (unsigned long long)c->bytes_out,
-             (unsigned long long)(loop_now(c->px->loop) - c->t_head));
+             (unsigned long long)(loop_now(c->px->loop) - c->t_head), exchange_link_name(c));
 }

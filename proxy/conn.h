@@ -21,6 +21,7 @@
 #include "proxy/xprt.h"
 
 struct upstream;
+struct digest;
 
 enum conn_mode {
     CONN_HTTP = 0,      /* reading proxy requests, forwarding plain HTTP */
@@ -68,6 +69,25 @@ struct conn {
     unsigned up_port;
     int up_tls;
 
+    /* the current request, kept for every attempt (failover, redirects,
+     * resume): the client's head bytes, described by req's header offsets */
+    struct buf tmpl;
+    uint32_t tmpl_url_off, tmpl_url_len; /* origin-form target in tmpl */
+    int link;                    /* link of the current attempt, -1 none */
+    int up_link;                 /* link c->up belongs to */
+    uint32_t tried;              /* links this request already used */
+    char last_err[200];          /* last upstream failure, for the final 502 */
+    char *redir;                 /* URL of a followed redirect, NULL otherwise */
+    int hops;                    /* redirects followed for this request */
+    int following;               /* draining a 3xx that we follow */
+    int resuming;                /* this attempt asks for the rest of a body */
+    int resume_tries;
+    int is_blob;                 /* GET/HEAD of /v2/<name>/blobs/<digest> */
+    int64_t body_len;            /* Content-Length of the forwarded response, -1 none */
+    uint64_t body_rx;            /* body bytes received for the client so far */
+    int64_t range_base;          /* first byte of the forwarded 206, else 0 */
+    struct digest *digest;       /* blob body hash in progress, or NULL */
+
     /* for the access log of the current exchange */
     char log_path[200];
     int status;
@@ -90,6 +110,13 @@ void conn_attach_upstream(struct conn *c, int fd, SSL *ssl);
 /* Answers with a short Docker-style JSON error and closes afterwards.
  * Only when nothing of a response has been sent; otherwise closes. */
 void conn_error(struct conn *c, int status, const char *code, const char *msg);
+
+/* The same with one more header line ("Name: value", no CRLF) or NULL. */
+void conn_error_hdr(struct conn *c, int status, const char *code, const char *msg,
+                    const char *hdr);
+
+/* Closes c with a TCP reset, so its client knows the transfer failed. */
+void conn_reset(struct conn *c);
 
 /* Writes an access log line for the exchange that just ended. */
 void conn_log_exchange(struct conn *c);

@@ -21,9 +21,12 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
 
     c->pending = NULL;
     if (fd < 0) {
-        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s:%u: %s", c->host, c->port, err);
-        c->status = 502;
-        conn_error(c, 502, "UNAVAILABLE", msg);
+        int refused = strncmp(err, "policy: ", 8) == 0;
+
+        snprintf(msg, sizeof(msg), "hubgate: %s %s:%u: %s", refused ? "refused" : "cannot reach",
+                 c->host, c->port, refused ? err + 8 : err);
+        c->status = refused ? 403 : 502;
+        conn_error(c, c->status, refused ? "DENIED" : "UNAVAILABLE", msg);
         conn_update(c);
         return;
     }
@@ -68,7 +71,14 @@ void connect_start(struct conn *c, const char *authority, size_t n)
         mitm_start(c);
         return;
     }
-    c->pending = upstream_open(c->px, host, port, 0, connect_on_ready, c);
+    if (!policy_port_ok(c->px->cfg, port)) {
+        conn_error(c, 403, "DENIED", "hubgate: CONNECT to this port is not allowed "
+                                     "([proxy] connect_ports)");
+        return;
+    }
+    c->pending = upstream_open(c->px, c->px->pass_links.v[0], host, port, 0,
+                               UP_F_CHECK_DEST | (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u),
+                               connect_on_ready, c);
     if (!c->pending)
         conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
 }

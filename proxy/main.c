@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
@@ -21,6 +22,7 @@
 #include "proxy/conn.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
 
@@ -136,6 +138,27 @@ static int run(struct config *cfg)
         log_err("%s", err);
         goto out;
     }
+    if (links_init(&px.links, &cfg->via, 1, err, sizeof(err)) != 0 ||
+        links_init(&px.pass_links, &cfg->passthrough_via, 0, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        goto out;
+    }
+    px.pool = pool_new(px.loop, 64, 30000);
+    if (!px.pool) {
+        log_err("out of memory");
+        goto out;
+    }
+    if (cfg->hub_user && cfg->hub_token) {
+        char cred[520];
+        int n = snprintf(cred, sizeof(cred), "%s:%s", cfg->hub_user, cfg->hub_token);
+
+        if (n < 0 || (size_t)n >= sizeof(cred) || (size_t)n * 4 / 3 + 4 >= sizeof(px.hub_auth)) {
+            log_err("[upstream] hub_credentials: user:token too long");
+            goto out;
+        }
+        EVP_EncodeBlock((unsigned char *)px.hub_auth, (const unsigned char *)cred, n);
+        OPENSSL_cleanse(cred, sizeof(cred));
+    }
     px.up_ctx = upstream_tls_ctx(cfg, err, sizeof(err));
     if (!px.up_ctx) {
         log_err("%s", err);
@@ -180,8 +203,12 @@ out:
         loop_del(px.loop, d.sfd);
         close(d.sfd);
     }
+    pool_free(px.pool);
     dns_free(px.dns);
     SSL_CTX_free(px.up_ctx);
+    links_free(&px.links);
+    links_free(&px.pass_links);
+    OPENSSL_cleanse(px.hub_auth, sizeof(px.hub_auth));
     ca_free(px.ca);
     loop_free(px.loop);
     return rc;

@@ -7,11 +7,15 @@
 #include <openssl/ssl.h>
 
 #include "proxy/config.h"
+#include "proxy/links.h"
 #include "proxy/loop.h"
 
 struct ca;
 struct dns;
 struct conn;
+struct pool;
+struct metrics;
+struct admin;
 
 struct proxy {
     struct loop *loop;
@@ -25,6 +29,12 @@ struct proxy {
     int draining;               /* SIGTERM seen: no new connections */
     uint64_t next_id;
     struct conn *conns;         /* all client connections (for draining) */
+    struct links links;         /* [upstream] via, with health */
+    struct links pass_links;    /* [passthrough] via */
+    struct pool *pool;          /* idle upstream connections */
+    struct metrics *metrics;
+    struct admin *admin;
+    char hub_auth[700];         /* base64 of [upstream] hub_credentials, "" when none */
 };
 
 #endif

@@ -11,16 +11,26 @@
 #include <openssl/x509v3.h>
 
 #include "dns/dns.h"
+#include "mitm/policy.h"
+#include "proxy/httpconn.h"
+#include "proxy/link.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
+#include "proxy/socks5.h"
 
 #define UP_ATTEMPT_MIN_MS 1000u
 
 struct upstream {
     struct proxy *px;
+    const struct link *via;   /* SOCKS5 or HTTP proxy in between, or NULL */
     char host[256];
     unsigned port;
     int tls;
+    unsigned flags;
+    int handshaking;        /* talking to the proxy link */
+    struct socks5 socks;
+    struct httpconn hc;
+    struct buf in, out;
     upstream_cb cb;
     void *arg;
     struct dns_req *dreq;
@@ -44,6 +54,8 @@ static void up_release(struct upstream *u)
     }
     SSL_free(u->ssl);
     u->ssl = NULL;
+    buf_free(&u->in);
+    buf_free(&u->out);
     free(u);
 }
 
@@ -117,6 +129,106 @@ static int up_tls_start(struct upstream *u)
     return 0;
 }
 
+/* The tunnel to host:port is open (directly or through the proxy link):
+ * finish, or start TLS. */
+static void up_tunnel_open(struct upstream *u)
+{
+    u->handshaking = 0;
+    if (!u->tls) {
+        up_done(u);
+        return;
+    }
+    if (up_tls_start(u)) {
+        up_fail(u, "TLS: ", "cannot set up the handshake (out of memory?)");
+        return;
+    }
+    up_tls_step(u);
+}
+
+/* Talks to the SOCKS5 or HTTP proxy: flush what we owe, read its answer. */
+static void up_proxy_step(struct upstream *u)
+{
+    const char *err = NULL;
+    int rc;
+
+    while (u->out.len) {
+        ssize_t w = send(u->fd, buf_data(&u->out), u->out.len, MSG_NOSIGNAL);
+
+        if (w < 0) {
+            if (errno == EAGAIN) {
+                loop_mod(u->px->loop, u->fd, LOOP_WR);
+                return;
+            }
+            up_fail(u, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
+                    strerror(errno));
+            return;
+        }
+        buf_consume(&u->out, (size_t)w);
+    }
+    for (;;) {
+        ssize_t r;
+
+        if (buf_reserve(&u->in) != 0 || buf_room(&u->in) == 0) {
+            up_fail(u, "proxy: ", "answer too long");
+            return;
+        }
+        r = recv(u->fd, buf_tail(&u->in), buf_room(&u->in), 0);
+        if (r < 0 && errno == EAGAIN) {
+            loop_mod(u->px->loop, u->fd, LOOP_RD);
+            return;
+        }
+        if (r <= 0) {
+            up_fail(u, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
+                    r == 0 ? "the proxy closed the connection" : strerror(errno));
+            return;
+        }
+        buf_commit(&u->in, (size_t)r);
+        if (u->via->kind == LINK_SOCKS5)
+            rc = socks5_input(&u->socks, &u->in, &u->out, &err);
+        else
+            rc = httpconn_response(&u->hc, &u->in, &err);
+        if (rc < 0) {
+            up_fail(u, "", err ? err : "proxy handshake failed");
+            return;
+        }
+        if (rc == 1) {
+            if (u->in.len) {
+                up_fail(u, "proxy: ", "sent data before the tunnel was used");
+                return;
+            }
+            up_tunnel_open(u);
+            return;
+        }
+        if (u->out.len) {
+            up_proxy_step(u);
+            return;
+        }
+    }
+}
+
+static void up_proxy_start(struct upstream *u)
+{
+    int rc;
+
+    u->handshaking = 1;
+    buf_init(&u->in, 1024);
+    buf_init(&u->out, 1024);
+    if (u->via->kind == LINK_SOCKS5) {
+        rc = socks5_init(&u->socks, u->host, (uint16_t)u->port, u->via->user, u->via->pass);
+        if (rc == 0)
+            rc = socks5_start(&u->socks, &u->out);
+    } else {
+        httpconn_init(&u->hc);
+        rc = httpconn_request(&u->out, u->host, (uint16_t)u->port, u->via->user,
+                              u->via->pass);
+    }
+    if (rc != 0) {
+        up_fail(u, "proxy: ", "cannot build the handshake");
+        return;
+    }
+    up_proxy_step(u);
+}
+
 static void up_io(struct loop *loop, int fd, void *arg, uint32_t events)
 {
     struct upstream *u = arg;
@@ -128,33 +240,33 @@ static void up_io(struct loop *loop, int fd, void *arg, uint32_t events)
         up_tls_step(u);
         return;
     }
+    if (u->handshaking) {
+        up_proxy_step(u);
+        return;
+    }
     rc = net_connect_result(fd);
     if (rc) {
         up_try_next(u, strerror(-rc));
         return;
     }
-    if (!u->tls) {
-        up_done(u);
-        return;
-    }
     loop_timer_set(u->px->loop, &u->timer, u->deadline - loop_now(u->px->loop));
-    if (up_tls_start(u)) {
-        up_fail(u, "TLS: ", "cannot set up the handshake (out of memory?)");
+    if (u->via) {
+        up_proxy_start(u);
         return;
     }
-    up_tls_step(u);
+    up_tunnel_open(u);
 }
 
 static void up_on_timer(struct loop *loop, struct timer *t)
 {
     struct upstream *u = t->arg;
 
-    if (!u->ssl && u->next < u->res.n && loop_now(loop) < u->deadline) {
+    if (!u->ssl && !u->handshaking && u->next < u->res.n && loop_now(loop) < u->deadline) {
         up_try_next(u, "connect timed out");
         return;
     }
-    up_fail(u, u->ssl ? "TLS handshake" : u->dreq ? "DNS lookup" : "connect",
-            " timed out");
+    up_fail(u, u->ssl ? "TLS handshake" : u->dreq ? "DNS lookup" :
+               u->handshaking ? "proxy handshake" : "connect", " timed out");
 }
 
 /* Tries the next resolved address; why describes the previous failure. */
@@ -170,7 +282,16 @@ static void up_try_next(struct upstream *u, const char *why)
     while (u->next < u->res.n) {
         size_t i = u->next++;
         uint64_t now = loop_now(loop), left, slice;
-        int fd = net_connect((struct sockaddr *)&u->res.addr[i], u->res.len[i]);
+        const char *refused;
+        int fd;
+
+        if ((u->flags & UP_F_CHECK_DEST) && !u->via &&
+            !policy_dest_ok(u->px->cfg, (struct sockaddr *)&u->res.addr[i],
+                            (u->flags & UP_F_CLIENT_LOCAL) != 0, &refused)) {
+            up_fail(u, "", refused);
+            return;
+        }
+        fd = net_connect((struct sockaddr *)&u->res.addr[i], u->res.len[i]);
 
         if (fd < 0) {
             why = strerror(-fd);
@@ -208,24 +329,32 @@ static void up_on_dns(void *arg, const struct dns_result *res, const char *err)
     up_try_next(u, NULL);
 }
 
-struct upstream *upstream_open(struct proxy *px, const char *host, unsigned port,
-                               int tls, upstream_cb cb, void *arg)
+struct upstream *upstream_open(struct proxy *px, const struct link *via, const char *host,
+                               unsigned port, int tls, unsigned flags, upstream_cb cb,
+                               void *arg)
 {
     struct upstream *u = calloc(1, sizeof(*u));
 
     if (!u)
         return NULL;
     u->px = px;
+    u->via = via && (via->kind == LINK_SOCKS5 || via->kind == LINK_HTTP) ? via : NULL;
     snprintf(u->host, sizeof(u->host), "%s", host);
     u->port = port;
     u->tls = tls;
+    u->flags = flags;
     u->cb = cb;
     u->arg = arg;
     u->fd = -1;
     timer_init(&u->timer, up_on_timer, u);
     u->deadline = loop_now(px->loop) + px->cfg->connect_timeout_ms;
     loop_timer_set(px->loop, &u->timer, px->cfg->connect_timeout_ms);
-    u->dreq = dns_resolve(px->dns, host, port, up_on_dns, u);
+    /* Through a proxy link only the proxy's own name is resolved here:
+     * the target name goes to the proxy as it is. */
+    if (u->via)
+        u->dreq = dns_resolve(px->dns, u->via->host, u->via->port, up_on_dns, u);
+    else
+        u->dreq = dns_resolve(px->dns, host, port, up_on_dns, u);
     if (!u->dreq) {
         loop_timer_del(px->loop, &u->timer);
         free(u);

@@ -17,12 +17,21 @@ struct upstream;
  * Connection refused", "TLS: certificate verify failed: ..."). */
 typedef void (*upstream_cb)(void *arg, int fd, SSL *ssl, const char *err);
 
-/* Starts connecting to host:port; tls != 0 adds a TLS handshake that
+struct link;
+
+#define UP_F_CHECK_DEST    0x1u  /* the client chose it: apply policy_dest_ok() */
+#define UP_F_CLIENT_LOCAL  0x2u  /* the client is on loopback */
+
+/* Starts connecting to host:port, through via when it is a SOCKS5 or HTTP
+ * proxy link (the host NAME is sent to the proxy; nothing about it is
+ * resolved locally), else directly; tls != 0 adds a TLS handshake that
  * verifies the origin's chain against [upstream] ca_file and its name.
  * Returns a handle valid until the callback runs or upstream_cancel(), or
- * NULL when out of memory. */
-struct upstream *upstream_open(struct proxy *px, const char *host, unsigned port,
-                               int tls, upstream_cb cb, void *arg);
+ * NULL when out of memory. flags: UP_F_*; a refused destination fails
+ * with an err starting "policy: ". */
+struct upstream *upstream_open(struct proxy *px, const struct link *via, const char *host,
+                               unsigned port, int tls, unsigned flags, upstream_cb cb,
+                               void *arg);
 
 /* Stops an attempt; its callback will not run. */
 void upstream_cancel(struct upstream *u);

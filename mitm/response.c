@@ -1,0 +1,186 @@
+/* response.c — what an answer head means for the exchange: pass it on
+ * (rewritten for relays), fail over on 429/5xx, follow a blob redirect
+ * ourselves, or accept the 206 that resumes a cut body. */
+#include "mitm/exchange.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mitm/digest.h"
+#include "mitm/hdr.h"
+#include "mitm/route.h"
+#include "mitm/uri.h"
+#include "proxy/log.h"
+
+#define MAX_REDIRECTS 5
+
+/* Parses "bytes a-b/n" (n may be "*"). Returns 0 or -1. */
+static int parse_content_range(const char *v, int64_t *a, int64_t *b, int64_t *n)
+{
+    long long x, y, z = -1;
+    char star;
+
+    if (sscanf(v, "bytes %lld-%lld/%lld", &x, &y, &z) == 3 ||
+        sscanf(v, "bytes %lld-%lld/%c", &x, &y, &star) == 3) {
+        if (x < 0 || y < x)
+            return -1;
+        *a = x;
+        *b = y;
+        *n = z;
+        return 0;
+    }
+    return -1;
+}
+
+/* Seconds of a Retry-After given as a number; 0 when absent or a date. */
+static uint64_t retry_after_ms(const struct conn *c, const char *base)
+{
+    char v[32];
+    char *end;
+    unsigned long s;
+
+    if (hdr_get(&c->resp, base, "retry-after", v, sizeof(v)) < 0)
+        return 0;
+    s = strtoul(v, &end, 10);
+    if (end == v || *end)
+        return 0;
+    return (uint64_t)s * 1000u;
+}
+
+static int is_redirect(int status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* Starts following the Location of a blob redirect. Returns 0, or -1
+ * after answering 502. */
+static int follow(struct conn *c, const char *base)
+{
+    char loc[4096], url[4352];
+    int n = hdr_get(&c->resp, base, "location", loc, sizeof(loc));
+
+    if (n <= 0) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: redirect without a usable Location");
+        return -1;
+    }
+    if (loc[0] == '/')
+        snprintf(url, sizeof(url), "https://%s%s", c->up_host, loc);
+    else
+        snprintf(url, sizeof(url), "%s", loc);
+    if (++c->hops > MAX_REDIRECTS || (c->redir && strcmp(c->redir, url) == 0)) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: redirect loop or more than 5 redirects");
+        return -1;
+    }
+    free(c->redir);
+    c->redir = strdup(url);
+    if (!c->redir) {
+        conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
+        return -1;
+    }
+    c->following = 1;
+    return 0;
+}
+
+/* The head of the 206 that continues a cut body: checked, not forwarded. */
+static int resume_head(struct conn *c, const char *base)
+{
+    char cr[128];
+    int64_t a, b, n, want = c->range_base + (int64_t)c->body_rx;
+
+    if (http1_status(&c->resp) != 206 || (c->resp.p.flags & F_CHUNKED) ||
+        hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) < 0 ||
+        parse_content_range(cr, &a, &b, &n) != 0 || a != want) {
+        log_warn("client %s: %s %s: resume got status %d, not the expected 206 from byte %" PRId64
+                 "; cutting the transfer", c->peer, c->host, c->log_path,
+                 http1_status(&c->resp), want);
+        conn_close(c);
+        return -1;
+    }
+    log_info("client %s: %s %s resumed at byte %" PRId64 " on %s", c->peer, c->host,
+             c->log_path, a, exchange_link_name(c));
+    c->resuming = 0;
+    return 0;
+}
+
+int exchange_response_head(struct conn *c)
+{
+    const char *base = buf_data(&c->uin);
+    int status = http1_status(&c->resp), close, m = c->req_method;
+    const struct config *cfg = c->px->cfg;
+    char cr[128];
+
+    if (cfg->follow_redirects && c->is_blob && is_redirect(status)) {
+        if (follow(c, base))
+            return -1;
+        goto consumed;
+    }
+    if (c->resuming) {
+        if (resume_head(c, base))
+            return -1;
+        goto consumed;
+    }
+    if (status == 101) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: origin switched protocols; not supported");
+        return -1;
+    }
+    if (status >= 100 && status < 200) {
+        /* Interim (100 Continue): pass it on, then wait for the final one. */
+        if (hdr_write_response(&c->cout, &c->resp, base, 0, NULL, NULL) != 0) {
+            conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
+            return -1;
+        }
+        c->resp_interim = 1;
+        goto consumed;
+    }
+    if ((status == 429 || status == 502 || status == 503 || status == 504) &&
+        (m == HTTP_GET || m == HTTP_HEAD) && c->mode == CONN_MITM &&
+        !(c->flags & CONN_F_RESP_SENT) &&
+        links_pick(&c->px->links, loop_now(c->px->loop), c->tried | (1u << c->link)) >= 0) {
+        char why[48];
+
+        snprintf(why, sizeof(why), "answered %d", status);
+        exchange_failover(c, why, retry_after_ms(c, base));
+        return -1;
+    }
+    c->status = status;
+    c->body_len = (c->resp.p.flags & F_CONTENT_LENGTH) && !(c->resp.p.flags & F_CHUNKED) &&
+                  !c->resp.skip_body ? (int64_t)c->resp.p.content_length : -1;
+    if (c->digest) {
+        int64_t a, b, n;
+        int whole = status == 200 ||
+                    (status == 206 && hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) >= 0 &&
+                     parse_content_range(cr, &a, &b, &n) == 0 && a == 0 && b + 1 == n);
+
+        if (!whole) {
+            digest_free(c->digest);
+            c->digest = NULL;
+        }
+    }
+    if (status == 206 && hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) >= 0) {
+        int64_t a, b, n;
+
+        if (parse_content_range(cr, &a, &b, &n) == 0)
+            c->range_base = a;
+    }
+    if (llhttp_message_needs_eof(&c->resp.p) || c->px->draining)
+        c->flags |= CONN_F_CLOSE_AFTER;
+    close = (c->flags & CONN_F_CLOSE_AFTER) != 0;
+    if (hdr_write_response(&c->cout, &c->resp, base, close, route_rewrite, c) != 0) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
+        return -1;
+    }
+    c->flags |= CONN_F_RESP_SENT;
+    /* An origin that answers before reading the whole request gets no
+     * reuse. */
+    if (c->uout_sent < c->uout.len)
+        c->flags |= CONN_F_CLOSE_AFTER;
+consumed:
+    if (status >= 200)
+        buf_consume(&c->uout, c->uout.len), c->uout_sent = 0;
+    buf_consume(&c->uin, c->resp.head_len);
+    http1_resume(&c->resp);
+    return 0;
+}

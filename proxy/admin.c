@@ -1,0 +1,593 @@
+/* admin.c — the admin HTTP endpoint on the proxy's loop. See admin.h.
+ *
+ * A connection lives through three states: READ (the request head, parsed
+ * by llhttp through mitm/http1.h, at most ADMIN_MAX_HEAD bytes), WRITE (one
+ * response, built whole in memory: none is large) and LINGER (our side
+ * shut, unread request bytes drained until the peer closes, so that
+ * closing does not reset a response the client has not read yet). One
+ * timer bounds each connection's whole life. */
+#include "proxy/admin.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include "ca/ca.h"
+#include "mitm/http1.h"
+#include "proxy/addr.h"
+#include "proxy/conn.h"
+#include "proxy/link.h"
+#include "proxy/metrics.h"
+#include "proxy/net.h"
+
+#ifndef HUBGATE_VERSION
+#define HUBGATE_VERSION "0.1.0"
+#endif
+
+#define ADMIN_MAX_HEAD 8192u
+#define ADMIN_MAX_CONNS 32u
+#define ADMIN_TIMEOUT_MS 10000u
+#define ADMIN_LINGER_MS 1000u
+
+enum admin_state { AS_READ = 0, AS_WRITE, AS_LINGER };
+
+struct admin_conn {
+    struct admin *a;
+    struct admin_conn *next, *prev;
+    int fd;
+    enum admin_state state;
+    struct buf in;
+    struct http1 h;
+    char *out;                  /* the whole response */
+    size_t out_len, out_off;
+    struct timer timer;
+};
+
+struct admin {
+    struct proxy *px;
+    int lfd;
+    char listen[300];
+    time_t started;
+    struct admin_conn *conns;
+    unsigned nconns;
+};
+
+/* ---- a growable string ------------------------------------------------- */
+
+struct sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_add(struct sb *s, const char *p, size_t n)
+{
+    if (s->oom)
+        return;
+    if (s->cap - s->len <= n) {
+        size_t cap = s->cap ? s->cap : 1024;
+        char *np;
+
+        while (cap - s->len <= n)
+            cap *= 2;
+        np = realloc(s->p, cap);
+        if (!np) {
+            s->oom = 1;
+            return;
+        }
+        s->p = np;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, p, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
+static void sb_printf(struct sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sb *s, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        s->oom = 1;
+    else
+        sb_add(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* Appends text with the HTML special characters escaped. */
+static void sb_html(struct sb *s, const char *t)
+{
+    for (; *t; t++) {
+        switch (*t) {
+        case '&': sb_add(s, "&amp;", 5); break;
+        case '<': sb_add(s, "&lt;", 4); break;
+        case '>': sb_add(s, "&gt;", 4); break;
+        case '"': sb_add(s, "&quot;", 6); break;
+        case '\'': sb_add(s, "&#39;", 5); break;
+        default: sb_add(s, t, 1); break;
+        }
+    }
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void admin_conn_free(struct admin_conn *c)
+{
+    struct admin *a = c->a;
+    struct loop *loop = a->px->loop;
+
+    loop_timer_del(loop, &c->timer);
+    loop_del(loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    buf_free(&c->in);
+    free(c->out);
+    c->out = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    a->nconns--;
+    free(c);
+}
+
+static void admin_on_timer(struct loop *loop, struct timer *t)
+{
+    (void)loop;
+    admin_conn_free(t->arg);
+}
+
+static const char *admin_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+/* Writes what is left of the response; once all is out, shuts our side and
+ * lingers. Returns -1 when c was freed. */
+static int admin_flush(struct admin_conn *c)
+{
+    struct loop *loop = c->a->px->loop;
+
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            continue;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN)
+            return 0;
+        admin_conn_free(c);
+        return -1;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->state = AS_LINGER;
+    loop_mod(loop, c->fd, LOOP_RD);
+    loop_timer_set(loop, &c->timer, ADMIN_LINGER_MS);
+    return 0;
+}
+
+/* Queues a response and starts writing it. body (borrowed) may be NULL. */
+static int admin_respond(struct admin_conn *c, int status, const char *ctype,
+                         const char *extra, const char *body, size_t body_len, int head_only)
+{
+    struct sb s = {NULL, 0, 0, 0};
+
+    sb_printf(&s,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+              "Connection: close\r\n%s\r\n",
+              status, admin_reason(status), ctype, body_len, extra ? extra : "");
+    if (body && !head_only)
+        sb_add(&s, body, body_len);
+    if (s.oom) {
+        free(s.p);
+        admin_conn_free(c);
+        return -1;
+    }
+    free(c->out);
+    c->out = s.p;
+    c->out_len = s.len;
+    c->out_off = 0;
+    c->state = AS_WRITE;
+    loop_mod(c->a->px->loop, c->fd, LOOP_WR);
+    return admin_flush(c);
+}
+
+static int admin_text(struct admin_conn *c, int status, const char *text, int head_only)
+{
+    return admin_respond(c, status, "text/plain; charset=utf-8",
+                         status == 405 ? "Allow: GET, HEAD\r\n" : NULL, text, strlen(text),
+                         head_only);
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+/* Placeholder until link health is wired in: the lead replaces this with
+ * the real link_state(px, i). */
+static const char *link_state(struct proxy *px, size_t i)
+{
+    (void)px;
+    (void)i;
+    return "ok";
+}
+
+static void admin_update_gauges(struct proxy *px, struct metrics *m)
+{
+    unsigned tunnel = 0, mitm = 0;
+    const struct conn *c;
+
+    for (c = px->conns; c; c = c->next) {
+        if (c->mode == CONN_TUNNEL)
+            tunnel++;
+        else if (c->mode == CONN_MITM)
+            mitm++;
+    }
+    metrics_set(m, "hubgate_connections", "kind=\"client\"", px->nconns);
+    metrics_set(m, "hubgate_connections", "kind=\"tunnel\"", tunnel);
+    metrics_set(m, "hubgate_connections", "kind=\"intercepted\"", mitm);
+    if (px->ca)
+        metrics_set(m, "hubgate_ca_expiry_timestamp_seconds", "",
+                    (double)ca_not_after(px->ca));
+}
+
+static int route_metrics(struct admin_conn *c, int head_only)
+{
+    struct proxy *px = c->a->px;
+    struct metrics *m = px->metrics ? px->metrics : metrics_new();
+    char *out = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (!m)
+        return admin_text(c, 503, "out of memory\n", head_only);
+    admin_update_gauges(px, m);
+    rc = metrics_render(m, &out, &len);
+    if (m != px->metrics)
+        metrics_free(m);
+    if (rc != 0) {
+        free(out);
+        return admin_text(c, 503, "out of memory\n", head_only);
+    }
+    rc = admin_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, out, len,
+                       head_only);
+    free(out);
+    return rc;
+}
+
+static int route_ca(struct admin_conn *c, int head_only)
+{
+    X509 *crt = c->a->px->ca ? ca_cert(c->a->px->ca) : NULL;
+    BIO *bio;
+    char *pem;
+    long n;
+    int rc;
+
+    if (!crt)
+        return admin_text(c, 503, "no CA loaded\n", head_only);
+    bio = BIO_new(BIO_s_mem());
+    if (!bio || PEM_write_bio_X509(bio, crt) != 1) {
+        BIO_free(bio);
+        return admin_text(c, 503, "cannot encode the CA certificate\n", head_only);
+    }
+    n = BIO_get_mem_data(bio, &pem);
+    rc = admin_respond(c, 200, "application/x-pem-file",
+                       "Content-Disposition: attachment; filename=\"hubgate-ca.crt\"\r\n", pem,
+                       (size_t)n, head_only);
+    BIO_free(bio);
+    return rc;
+}
+
+struct recent_rows {
+    char *v[64];
+    size_t n;
+};
+
+static void collect_recent(void *arg, const char *line)
+{
+    struct recent_rows *r = arg;
+
+    if (r->n < sizeof(r->v) / sizeof(r->v[0])) {
+        r->v[r->n] = strdup(line);
+        if (r->v[r->n])
+            r->n++;
+    }
+}
+
+static void page_head(struct sb *s)
+{
+    sb_printf(s, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                 "<title>hubgate</title><style>\n"
+                 "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}\n"
+                 "h1{font-size:22px;margin:0 0 12px}h2{font-size:16px;margin:20px 0 6px}\n"
+                 "table{border-collapse:collapse;background:#fff}"
+                 "td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}\n"
+                 "th{background:#f0f0f0}.ok{color:#1a7f37;font-weight:600}"
+                 ".bad{color:#b42318;font-weight:600}\n"
+                 "code,.mono{font-family:ui-monospace,monospace;font-size:13px}"
+                 ".muted{color:#777}a{color:#0550ae}\n"
+                 "</style></head><body>\n");
+}
+
+static int route_page(struct admin_conn *c, int head_only)
+{
+    struct admin *a = c->a;
+    struct proxy *px = a->px;
+    const struct config *cfg = px->cfg;
+    struct recent_rows rows;
+    struct sb s = {NULL, 0, 0, 0};
+    long up = (long)(time(NULL) - a->started);
+    char when[64] = "-";
+    size_t i;
+    int rc;
+
+    page_head(&s);
+    sb_printf(&s, "<h1>hubgate <span class=\"muted\">%s</span></h1>\n<table>\n",
+              HUBGATE_VERSION);
+    sb_printf(&s, "<tr><th>uptime</th><td>%ldd %ldh %ldm %lds</td></tr>\n", up / 86400,
+              up / 3600 % 24, up / 60 % 60, up % 60);
+    sb_printf(&s, "<tr><th>proxy listen</th><td class=\"mono\">");
+    sb_html(&s, cfg->listen_host);
+    sb_printf(&s, ":%u</td></tr>\n<tr><th>admin listen</th><td class=\"mono\">",
+              (unsigned)cfg->listen_port);
+    sb_html(&s, a->listen);
+    sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n", px->nconns);
+    if (px->ca) {
+        time_t exp = ca_not_after(px->ca);
+        struct tm tm;
+
+        if (gmtime_r(&exp, &tm))
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+    }
+    sb_printf(&s, "<tr><th>CA</th><td><a href=\"/ca.crt\">ca.crt</a> in <code>");
+    sb_html(&s, cfg->ca_dir ? cfg->ca_dir : "-");
+    sb_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
+
+    sb_printf(&s, "<h2>Upstream links</h2>\n<table><tr><th>#</th><th>link</th>"
+                  "<th>state</th></tr>\n");
+    for (i = 0; i < cfg->via.n; i++) {
+        char name[256];
+        const char *st = link_state(px, i);
+
+        /* Never show a link's password on the page. */
+        link_redact(cfg->via.v[i], name, sizeof(name));
+        sb_printf(&s, "<tr><td>%zu</td><td class=\"mono\">", i + 1);
+        sb_html(&s, name);
+        sb_printf(&s, "</td><td class=\"%s\">", strcmp(st, "ok") == 0 ? "ok" : "bad");
+        sb_html(&s, st);
+        sb_printf(&s, "</td></tr>\n");
+    }
+    sb_printf(&s, "</table>\n<h2>Recent requests</h2>\n");
+    memset(&rows, 0, sizeof(rows));
+    metrics_recent_each(px->metrics, collect_recent, &rows);
+    if (rows.n == 0)
+        sb_printf(&s, "<p class=\"muted\">none yet</p>\n");
+    else
+        sb_printf(&s, "<table class=\"mono\"><tr><th>newest first</th></tr>\n");
+    for (i = rows.n; i-- > 0;) {
+        sb_printf(&s, "<tr><td>");
+        sb_html(&s, rows.v[i]);
+        sb_printf(&s, "</td></tr>\n");
+        free(rows.v[i]);
+    }
+    if (rows.n)
+        sb_printf(&s, "</table>\n");
+    sb_printf(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
+                  "<a href=\"/healthz\">/healthz</a> &middot; <a href=\"/ca.crt\">/ca.crt</a>"
+                  "</p>\n</body></html>\n");
+    if (s.oom) {
+        free(s.p);
+        return admin_text(c, 503, "out of memory\n", head_only);
+    }
+    rc = admin_respond(c, 200, "text/html; charset=utf-8",
+                       "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n",
+                       s.p, s.len, head_only);
+    free(s.p);
+    return rc;
+}
+
+/* Answers the request whose head is in c->in. Returns -1 when c was freed. */
+static int admin_route(struct admin_conn *c)
+{
+    const char *base = buf_data(&c->in);
+    const char *path = http1_str(base, c->h.url_off);
+    size_t len = c->h.url_len;
+    const char *q = memchr(path, '?', len);
+    int method = http1_method(&c->h), head_only = method == HTTP_HEAD;
+
+    if (q)
+        len = (size_t)(q - path);
+    if (method != HTTP_GET && method != HTTP_HEAD)
+        return admin_text(c, 405, "only GET and HEAD\n", 0);
+    if (len == 8 && memcmp(path, "/metrics", 8) == 0)
+        return route_metrics(c, head_only);
+    if (len == 8 && memcmp(path, "/healthz", 8) == 0)
+        return admin_text(c, 200, "ok\n", head_only);
+    if (len == 7 && memcmp(path, "/ca.crt", 7) == 0)
+        return route_ca(c, head_only);
+    if (len == 1 && path[0] == '/')
+        return route_page(c, head_only);
+    return admin_text(c, 404, "not found\n", head_only);
+}
+
+/* Reads and parses until a head is complete. Returns -1 when c was freed. */
+static int admin_read(struct admin_conn *c)
+{
+    for (;;) {
+        enum http1_ev ev;
+        ssize_t n;
+
+        if (buf_reserve(&c->in) != 0) {
+            admin_conn_free(c);
+            return -1;
+        }
+        if (buf_room(&c->in) == 0)
+            return admin_text(c, 431, "request head too large\n", 0);
+        n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            admin_conn_free(c);
+            return -1;
+        }
+        buf_commit(&c->in, (size_t)n);
+        ev = http1_feed(&c->h, &c->in);
+        if (ev == H1_EV_HEAD)
+            return admin_route(c);
+        if (ev == H1_EV_ERROR)
+            return admin_text(c, c->h.status == 431 ? 431 : 400,
+                              c->h.status == 431 ? "request head too large\n"
+                                                 : "malformed request\n", 0);
+    }
+}
+
+/* Drains what the peer still sends after our response; closes at EOF. */
+static void admin_linger(struct admin_conn *c)
+{
+    char sink[4096];
+
+    for (;;) {
+        ssize_t n = read(c->fd, sink, sizeof(sink));
+
+        if (n > 0)
+            continue;
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN)
+            return;
+        admin_conn_free(c);
+        return;
+    }
+}
+
+static void admin_on_io(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    struct admin_conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    (void)events;
+    switch (c->state) {
+    case AS_READ: admin_read(c); break;
+    case AS_WRITE: admin_flush(c); break;
+    case AS_LINGER: admin_linger(c); break;
+    }
+}
+
+static void admin_on_accept(struct loop *loop, int lfd, void *arg, uint32_t events)
+{
+    struct admin *a = arg;
+    int i;
+
+    (void)events;
+    for (i = 0; i < 16; i++) {
+        struct sockaddr_storage peer;
+        socklen_t plen;
+        struct admin_conn *c;
+        int fd = net_accept(lfd, &peer, &plen);
+
+        if (fd < 0)
+            return;
+        if (a->nconns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+            close(fd);
+            continue;
+        }
+        c->a = a;
+        c->fd = fd;
+        buf_init(&c->in, ADMIN_MAX_HEAD);
+        http1_init(&c->h, HTTP_REQUEST, ADMIN_MAX_HEAD);
+        timer_init(&c->timer, admin_on_timer, c);
+        if (loop_add(loop, fd, LOOP_RD, admin_on_io, c) != 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = a->conns;
+        if (a->conns)
+            a->conns->prev = c;
+        a->conns = c;
+        a->nconns++;
+        loop_timer_set(loop, &c->timer, ADMIN_TIMEOUT_MS);
+        /* The admin endpoint serves the same clients as the proxy. */
+        if (a->px->cfg && !cidr_list_match(&a->px->cfg->allow, (struct sockaddr *)&peer))
+            admin_text(c, 403, "forbidden\n", 0);
+    }
+}
+
+int admin_start(struct proxy *px, const char *listen, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    struct admin *a;
+    int fd;
+
+    px->admin = NULL;
+    if (!listen || listen[0] == '\0')
+        return 0;
+    if (addr_parse_hostport(listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "[admin] listen: \"%s\" is not host:port "
+                 "(examples: 127.0.0.1:3129, [::1]:3129; empty disables)", listen);
+        return -1;
+    }
+    fd = net_listen(host, port, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "[admin] listen: cannot listen on %s: %s%s", listen,
+                 strerror(-fd), fd == -EINVAL ? " (the host must be an IP address)" : "");
+        return -1;
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a || loop_add(px->loop, fd, LOOP_RD, admin_on_accept, a) != 0) {
+        snprintf(err, errlen, "[admin] listen: cannot watch %s: out of memory", listen);
+        free(a);
+        close(fd);
+        return -1;
+    }
+    a->px = px;
+    a->lfd = fd;
+    a->started = time(NULL);
+    snprintf(a->listen, sizeof(a->listen), "%s", listen);
+    px->admin = a;
+    return 0;
+}
+
+void admin_stop(struct proxy *px)
+{
+    struct admin *a = px->admin;
+
+    if (!a)
+        return;
+    while (a->conns)
+        admin_conn_free(a->conns);
+    loop_del(px->loop, a->lfd);
+    close(a->lfd);
+    free(a);
+    px->admin = NULL;
+}

@@ -1,0 +1,39 @@
+/* links.h — the configured upstream links at run time: parsed entries of
+ * [upstream] via in order, each with its health (resting until a time
+ * after a failure), and the choice of which one a request tries. */
+#ifndef HUBGATE_LINKS_H
+#define HUBGATE_LINKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/config.h"
+#include "proxy/link.h"
+
+#define LINKS_MAX 32
+
+struct links {
+    size_t n;
+    struct link *v[LINKS_MAX];
+    uint64_t rest_until[LINKS_MAX];   /* loop_now() ms; 0 = awake */
+    char why[LINKS_MAX][96];          /* last failure, for the status page */
+};
+
+/* Parses every entry of vias. Returns 0, or -1 with a message in err. */
+int links_init(struct links *l, const struct str_list *vias, int allow_relay,
+               char *err, size_t errlen);
+void links_free(struct links *l);
+
+/* The first awake link; if all rest, the one that wakes first. tried is a
+ * bitmask of links this request already used; returns -1 when all were
+ * tried. */
+int links_pick(const struct links *l, uint64_t now, uint32_t tried);
+
+/* A link failed: it rests for ms (capped by cap_ms). */
+void links_rest(struct links *l, int i, uint64_t now, uint64_t ms, uint64_t cap_ms,
+                const char *why);
+
+/* "ok", or "resting: WHY" for the status page, into out. */
+const char *links_state(const struct links *l, int i, uint64_t now, char *out, size_t outlen);
+
+#endif
