@@ -40,8 +40,8 @@ static void set_log_path(struct conn *c, const char *t, size_t n)
 const char *exchange_link_name(const struct conn *c)
 {
     if (c->mode == CONN_MITM && c->link >= 0)
-        return c->px->links.v[c->link]->name;
-    return c->px->pass_links.v[0]->name;
+        return c->gen->links.v[c->link]->name;
+    return c->gen->pass_links.v[0]->name;
 }
 
 static void on_upstream_ready(void *arg, int fd, SSL *ssl, const char *err)
@@ -72,9 +72,9 @@ static void attempt_extra(const struct conn *c, const char *base, char *out, siz
     if (c->resuming)
         n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
                      (unsigned long long)((uint64_t)c->range_base + c->body_rx));
-    if (c->px->hub_auth[0] && !c->redir && strcmp(c->host, "auth.docker.io") == 0 &&
+    if (c->gen->hub_auth[0] && !c->redir && strcmp(c->host, "auth.docker.io") == 0 &&
         http1_find(&c->req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
-        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", c->px->hub_auth);
+        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", c->gen->hub_auth);
 }
 
 int exchange_send(struct conn *c)
@@ -104,7 +104,7 @@ int exchange_send(struct conn *c)
     c->up_port = r.port;
     c->up_tls = r.tls;
     c->up_link = c->mode == CONN_MITM ? c->link : -1;
-    http1_init(&c->resp, HTTP_RESPONSE, c->px->cfg->max_header_bytes);
+    http1_init(&c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
     c->resp.skip_body = c->req_method == HTTP_HEAD;
     c->resp.on_body = exchange_on_body;
     c->resp.body_arg = c;
@@ -114,7 +114,7 @@ int exchange_send(struct conn *c)
         conn_attach_upstream(c, c->up.fd, c->up.ssl);
         return 0;
     }
-    c->pending = upstream_open(c->px, r.via, r.host, r.port, r.tls,
+    c->pending = upstream_open(c->px, c->gen, r.via, r.host, r.port, r.tls,
                                c->mode == CONN_HTTP ? UP_F_CHECK_DEST |
                                (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u) : 0u,
                                on_upstream_ready, c);
@@ -145,18 +145,18 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
         conn_error(c, 502, "UNAVAILABLE", msg);
         return;
     }
-    links_rest(&px->links, c->link, now, rest_ms ? rest_ms : LINK_REST_MS,
-               px->cfg->retry_after_cap_ms, why);
+    links_rest(&c->gen->links, c->link, now, rest_ms ? rest_ms : LINK_REST_MS,
+               c->gen->cfg.retry_after_cap_ms, why);
     c->tried |= 1u << c->link;
-    next = links_pick(&px->links, now, c->tried);
+    next = links_pick(&c->gen->links, now, c->tried);
     if (next < 0) {
         snprintf(msg, sizeof(msg), "hubgate: cannot reach %s on any link; last: %s: %s",
-                 c->host, px->links.v[c->link]->name, why);
+                 c->host, c->gen->links.v[c->link]->name, why);
         conn_error(c, 502, "UNAVAILABLE", msg);
         return;
     }
     log_warn("client %s: %s %s failed on %s (%s); failing over to %s", c->peer, c->host,
-             c->log_path, px->links.v[c->link]->name, why, px->links.v[next]->name);
+             c->log_path, c->gen->links.v[c->link]->name, why, c->gen->links.v[next]->name);
     c->link = next;
     free(c->redir);
     c->redir = NULL;
@@ -260,7 +260,7 @@ int exchange_request_head(struct conn *c)
         int i = http1_find(&c->req, base, "proxy-authorization");
         const struct http1_hdr *h = i >= 0 ? &c->req.hdrs[i] : NULL;
 
-        if (!auth_ok(c->px->cfg, h ? base + h->value_off : NULL, h ? h->value_len : 0)) {
+        if (!auth_ok(&c->gen->cfg, h ? base + h->value_off : NULL, h ? h->value_len : 0)) {
             c->status = 407;
             conn_error_hdr(c, 407, "DENIED", "hubgate: proxy authentication required",
                            "Proxy-Authenticate: Basic realm=\"hubgate\"");
@@ -303,7 +303,7 @@ int exchange_request_head(struct conn *c)
         c->digest = digest_new(hex);
     buf_consume(&c->cin, c->req.head_len);
     http1_resume(&c->req);
-    c->link = c->mode == CONN_MITM ? links_pick(&c->px->links, loop_now(c->px->loop), 0) : -1;
+    c->link = c->mode == CONN_MITM ? links_pick(&c->gen->links, loop_now(c->px->loop), 0) : -1;
     return exchange_send(c);
 }
 

@@ -23,7 +23,7 @@ static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 void mitm_start(struct conn *c)
 {
-    SSL_CTX *ctx = ca_leaf_ctx(c->px->ca, c->host, time(NULL));
+    SSL_CTX *ctx = ca_leaf_ctx(c->gen->ca, c->host, time(NULL));
     SSL *ssl;
 
     if (!ctx) {
@@ -52,7 +52,7 @@ void mitm_start(struct conn *c)
     ep_init_tls(&c->cl, c->cl.fd, ssl);
     c->mode = CONN_MITM;
     c->t_head = c->t_active = loop_now(c->px->loop);
-    http1_init(&c->req, HTTP_REQUEST, c->px->cfg->max_header_bytes);
+    http1_init(&c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);
     c->req_method = -1;
     c->log_path[0] = '\0';
 }
@@ -313,7 +313,7 @@ static void upstream_gone(struct conn *c)
      * have reached the client, and keep the client's stream going. */
     if ((c->flags & CONN_F_RESP_SENT) && c->resp.state == H1_BODY && c->is_blob &&
         c->req_method == HTTP_GET && c->body_len > 0 && !c->following &&
-        c->body_rx < (uint64_t)c->body_len && c->resume_tries < (int)c->px->links.n + 1) {
+        c->body_rx < (uint64_t)c->body_len && c->resume_tries < (int)c->gen->links.n + 1) {
         c->resume_tries++;
         c->resuming = 1;
         log_warn("client %s: %s %s cut at byte %llu of %lld on %s; resuming", c->peer,

@@ -109,7 +109,7 @@ int exchange_response_head(struct conn *c)
 {
     const char *base = buf_data(&c->uin);
     int status = http1_status(&c->resp), close, m = c->req_method;
-    const struct config *cfg = c->px->cfg;
+    const struct config *cfg = &c->gen->cfg;
     char cr[128];
 
     if (cfg->follow_redirects && c->is_blob && is_redirect(status)) {
@@ -138,7 +138,7 @@ int exchange_response_head(struct conn *c)
     if ((status == 429 || status == 502 || status == 503 || status == 504) &&
         (m == HTTP_GET || m == HTTP_HEAD) && c->mode == CONN_MITM &&
         !(c->flags & CONN_F_RESP_SENT) &&
-        links_pick(&c->px->links, loop_now(c->px->loop), c->tried | (1u << c->link)) >= 0) {
+        links_pick(&c->gen->links, loop_now(c->px->loop), c->tried | (1u << c->link)) >= 0) {
         char why[48];
 
         snprintf(why, sizeof(why), "answered %d", status);

@@ -14,7 +14,7 @@
 static int relay_of(const struct conn *c, const struct link *l, char *host, size_t hostlen,
                     unsigned *port)
 {
-    const struct config *cfg = c->px->cfg;
+    const struct config *cfg = &c->gen->cfg;
     size_t i;
 
     if (l->kind == LINK_RELAY) {
@@ -61,13 +61,13 @@ int route_attempt(struct conn *c, struct route *r, const char **why)
     if (c->mode == CONN_HTTP) {
         /* Plain forwarding: the client's own origin, over the passthrough
          * link; c->host/c->port come from the absolute-form URL. */
-        r->via = c->px->pass_links.v[0];
+        r->via = c->gen->pass_links.v[0];
         snprintf(r->host, sizeof(r->host), "%s", c->host);
         r->port = c->port;
         host_header(r->hosthdr, sizeof(r->hosthdr), c->host, c->port, 80);
         return 0;
     }
-    l = c->px->links.v[c->link];
+    l = c->gen->links.v[c->link];
     r->tls = 1;
     r->via = (l->kind == LINK_RELAY || l->kind == LINK_RELAY_MAP) ? l->via : l;
     if (c->redir) {
@@ -103,7 +103,7 @@ int route_attempt(struct conn *c, struct route *r, const char **why)
  * it is intercepted, else the host the request went to. */
 static const char *blob_host(const struct conn *c)
 {
-    const struct str_list *h = &c->px->cfg->intercept_hosts;
+    const struct str_list *h = &c->gen->cfg.intercept_hosts;
     size_t i;
 
     for (i = 0; i < h->n; i++)
@@ -118,8 +118,8 @@ static const char *blob_host(const struct conn *c)
 static int unmap(const struct conn *c, const char *url, size_t n, int to_auth, char *out,
                  size_t outlen)
 {
-    const struct link *l = c->px->links.v[c->link];
-    const struct config *cfg = c->px->cfg;
+    const struct link *l = c->gen->links.v[c->link];
+    const struct config *cfg = &c->gen->cfg;
     struct uri u;
     const char *dst = NULL;
     size_t i;
@@ -153,7 +153,7 @@ int route_rewrite(void *arg, const char *name, size_t name_len, const char *valu
 
     if (c->mode != CONN_MITM || c->link < 0)
         return -1;
-    l = c->px->links.v[c->link];
+    l = c->gen->links.v[c->link];
     if (l->kind != LINK_RELAY && l->kind != LINK_RELAY_MAP)
         return -1;
     if (http1_span_eq(name, name_len, "location"))

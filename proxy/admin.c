@@ -23,6 +23,7 @@
 #include "mitm/http1.h"
 #include "proxy/addr.h"
 #include "proxy/conn.h"
+#include "proxy/gen.h"
 #include "proxy/link.h"
 #include "proxy/metrics.h"
 #include "proxy/net.h"
@@ -238,6 +239,12 @@ static const char *link_state(struct proxy *px, size_t i)
     return "ok";
 }
 
+/* The CA of the current configuration generation, or NULL. */
+static struct ca *admin_ca(const struct proxy *px)
+{
+    return px->gen ? px->gen->ca : NULL;
+}
+
 static void admin_update_gauges(struct proxy *px, struct metrics *m)
 {
     unsigned tunnel = 0, mitm = 0;
@@ -252,9 +259,9 @@ static void admin_update_gauges(struct proxy *px, struct metrics *m)
     metrics_set(m, "hubgate_connections", "kind=\"client\"", px->nconns);
     metrics_set(m, "hubgate_connections", "kind=\"tunnel\"", tunnel);
     metrics_set(m, "hubgate_connections", "kind=\"intercepted\"", mitm);
-    if (px->ca)
+    if (px->gen->ca)
         metrics_set(m, "hubgate_ca_expiry_timestamp_seconds", "",
-                    (double)ca_not_after(px->ca));
+                    (double)ca_not_after(px->gen->ca));
 }
 
 static int route_metrics(struct admin_conn *c, int head_only)
@@ -283,7 +290,7 @@ static int route_metrics(struct admin_conn *c, int head_only)
 
 static int route_ca(struct admin_conn *c, int head_only)
 {
-    X509 *crt = c->a->px->ca ? ca_cert(c->a->px->ca) : NULL;
+    X509 *crt = c->a->px->gen->ca ? ca_cert(c->a->px->gen->ca) : NULL;
     BIO *bio;
     char *pem;
     long n;
@@ -358,8 +365,8 @@ static int route_page(struct admin_conn *c, int head_only)
               (unsigned)cfg->listen_port);
     sb_html(&s, a->listen);
     sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n", px->nconns);
-    if (px->ca) {
-        time_t exp = ca_not_after(px->ca);
+    if (px->gen->ca) {
+        time_t exp = ca_not_after(px->gen->ca);
         struct tm tm;
 
         if (gmtime_r(&exp, &tm))

@@ -74,6 +74,7 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
         return;
     }
     c->px = px;
+    c->gen = gen_ref(px->gen);
     c->id = ++px->next_id;
     memcpy(c->peer, who, sizeof(c->peer));
     c->peer_loopback = sa_is_loopback(peer);
@@ -92,6 +93,7 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     http1_init(&c->req, HTTP_REQUEST, cfg->max_header_bytes);
     http1_init(&c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
     if (loop_add(px->loop, fd, LOOP_RD, conn_on_client, c) != 0) {
+        gen_unref(c->gen);
         free(c);
         refuse(fd, "503 Service Unavailable");
         return;
@@ -128,6 +130,7 @@ static void conn_free(void *arg)
     if (c->next)
         c->next->prev = c->prev;
     px->nconns--;
+    gen_unref(c->gen);
     free(c);
     if (px->draining && px->nconns == 0)
         loop_stop(px->loop);
@@ -192,7 +195,7 @@ static void conn_on_upstream(struct loop *loop, int fd, void *arg, uint32_t even
  * and the reason in *what. */
 static uint64_t conn_deadline(const struct conn *c, const char **what)
 {
-    const struct config *cfg = c->px->cfg;
+    const struct config *cfg = &c->gen->cfg;
 
     if (c->mode == CONN_TUNNEL) {
         *what = "idle tunnel";

@@ -39,6 +39,7 @@ enum conn_mode {
 
 struct conn {
     struct proxy *px;
+    struct gen *gen;             /* configuration this connection started under */
     struct conn *next, *prev;    /* px->conns */
     uint64_t id;
     enum conn_mode mode;

@@ -67,16 +67,16 @@ void connect_start(struct conn *c, const char *authority, size_t n)
     snprintf(c->host, sizeof(c->host), "%s", host);
     c->port = port;
     snprintf(c->log_path, sizeof(c->log_path), ":%u", (unsigned)port);
-    if (policy_intercept(c->px->cfg, host, port)) {
+    if (policy_intercept(&c->gen->cfg, host, port)) {
         mitm_start(c);
         return;
     }
-    if (!policy_port_ok(c->px->cfg, port)) {
+    if (!policy_port_ok(&c->gen->cfg, port)) {
         conn_error(c, 403, "DENIED", "hubgate: CONNECT to this port is not allowed "
                                      "([proxy] connect_ports)");
         return;
     }
-    c->pending = upstream_open(c->px, c->px->pass_links.v[0], host, port, 0,
+    c->pending = upstream_open(c->px, c->gen, c->gen->pass_links.v[0], host, port, 0,
                                UP_F_CHECK_DEST | (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u),
                                connect_on_ready, c);
     if (!c->pending)

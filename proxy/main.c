@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
@@ -82,6 +81,38 @@ static void start_drain(struct drain *d)
     loop_timer_set(px->loop, &d->timer, px->cfg->drain_timeout_ms);
 }
 
+/* SIGHUP: a new generation for new connections; live ones keep theirs.
+ * A bad config is refused and the running one kept. */
+static void reload(struct proxy *px)
+{
+    struct config cfg;
+    struct gen *g;
+    char err[512];
+
+    log_info("SIGHUP: reloading %s", px->config_path);
+    if (config_load(&cfg, px->config_path, err, sizeof(err)) != 0) {
+        log_err("reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    if (strcmp(cfg.listen_host, px->cfg->listen_host) != 0 ||
+        cfg.listen_port != px->cfg->listen_port)
+        log_warn("reload: [proxy] listen changed; it takes effect after a restart "
+                 "(still listening on %s:%u)", px->cfg->listen_host,
+                 (unsigned)px->cfg->listen_port);
+    g = gen_new(&cfg, err, sizeof(err));
+    if (!g) {
+        log_err("reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    gen_unref(px->gen);
+    px->gen = g;
+    px->cfg = &g->cfg;
+    /* pooled connections belong to the old links */
+    pool_free(px->pool);
+    px->pool = pool_new(px->loop, 64, 30000);
+    log_info("reloaded: new connections use the new configuration");
+}
+
 static void on_signal(struct loop *loop, int fd, void *arg, uint32_t events)
 {
     struct drain *d = arg;
@@ -93,7 +124,7 @@ static void on_signal(struct loop *loop, int fd, void *arg, uint32_t events)
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             start_drain(d);
         else if (si.ssi_signo == SIGHUP)
-            log_warn("SIGHUP: reload is not supported yet; restart hubgate to apply changes");
+            reload(d->px);
     }
 }
 
@@ -114,7 +145,7 @@ static int signals_setup(struct drain *d)
     return loop_add(d->px->loop, d->sfd, LOOP_RD, on_signal, d);
 }
 
-static int run(struct config *cfg)
+static int run(struct config *cfg, const char *path)
 {
     struct proxy px;
     struct drain d;
@@ -125,46 +156,26 @@ static int run(struct config *cfg)
     memset(&px, 0, sizeof(px));
     memset(&d, 0, sizeof(d));
     d.sfd = -1;
-    px.cfg = cfg;
     px.lfd = -1;
+    px.config_path = path;
     px.loop = loop_new();
     if (!px.loop) {
         log_err("cannot create the event loop: %s", strerror(errno));
+        config_free(cfg);
         return 1;
     }
-    px.ca = ca_open(cfg->ca_dir, cfg->intercept_hosts.v, cfg->intercept_hosts.n,
-                    mitm_tls_setup, NULL, err, sizeof(err));
-    if (!px.ca) {
+    px.gen = gen_new(cfg, err, sizeof(err));
+    if (!px.gen) {
         log_err("%s", err);
         goto out;
     }
-    if (links_init(&px.links, &cfg->via, 1, err, sizeof(err)) != 0 ||
-        links_init(&px.pass_links, &cfg->passthrough_via, 0, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        goto out;
-    }
+    px.cfg = &px.gen->cfg;
     px.pool = pool_new(px.loop, 64, 30000);
     if (!px.pool) {
         log_err("out of memory");
         goto out;
     }
-    if (cfg->hub_user && cfg->hub_token) {
-        char cred[520];
-        int n = snprintf(cred, sizeof(cred), "%s:%s", cfg->hub_user, cfg->hub_token);
-
-        if (n < 0 || (size_t)n >= sizeof(cred) || (size_t)n * 4 / 3 + 4 >= sizeof(px.hub_auth)) {
-            log_err("[upstream] hub_credentials: user:token too long");
-            goto out;
-        }
-        EVP_EncodeBlock((unsigned char *)px.hub_auth, (const unsigned char *)cred, n);
-        OPENSSL_cleanse(cred, sizeof(cred));
-    }
-    px.up_ctx = upstream_tls_ctx(cfg, err, sizeof(err));
-    if (!px.up_ctx) {
-        log_err("%s", err);
-        goto out;
-    }
-    px.dns = dns_new(px.loop, &cfg->dns_servers, err, sizeof(err));
+    px.dns = dns_new(px.loop, &px.cfg->dns_servers, err, sizeof(err));
     if (!px.dns) {
         log_err("%s", err);
         goto out;
@@ -179,10 +190,10 @@ static int run(struct config *cfg)
         log_err("%s", err);
         goto out;
     }
-    exp = ca_not_after(px.ca);
+    exp = ca_not_after(px.gen->ca);
     log_info("hubgate %s listening on %s:%u; CA %s/ca.crt valid until %.24s",
-             HUBGATE_VERSION, cfg->listen_host, (unsigned)cfg->listen_port, cfg->ca_dir,
-             ctime(&exp));
+             HUBGATE_VERSION, px.cfg->listen_host, (unsigned)px.cfg->listen_port,
+             px.cfg->ca_dir, ctime(&exp));
     if (loop_run(px.loop) != 0) {
         log_err("event loop failed: %s", strerror(errno));
         goto out;
@@ -192,9 +203,7 @@ static int run(struct config *cfg)
 out:
     /* Reverse order of acquisition. */
     while (px.conns) {
-        struct conn *c = px.conns;
-
-        conn_close(c);
+        conn_close(px.conns);
         loop_run_deferred(px.loop);
     }
     listener_stop(&px);
@@ -205,11 +214,7 @@ out:
     }
     pool_free(px.pool);
     dns_free(px.dns);
-    SSL_CTX_free(px.up_ctx);
-    links_free(&px.links);
-    links_free(&px.pass_links);
-    OPENSSL_cleanse(px.hub_auth, sizeof(px.hub_auth));
-    ca_free(px.ca);
+    gen_unref(px.gen);
     loop_free(px.loop);
     return rc;
 }
@@ -261,7 +266,5 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc ? 1 : 0;
     }
-    rc = run(&cfg);
-    config_free(&cfg);
-    return rc;
+    return run(&cfg, path);
 }

@@ -22,6 +22,7 @@
 
 struct upstream {
     struct proxy *px;
+    struct gen *gen;          /* the caller's; outlives the attempt */
     const struct link *via;   /* SOCKS5 or HTTP proxy in between, or NULL */
     char host[256];
     unsigned port;
@@ -118,7 +119,7 @@ static void up_tls_step(struct upstream *u)
 
 static int up_tls_start(struct upstream *u)
 {
-    u->ssl = SSL_new(u->px->up_ctx);
+    u->ssl = SSL_new(u->gen->up_ctx);
     if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1 ||
         SSL_set_tlsext_host_name(u->ssl, u->host) != 1)
         return -1;
@@ -286,7 +287,7 @@ static void up_try_next(struct upstream *u, const char *why)
         int fd;
 
         if ((u->flags & UP_F_CHECK_DEST) && !u->via &&
-            !policy_dest_ok(u->px->cfg, (struct sockaddr *)&u->res.addr[i],
+            !policy_dest_ok(&u->gen->cfg, (struct sockaddr *)&u->res.addr[i],
                             (u->flags & UP_F_CLIENT_LOCAL) != 0, &refused)) {
             up_fail(u, "", refused);
             return;
@@ -329,15 +330,16 @@ static void up_on_dns(void *arg, const struct dns_result *res, const char *err)
     up_try_next(u, NULL);
 }
 
-struct upstream *upstream_open(struct proxy *px, const struct link *via, const char *host,
-                               unsigned port, int tls, unsigned flags, upstream_cb cb,
-                               void *arg)
+struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct link *via,
+                               const char *host, unsigned port, int tls, unsigned flags,
+                               upstream_cb cb, void *arg)
 {
     struct upstream *u = calloc(1, sizeof(*u));
 
     if (!u)
         return NULL;
     u->px = px;
+    u->gen = gen;
     u->via = via && (via->kind == LINK_SOCKS5 || via->kind == LINK_HTTP) ? via : NULL;
     snprintf(u->host, sizeof(u->host), "%s", host);
     u->port = port;
@@ -347,8 +349,8 @@ struct upstream *upstream_open(struct proxy *px, const struct link *via, const c
     u->arg = arg;
     u->fd = -1;
     timer_init(&u->timer, up_on_timer, u);
-    u->deadline = loop_now(px->loop) + px->cfg->connect_timeout_ms;
-    loop_timer_set(px->loop, &u->timer, px->cfg->connect_timeout_ms);
+    u->deadline = loop_now(px->loop) + gen->cfg.connect_timeout_ms;
+    loop_timer_set(px->loop, &u->timer, gen->cfg.connect_timeout_ms);
     /* Through a proxy link only the proxy's own name is resolved here:
      * the target name goes to the proxy as it is. */
     if (u->via)

@@ -29,9 +29,9 @@ struct link;
  * Returns a handle valid until the callback runs or upstream_cancel(), or
  * NULL when out of memory. flags: UP_F_*; a refused destination fails
  * with an err starting "policy: ". */
-struct upstream *upstream_open(struct proxy *px, const struct link *via, const char *host,
-                               unsigned port, int tls, unsigned flags, upstream_cb cb,
-                               void *arg);
+struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct link *via,
+                               const char *host, unsigned port, int tls, unsigned flags,
+                               upstream_cb cb, void *arg);
 
 /* Stops an attempt; its callback will not run. */
 void upstream_cancel(struct upstream *u);

@@ -3,7 +3,7 @@
  *
  *   admin_driver CONFIG LISTEN
  *
- * Loads CONFIG, opens (or creates) the CA in its [ca] dir, fills a metrics
+ * Loads CONFIG into a generation (which opens or creates the CA), fills a metrics
  * set with a few samples and recent requests, starts admin_start(LISTEN)
  * and runs until SIGTERM/SIGINT, then stops in reverse order. */
 #include <signal.h>
@@ -12,9 +12,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "ca/ca.h"
 #include "proxy/admin.h"
 #include "proxy/config.h"
+#include "proxy/gen.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy.h"
 
@@ -66,16 +66,17 @@ int main(int argc, char **argv)
         return 2;
     }
     memset(&px, 0, sizeof(px));
-    px.cfg = &cfg;
     px.lfd = -1;
+    px.config_path = argv[1];
+    /* The generation takes cfg over (also on failure). */
+    px.gen = gen_new(&cfg, err, sizeof(err));
     px.loop = loop_new();
     px.metrics = metrics_new();
-    px.ca = ca_open(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, NULL, NULL, err,
-                    sizeof(err));
-    if (!px.loop || !px.metrics || !px.ca) {
-        fprintf(stderr, "admin_driver: setup failed: %s\n", px.ca ? "out of memory" : err);
+    if (!px.gen || !px.loop || !px.metrics) {
+        fprintf(stderr, "admin_driver: setup failed: %s\n", px.gen ? "out of memory" : err);
         goto out;
     }
+    px.cfg = &px.gen->cfg;
     samples(px.metrics);
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
@@ -95,9 +96,8 @@ int main(int argc, char **argv)
     close(sfd);
 out:
     admin_stop(&px);
-    ca_free(px.ca);
     metrics_free(px.metrics);
     loop_free(px.loop);
-    config_free(&cfg);
+    gen_unref(px.gen);
     return rc;
 }

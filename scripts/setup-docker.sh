@@ -1,0 +1,630 @@
+#!/bin/sh
+# setup-docker.sh - points this host's dockerd (and, with --containerd,
+# containerd) at hubgate and makes the host trust hubgate's CA. Run as root.
+#
+#   scripts/setup-docker.sh [--config FILE] [--hubgate PATH] [--containerd]
+#   scripts/setup-docker.sh --proxy http://GATEWAY:3128 --ca-sha256 HEX
+#                           [--admin http://GATEWAY:3129] [--containerd]
+#   scripts/setup-docker.sh --undo
+# Common options: --dry-run (print what would change, change nothing),
+# --root DIR (write every file under DIR instead of /; for tests).
+#
+# Local mode (hubgate runs on this host), steps:
+#   1. CA: `hubgate -t -c FILE`, then `hubgate ca-new -c FILE` if the [ca]
+#      dir has no CA (ca.key mode 0600; CA dir and files owned by the
+#      hubgate user when it exists). Its certificate is installed as
+#      /usr/local/share/ca-certificates/hubgate.crt (re-encoded by openssl,
+#      one certificate, mode 0644).
+#   2. /etc/systemd/system/docker.service.d/http-proxy.conf with HTTP_PROXY
+#      and HTTPS_PROXY = http://[proxy] listen (0.0.0.0 -> 127.0.0.1,
+#      [::] -> [::1]) and NO_PROXY = localhost,127.0.0.0/8,::1 plus this
+#      host's `hostname` and `hostname -f`. Existing settings are never
+#      clobbered: a drop-in (or /etc/default/docker, or daemon.json
+#      "proxies") that sets HTTP(S)_PROXY to another value stops the script;
+#      an http-proxy.conf holding anything else is kept and ours goes to
+#      hubgate-proxy.conf (read after it); a NO_PROXY found there is merged
+#      into ours.
+#   3. --containerd: the same for containerd.service.
+#   4. update-ca-certificates if the CA file changed; systemctl daemon-reload
+#      and restart of docker (containerd first) if its drop-in or the CA
+#      changed; then `hubgate doctor -c FILE`, whose failure fails the script.
+# Fleet mode (--proxy: hubgate runs on GATEWAY): fetches GATEWAY's CA from
+#   its admin endpoint (http://GATEWAY:3129/ca.crt, or --admin URL + /ca.crt),
+#   refuses it unless its SHA-256 fingerprint (openssl x509 -fingerprint
+#   -sha256; case and colons ignored) equals --ca-sha256 and it is a CA, then
+#   does steps 1 (trust only), 2, 3 with GATEWAY as the proxy, and 4 with
+#   `docker info`'s proxy lines instead of doctor. Nothing else is installed.
+#
+# Rules:
+#   - Every step prints what it does: "run:", "write:", "remove:", or
+#     "nothing to do:"; with --dry-run the first three read "would ...".
+#   - A second run with the same options changes nothing and restarts
+#     nothing: files are compared before they are written.
+#   - --root DIR: every file this script writes goes under DIR, and commands
+#     that act on the running system (update-ca-certificates, systemctl,
+#     hubgate doctor, docker info) are never run, only printed as
+#     "would run:". --config is taken as given; its [ca] dir must lie inside
+#     DIR (the CA is made there by hubgate ca-new).
+#   - State: $ROOT/var/lib/hubgate/setup-docker.state lists every file
+#     written (with its sha256), every directory created and every unit
+#     configured. --undo removes exactly those files, if unchanged since
+#     (a changed one is kept and named), then the directories if empty, then
+#     runs update-ca-certificates, daemon-reload and the restarts (printed
+#     under --root). The CA itself (/var/lib/hubgate) is never removed.
+set -eu
+
+PROG=setup-docker.sh
+ROOT=""
+CONFIG=/etc/hubgate/hubgate.ini
+HUBGATE=""
+DRY=0
+UNDO=0
+CONTAINERD=0
+PROXY=""
+CA_SHA=""
+ADMIN=""
+
+CA_TRUST=/usr/local/share/ca-certificates/hubgate.crt
+STATE=/var/lib/hubgate/setup-docker.state
+MARK="# Written by hubgate's scripts/setup-docker.sh"
+
+usage() {
+    sed -n '2,11s/^# \{0,1\}//p' "$0"
+    exit "${1:-0}"
+}
+
+die() {
+    printf '%s: %s\n' "$PROG" "$*" >&2
+    exit 1
+}
+
+need_arg() { [ "$#" -ge 2 ] || die "$1 needs a value (see --help)"; }
+
+while [ "$#" -gt 0 ]; do
+    case $1 in
+        --*=*)
+            opt=${1%%=*} val=${1#*=}
+            shift
+            set -- "$opt" "$val" "$@"
+            continue ;;
+    esac
+    case $1 in
+        --root) need_arg "$@"; ROOT=$2; shift ;;
+        --config) need_arg "$@"; CONFIG=$2; shift ;;
+        --hubgate) need_arg "$@"; HUBGATE=$2; shift ;;
+        --proxy) need_arg "$@"; PROXY=$2; shift ;;
+        --ca-sha256) need_arg "$@"; CA_SHA=$2; shift ;;
+        --admin) need_arg "$@"; ADMIN=$2; shift ;;
+        --dry-run|-n) DRY=1 ;;
+        --undo) UNDO=1 ;;
+        --containerd) CONTAINERD=1 ;;
+        -h|--help) usage 0 ;;
+        *) printf '%s: unknown argument %s\n' "$PROG" "$1" >&2; usage 2 >&2 ;;
+    esac
+    shift
+done
+
+if [ -n "$ROOT" ]; then
+    case $ROOT in /*) ;; *) ROOT=$(pwd)/$ROOT ;; esac
+    [ -d "$ROOT" ] || die "--root $ROOT: no such directory"
+    ROOT=$(cd "$ROOT" && pwd)
+    [ "$ROOT" = / ] && ROOT=""
+fi
+if [ "$(id -u)" != 0 ] && [ -z "$ROOT" ] && [ "$DRY" = 0 ]; then
+    die "run as root (sudo $0 ...), or try --dry-run"
+fi
+
+# A proxy from the caller's environment must not carry our own fetch.
+unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy || true
+umask 022
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hubgate-setup.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------ output
+
+say() { printf '%s\n' "$*"; }
+step() { printf '== %s\n' "$*"; }
+nothing() { printf '   nothing to do: %s\n' "$*"; }
+note() { printf '   note: %s\n' "$*"; }
+# did VERB WHAT: "   VERB: WHAT", or "   would VERB: WHAT" in a dry run.
+did() {
+    if [ "$DRY" = 1 ]; then printf '   would %s: %s\n' "$1" "$2"; else printf '   %s: %s\n' "$1" "$2"; fi
+}
+show_file() { sed 's/^/     | /' "$1"; }
+
+# run CMD...: a command on files of this run (hubgate ca-new, chown): runs
+# unless --dry-run. Its output goes to stderr, indented.
+run() {
+    did run "$*"
+    [ "$DRY" = 1 ] && return 0
+    "$@" 2>&1 | sed 's/^/     > /' >&2
+}
+
+# sysrun CMD...: a command on the running system: printed only, as "would
+# run:", under --dry-run or --root. Returns the command's status.
+sysrun() {
+    if [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then
+        printf '   would run: %s\n' "$*"
+        return 0
+    fi
+    printf '   run: %s\n' "$*"
+    rc=0
+    "$@" || rc=$?
+    return "$rc"
+}
+
+sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ------------------------------------------------------------------ state
+
+# $tmp/state holds the entries, in order: "dir PATH", "file SHA256 PATH",
+# "unit NAME". Paths are as on the target system (without ROOT).
+: >"$tmp/state"
+if [ -f "$ROOT$STATE" ]; then
+    grep -E '^(dir /|file [0-9a-f]{64} /|unit [a-z])' "$ROOT$STATE" >"$tmp/state" || true
+fi
+
+# save_state: writes the state file if its content changed (never in a dry
+# run). An empty state removes the file.
+save_state() {
+    [ "$DRY" = 1 ] && return 0
+    if [ ! -s "$tmp/state" ]; then
+        rm -f "$ROOT$STATE"
+        return 0
+    fi
+    {
+        echo "# hubgate scripts/setup-docker.sh: what it wrote; --undo removes exactly this."
+        cat "$tmp/state"
+    } >"$tmp/state.out"
+    if ! cmp -s "$tmp/state.out" "$ROOT$STATE" 2>/dev/null; then
+        ensure_dir "$(dirname "$STATE")"
+        cp "$tmp/state.out" "$ROOT$STATE.tmp"
+        chmod 0644 "$ROOT$STATE.tmp"
+        mv -f "$ROOT$STATE.tmp" "$ROOT$STATE"
+    fi
+}
+
+state_add() {
+    grep -qxF -- "$*" "$tmp/state" || printf '%s\n' "$*" >>"$tmp/state"
+}
+
+# state_file_set PATH SHA: records that PATH holds what we wrote.
+state_file_set() {
+    awk -v p="$1" '!($1 == "file" && $3 == p)' "$tmp/state" >"$tmp/state.new"
+    mv -f "$tmp/state.new" "$tmp/state"
+    state_add file "$2" "$1"
+}
+
+# ours PATH: true if ROOT/PATH is a file this script wrote, unchanged since.
+ours() {
+    [ -f "$ROOT$1" ] || return 1
+    s=$(sha256 "$ROOT$1")
+    grep -qxF -- "file $s $1" "$tmp/state"
+}
+
+# ensure_dir PATH: makes ROOT/PATH and missing parents (0755), recording
+# each; in a dry run only says so.
+ensure_dir() {
+    d=$1 missing=""
+    while [ -n "$d" ] && [ "$d" != / ] && [ ! -d "$ROOT$d" ]; do
+        missing="$d $missing"
+        d=$(dirname "$d")
+    done
+    for d in $missing; do
+        if [ "$DRY" = 1 ]; then
+            did mkdir "$ROOT$d"
+            continue
+        fi
+        mkdir -m 0755 "$ROOT$d"
+        state_add dir "$d"
+    done
+    return 0
+}
+
+# put SRC PATH: makes ROOT/PATH hold SRC's bytes (mode 0644), recording it.
+# Returns 0 if it wrote, 1 if it was already so.
+put() {
+    src=$1 dst=$ROOT$2
+    if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
+        nothing "$dst is up to date"
+        if [ "$DRY" = 0 ]; then state_file_set "$2" "$(sha256 "$dst")"; save_state; fi
+        return 1
+    fi
+    if [ -e "$dst" ]; then did replace "$dst"; else did write "$dst"; fi
+    show_file "$src"
+    [ "$DRY" = 1 ] && return 0
+    ensure_dir "$(dirname "$2")"
+    cp "$src" "$dst.tmp.$$"
+    chmod 0644 "$dst.tmp.$$"
+    mv -f "$dst.tmp.$$" "$dst"
+    state_file_set "$2" "$(sha256 "$dst")"
+    save_state
+    return 0
+}
+
+# ------------------------------------------------------------------ config
+
+# ini_get SECTION KEY: the last value of KEY in [SECTION] of CONFIG, as
+# inih reads it (first '=' or ':' splits, " ;" starts a comment).
+ini_get() {
+    awk -v want_s="$1" -v want_k="$2" '
+        function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t\r]+$/, "", s); return s }
+        { line = $0; sub(/\r$/, "", line) }
+        line ~ /^[ \t]*[;#]/ || line ~ /^[ \t]*$/ { next }
+        line ~ /^[ \t]*\[/ { s = line; sub(/^[ \t]*\[/, "", s); sub(/\].*/, "", s); sec = trim(s); next }
+        sec == want_s {
+            i = match(line, /[=:]/)
+            if (i == 0) next
+            k = trim(substr(line, 1, i - 1)); v = substr(line, i + 1)
+            c = match(v, /[ \t];/)
+            if (c > 0) v = substr(v, 1, c - 1)
+            if (k == want_k) { val = trim(v); found = 1 }
+        }
+        END { if (found) print val }' "$CONFIG"
+}
+
+# proxy_from_listen HOST:PORT: the URL clients on this host use.
+proxy_from_listen() {
+    case $1 in
+        \[*\]:*) h=${1%%]:*}; h=${h#\[}; p=${1##*]:} ;;
+        *:*) h=${1%:*}; p=${1##*:} ;;
+        *) die "$CONFIG: [proxy] listen = $1 is not host:port" ;;
+    esac
+    case $h in
+        0.0.0.0) h=127.0.0.1 ;;
+        ::) h=::1 ;;
+    esac
+    case $h in
+        *:*) printf 'http://[%s]:%s\n' "$h" "$p" ;;
+        *) printf 'http://%s:%s\n' "$h" "$p" ;;
+    esac
+}
+
+# no_proxy_list: localhost, loopback and this host's names.
+no_proxy_list() {
+    list="localhost,127.0.0.0/8,::1"
+    for n in "$(hostname 2>/dev/null || uname -n)" "$(timeout 5 hostname -f 2>/dev/null || true)"; do
+        case $n in ''|localhost|*[!A-Za-z0-9.-]*) continue ;; esac
+        case ",$list," in *",$n,"*) continue ;; esac
+        list="$list,$n"
+    done
+    printf '%s\n' "$list"
+}
+
+# ------------------------------------------------------------------ CA trust
+
+# trust_ca PEM: installs PEM (one certificate) as CA_TRUST. Sets CA_CHANGED.
+CA_CHANGED=0
+trust_ca() {
+    fp=$(openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+    subj=$(openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+    say "   CA: $subj, sha256 $fp"
+    if put "$1" "$CA_TRUST"; then CA_CHANGED=1; fi
+}
+
+# local_ca: step 1 of local mode. Sets CA_FP.
+local_ca() {
+    step "[1/4] hubgate's CA, trusted by this host"
+    cadir=$(ini_get ca dir)
+    [ -n "$cadir" ] || cadir=/var/lib/hubgate
+    case $cadir in /*) ;; *) cadir=$(pwd)/$cadir ;; esac
+    if [ -n "$ROOT" ]; then
+        case $cadir/ in
+            "$ROOT"/*) ;;
+            *) die "--root $ROOT: the config's [ca] dir $cadir is outside it; refusing to write there" ;;
+        esac
+    fi
+    if [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ]; then
+        nothing "CA exists in $cadir"
+    else
+        [ -d "$(dirname "$cadir")" ] || run mkdir -p "$(dirname "$cadir")"
+        run "$HUBGATE" ca-new -c "$CONFIG"
+        if [ "$DRY" = 0 ] && [ ! -f "$cadir/ca.crt" ]; then
+            die "hubgate ca-new made no $cadir/ca.crt"
+        fi
+        if getent passwd hubgate >/dev/null 2>&1; then
+            run chown hubgate:hubgate "$cadir" "$cadir/ca.key" "$cadir/ca.crt"
+        fi
+        [ "$DRY" = 0 ] || { did write "$ROOT$CA_TRUST (the new CA)"; CA_CHANGED=1; return 0; }
+    fi
+    openssl x509 -in "$cadir/ca.crt" -out "$tmp/ca.pem" \
+        || die "$cadir/ca.crt is not a PEM certificate"
+    trust_ca "$tmp/ca.pem"
+}
+
+# fetch URL OUT: HTTP GET without any proxy.
+fetch() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS --max-time 20 --noproxy '*' -o "$2" "$1"
+    elif command -v wget >/dev/null 2>&1; then
+        wget -q -T 20 --no-proxy -O "$2" "$1"
+    else
+        die "need curl or wget to fetch $1"
+    fi
+}
+
+# fleet_ca: step 1 of fleet mode: the gateway's CA, pinned by --ca-sha256.
+fleet_ca() {
+    step "[1/4] the gateway's CA, trusted by this host"
+    url=${ADMIN%/}/ca.crt
+    did fetch "$url"
+    fetch "$url" "$tmp/served.crt" || die "cannot fetch $url; nothing was changed"
+    # Re-encoding keeps the first certificate only: nothing appended to the
+    # served file can ride along into the trust store.
+    openssl x509 -in "$tmp/served.crt" -out "$tmp/ca.pem" 2>/dev/null \
+        || die "$url did not serve a PEM certificate; nothing was changed"
+    n=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$tmp/served.crt" || true)
+    [ "$n" -le 1 ] || note "$url served $n certificates; only the first is considered"
+    got=$(openssl x509 -in "$tmp/ca.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
+    if [ "$got" != "$CA_SHA" ]; then
+        die "REFUSED: the CA served at $url has sha256 $got, not the expected $CA_SHA; nothing was changed"
+    fi
+    openssl x509 -in "$tmp/ca.pem" -noout -text | grep -q 'CA:TRUE' \
+        || die "REFUSED: the certificate at $url is not a CA certificate; nothing was changed"
+    say "   fingerprint matches --ca-sha256"
+    trust_ca "$tmp/ca.pem"
+}
+
+# ------------------------------------------------------------------ drop-ins
+
+# proxy_settings FILE: "NAME VALUE" for each http(s)_proxy / no_proxy it
+# sets, any case: Environment= lines of a unit file, or VAR=value lines of
+# an environment file.
+proxy_settings() {
+    sed -n -e 's/^[[:space:]]*Environment[[:space:]]*=//p' \
+        -e 's/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}\([A-Za-z_]*=\)/\2/p' "$1" \
+        | grep -oiE '(https?|no)_proxy=("[^"]*"|[^"[:space:]]*)' \
+        | sed 's/"//g; s/=/ /' | awk '{print tolower($1), $2}' || true
+}
+
+# check_foreign UNIT DIR: stops if anything else sets another proxy for
+# UNIT; collects foreign NO_PROXY entries in $tmp/noproxy.
+check_foreign() {
+    unit=$1 dir=$2
+    : >"$tmp/noproxy"
+    for f in "$ROOT$dir"/*.conf "$ROOT/etc/default/$unit"; do
+        [ -f "$f" ] || continue
+        ours "${f#"$ROOT"}" && continue
+        cmp -s "$f" "$tmp/dropin" && continue
+        proxy_settings "$f" >"$tmp/settings"
+        while read -r name value; do
+            case $name in
+                no_proxy) printf '%s\n' "$value" | tr ',' '\n' >>"$tmp/noproxy" ;;
+                *) [ "$value" = "$PROXY_URL" ] || [ "$value" = "$PROXY_URL/" ] \
+                       || die "$f sets $(echo "$name" | tr a-z A-Z)=$value for $unit, not $PROXY_URL.
+  Refusing to change another proxy setting: remove it (or the file) and run
+  this again, or point hubgate's clients there yourself." ;;
+            esac
+        done <"$tmp/settings"
+    done
+    if [ "$unit" = docker ] && [ -f "$ROOT/etc/docker/daemon.json" ]; then
+        grep -oE '"https?-proxy"[[:space:]]*:[[:space:]]*"[^"]*"' "$ROOT/etc/docker/daemon.json" \
+            | sed 's/.*"\([^"]*\)"$/\1/' >"$tmp/settings" || true
+        while read -r value; do
+            [ "$value" = "$PROXY_URL" ] || [ "$value" = "$PROXY_URL/" ] \
+                || die "$ROOT/etc/docker/daemon.json sets \"proxies\" to $value, which dockerd prefers
+  over the environment. Remove it there and run this again."
+        done <"$tmp/settings"
+    fi
+}
+
+# dropin UNIT STEP: step 2 or 3, the proxy drop-in of UNIT.service.
+dropin() {
+    unit=$1
+    step "$2 $unit.service: proxy $PROXY_URL"
+    dir=/etc/systemd/system/$unit.service.d
+    main=$dir/http-proxy.conf alt=$dir/hubgate-proxy.conf
+
+    noproxy=$NO_PROXY_LIST
+    write_dropin "$unit" "$noproxy"
+    check_foreign "$unit" "$dir"
+    # Foreign NO_PROXY entries are kept, after ours.
+    for e in $(sort -u "$tmp/noproxy" | tr -d '[:space:]' | tr '\n' ' '); do
+        case ",$noproxy," in *",$e,"*) ;; *) noproxy="$noproxy,$e"; note "keeping NO_PROXY entry $e set elsewhere for $unit" ;; esac
+    done
+    write_dropin "$unit" "$noproxy"
+
+    if ours "$alt"; then
+        target=$alt
+    elif [ ! -e "$ROOT$main" ] || ours "$main" || cmp -s "$ROOT$main" "$tmp/dropin"; then
+        target=$main
+    elif [ ! -e "$ROOT$alt" ] || cmp -s "$ROOT$alt" "$tmp/dropin"; then
+        target=$alt
+        note "$ROOT$main holds other settings: kept; ours goes to $(basename "$alt")"
+    else
+        die "$ROOT$main and $ROOT$alt both hold settings not written by $PROG; refusing to change them"
+    fi
+    if put "$tmp/dropin" "$target"; then eval "CHANGED_$unit=1"; fi
+    if [ "$DRY" = 0 ]; then state_add unit "$unit"; save_state; fi
+}
+
+write_dropin() {
+    {
+        echo "$MARK: $1 reaches Docker Hub"
+        echo "# through hubgate. Remove with: scripts/setup-docker.sh --undo"
+        echo "[Service]"
+        echo "Environment=\"HTTP_PROXY=$PROXY_URL\""
+        echo "Environment=\"HTTPS_PROXY=$PROXY_URL\""
+        echo "Environment=\"NO_PROXY=$2\""
+    } >"$tmp/dropin"
+}
+
+# ------------------------------------------------------------------ apply
+
+# unit_exists UNIT: true if systemd knows UNIT.service.
+unit_exists() { systemctl cat "$1.service" >/dev/null 2>&1; }
+
+# restart_units UNIT...: daemon-reload, then restart each (printed only
+# under --root or --dry-run).
+restart_units() {
+    sysrun systemctl daemon-reload
+    for u in "$@"; do
+        if [ "$DRY" = 0 ] && [ -z "$ROOT" ] && ! unit_exists "$u"; then
+            note "$u.service is not installed: nothing to restart (its drop-in applies once it is)"
+            continue
+        fi
+        sysrun systemctl restart "$u.service" || die "systemctl restart $u.service failed: journalctl -u $u.service"
+    done
+}
+
+apply() {
+    step "[4/4] apply"
+    if [ "$CA_CHANGED" = 1 ]; then
+        sysrun update-ca-certificates
+    fi
+    units=""
+    if [ "$CONTAINERD" = 1 ] && { [ "$CA_CHANGED" = 1 ] || [ "$CHANGED_containerd" = 1 ]; }; then
+        units=containerd
+    fi
+    if [ "$CA_CHANGED" = 1 ] || [ "$CHANGED_docker" = 1 ]; then
+        units="$units docker"
+    fi
+    if [ -n "$units" ]; then
+        # shellcheck disable=SC2086  # a list of unit names
+        restart_units $units
+    else
+        nothing "no restart needed"
+    fi
+    if [ -z "$PROXY" ]; then
+        if [ "$DRY" = 0 ] && [ -z "$ROOT" ] && unit_exists hubgate \
+                && ! systemctl is-active --quiet hubgate.service; then
+            note "hubgate.service is not running: sudo systemctl enable --now hubgate"
+        fi
+        if ! sysrun "$HUBGATE" doctor -c "$CONFIG"; then
+            die "hubgate doctor found problems (above)"
+        fi
+    else
+        if [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then
+            printf '   would run: docker info (its proxy lines)\n'
+        else
+            printf '   run: docker info (its proxy lines)\n'
+            timeout 30 docker info 2>/dev/null | grep -i 'proxy' | sed 's/^ */     /' \
+                || note "docker info shows no proxy: is dockerd running? (systemctl status docker)"
+        fi
+    fi
+}
+
+# ------------------------------------------------------------------ undo
+
+undo() {
+    step "undo: remove what $PROG wrote (state $ROOT$STATE)"
+    if [ ! -s "$tmp/state" ]; then
+        nothing "no state file $ROOT$STATE: nothing recorded to undo"
+        return 0
+    fi
+    ca_removed=0 units=""
+    awk '$1 == "file" {print $2, $3}' "$tmp/state" | tac >"$tmp/files"
+    while read -r sum path; do
+        f=$ROOT$path
+        if [ ! -e "$f" ]; then
+            nothing "$f is already gone"
+        elif [ "$(sha256 "$f")" != "$sum" ]; then
+            note "kept $f: changed since $PROG wrote it"
+            continue
+        else
+            did remove "$f"
+            [ "$DRY" = 1 ] || rm -f "$f"
+        fi
+        case $path in
+            "$CA_TRUST") ca_removed=1 ;;
+            /etc/systemd/system/*.service.d/*)
+                u=${path#/etc/systemd/system/}; u=${u%%.service.d/*}
+                units="$units $u" ;;
+        esac
+    done <"$tmp/files"
+    did remove "$ROOT$STATE"
+    [ "$DRY" = 1 ] || rm -f "$ROOT$STATE"
+    awk '$1 == "dir" {print $2}' "$tmp/state" | tac >"$tmp/dirs"
+    while read -r path; do
+        d=$ROOT$path
+        [ -d "$d" ] || continue
+        if [ -n "$(ls -A "$d")" ]; then
+            [ "$DRY" = 1 ] || note "kept directory $d (not empty)"
+            continue
+        fi
+        did rmdir "$d"
+        [ "$DRY" = 1 ] || rmdir "$d"
+    done <"$tmp/dirs"
+
+    step "undo: apply"
+    if [ "$ca_removed" = 1 ]; then
+        sysrun update-ca-certificates --fresh
+        units="$units $(awk '$1 == "unit" {printf "%s ", $2}' "$tmp/state")"
+    fi
+    # containerd before docker, each once.
+    list=""
+    for u in containerd docker; do
+        case " $units " in *" $u "*) list="$list $u" ;; esac
+    done
+    if [ -n "$list" ]; then
+        # shellcheck disable=SC2086  # a list of unit names
+        restart_units $list
+    else
+        nothing "no restart needed"
+    fi
+}
+
+# ------------------------------------------------------------------ main
+
+if [ "$UNDO" = 1 ]; then
+    [ "$DRY" = 1 ] && say "$PROG: dry run: nothing is changed"
+    [ -n "$ROOT" ] && say "$PROG: files under $ROOT; system commands are only printed"
+    undo
+    exit 0
+fi
+
+CHANGED_docker=0
+CHANGED_containerd=0
+NO_PROXY_LIST=$(no_proxy_list)
+
+if [ -n "$PROXY" ]; then
+    # Fleet mode: GATEWAY from --proxy http://HOST:PORT[/].
+    [ -n "$CA_SHA" ] || die "--proxy needs --ca-sha256 HEX: the gateway's CA fingerprint
+  (on the gateway: openssl x509 -noout -fingerprint -sha256 -in /var/lib/hubgate/ca.crt)"
+    CA_SHA=$(printf '%s' "${CA_SHA#sha256:}" | tr -d ': ' | tr 'A-F' 'a-f')
+    case $CA_SHA in
+        *[!0-9a-f]*|'') die "--ca-sha256: not a hex fingerprint" ;;
+    esac
+    [ "${#CA_SHA}" = 64 ] || die "--ca-sha256: a SHA-256 fingerprint has 64 hex digits (got ${#CA_SHA})"
+    PROXY_URL=${PROXY%/}
+    hostport=${PROXY_URL#http://}
+    case $PROXY_URL in
+        http://\[*\]:*) gw=${hostport%]:*}]; port=${hostport##*]:} ;;
+        http://*:*) gw=${hostport%:*}; port=${hostport##*:} ;;
+        *) die "--proxy must be http://HOST:PORT (got $PROXY)" ;;
+    esac
+    case $gw in
+        ''|*[!A-Za-z0-9.:\[\]-]*) die "--proxy: bad host in $PROXY" ;;
+    esac
+    case $port in
+        ''|*[!0-9]*) die "--proxy: bad port in $PROXY" ;;
+    esac
+    [ -n "$ADMIN" ] || ADMIN=http://$gw:3129
+    case $ADMIN in http://*|https://*) ;; *) die "--admin must be an http:// URL (got $ADMIN)" ;; esac
+    say "$PROG: fleet mode: proxy $PROXY_URL, CA from $ADMIN, sha256 $CA_SHA"
+else
+    [ -z "$CA_SHA" ] && [ -z "$ADMIN" ] || die "--ca-sha256 and --admin go with --proxy (fleet mode)"
+    [ -f "$CONFIG" ] || die "no config $CONFIG: install hubgate first (sudo make install), or give --config FILE"
+    if [ -z "$HUBGATE" ]; then
+        HUBGATE=$(command -v hubgate 2>/dev/null || echo /usr/local/bin/hubgate)
+    fi
+    [ -x "$HUBGATE" ] || die "no hubgate binary at $HUBGATE: sudo make install, or give --hubgate PATH"
+    out=$("$HUBGATE" -t -c "$CONFIG" 2>&1) || die "$CONFIG does not pass hubgate -t: $out"
+    listen=$(ini_get proxy listen)
+    PROXY_URL=$(proxy_from_listen "${listen:-127.0.0.1:3128}")
+    say "$PROG: local mode: config $CONFIG, proxy $PROXY_URL"
+fi
+[ "$DRY" = 1 ] && say "$PROG: dry run: nothing is changed"
+[ -n "$ROOT" ] && say "$PROG: files under $ROOT; system commands are only printed"
+
+if [ -n "$PROXY" ]; then fleet_ca; else local_ca; fi
+dropin docker "[2/4]"
+if [ "$CONTAINERD" = 1 ]; then
+    dropin containerd "[3/4]"
+else
+    step "[3/4] containerd.service: skipped (no --containerd)"
+fi
+apply
+say "$PROG: done"

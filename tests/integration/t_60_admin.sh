@@ -1,0 +1,261 @@
+#!/bin/bash
+# t_60_admin — the admin endpoint ([admin] listen) in a network namespace of
+# its own (loopback only, so ports never collide):
+#   1. GET /healthz answers 200 "ok"; HEAD answers without a body;
+#   2. GET /metrics is text/plain; version=0.0.4, passes `promtool check
+#      metrics`, has HELP/TYPE for every known metric, and the CA expiry
+#      gauge equals ca.crt's notAfter;
+#   3. GET /ca.crt is byte-identical to [ca] dir/ca.crt;
+#   4. GET / is a self-contained HTML page (version, listen addresses, the
+#      links without credentials, recent requests HTML-escaped), rendered by
+#      headless Chromium into a non-trivial screenshot;
+#   5. POST / is 405 (with Allow), an unknown path 404, a malformed request
+#      400, an oversized head 431;
+#   6. an idle connection is closed by the connection deadline (~10 s); a
+#      flood of connections past the limit is shed and the endpoint serves
+#      again once they close;
+#   7. a peer outside [proxy] allow gets 403;
+#   8. SIGTERM: the process exits 0.
+# It runs ./hubgate when it accepts an [admin] section (main.c wired to
+# admin_start), else tests/integration/admin/admin_driver.c, built here
+# from the objects of `make hubgate` (B=build/san-address-undefined: of
+# `make SAN=address,undefined hubgate`, with the sanitizers), which serves
+# the same endpoint with sample metrics and recent requests.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+HUBGATE=${HUBGATE:-$top/hubgate}
+B=${B:-$top/build/plain}
+ADMIN=127.0.0.1:3129
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "# $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespace)"
+for c in ip curl promtool chromium openssl cc python3 pkg-config; do
+    command -v "$c" >/dev/null 2>&1 || skip "missing $c (apt-get install prometheus chromium curl)"
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hubgate-admin.XXXXXX")
+ns=hgadm$$
+pid=""
+bgpids=()
+cleanup() {
+    local rc=$? p
+    set +e
+    for p in "${bgpids[@]}" $pid; do kill "$p" 2>/dev/null; done
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null
+    if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -f "$tmp/server.log" ]; then
+        echo "---- server log (last 30 lines)"; tail -n 30 "$tmp/server.log"
+    fi
+    ip netns del "$ns" 2>/dev/null
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$ns" || skip "cannot create a network namespace"
+ip -n "$ns" link set lo up
+# Background jobs run `ip netns exec` directly (it execs the command), so
+# that $! is the server's own pid, not a subshell's.
+in_ns() { ip netns exec "$ns" "$@"; }
+get() { in_ns curl -sS --max-time 10 "$@"; }
+
+# write_conf FILE ALLOW [ADMIN_SECTION]
+write_conf() {
+    {
+        printf '[proxy]\nlisten = 127.0.0.1:3128\nallow = %s\n' "$2"
+        printf '[ca]\ndir = %s/ca\n[upstream]\nvia = %s\n' "$tmp" "$via"
+        [ -z "${3:-}" ] || printf '[admin]\nlisten = %s\n' "$ADMIN"
+    } >"$1"
+}
+
+# A link with credentials when the config knows such links, to check the
+# page never shows them.
+via="socks5://user:s3cr3t@127.0.0.1:1080, direct"
+write_conf "$tmp/probe.ini" "127.0.0.0/8"
+"$HUBGATE" -t -c "$tmp/probe.ini" >/dev/null 2>&1 || via=direct
+
+mode=driver
+write_conf "$tmp/probe.ini" "127.0.0.0/8" admin
+if [ -x "$HUBGATE" ] && "$HUBGATE" -t -c "$tmp/probe.ini" >/dev/null 2>&1; then
+    mode=hubgate
+else
+    [ -f "$B/proxy/admin.o" ] || make -C "$top" -s hubgate >/dev/null
+    # B=build/san-address-undefined: the driver is built with those sanitizers.
+    sanfl=""
+    case $B in */san-*) sanfl="-fsanitize=$(basename "$B" | sed 's/^san-//; s/-/,/g') -fno-sanitize-recover=all" ;; esac
+    # shellcheck disable=SC2046,SC2086  # word splitting of the object list is wanted
+    cc $sanfl -D_DEFAULT_SOURCE -D_GNU_SOURCE -I"$top" -I/usr/share/include/llhttp -std=c11 \
+        -Wall -Wextra -Werror -O2 -g -o "$tmp/admin_driver" \
+        "$top/tests/integration/admin/admin_driver.c" \
+        $(ls "$B"/proxy/*.o "$B"/mitm/*.o "$B"/ca/*.o "$B"/dns/*.o | grep -v '/main\.o$') \
+        "$B"/llhttp/*.o $(pkg-config --libs openssl libcares inih) \
+        || fail "cannot build the admin driver (make hubgate first)"
+fi
+log "serving with $mode; via = $via"
+
+# start ALLOW: starts the server, waits for the admin port.
+start() {
+    local i
+    if [ "$mode" = hubgate ]; then
+        write_conf "$tmp/hubgate.ini" "$1" admin
+        ip netns exec "$ns" "$HUBGATE" -c "$tmp/hubgate.ini" >>"$tmp/server.log" 2>&1 &
+    else
+        write_conf "$tmp/hubgate.ini" "$1"
+        ip netns exec "$ns" "$tmp/admin_driver" "$tmp/hubgate.ini" "$ADMIN" \
+            >>"$tmp/server.log" 2>&1 &
+    fi
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        get -o /dev/null "http://$ADMIN/healthz" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || fail "server exited early"
+        sleep 0.1
+    done
+    fail "nothing answers on $ADMIN"
+}
+
+# stop: SIGTERM, must exit 0 within 10 s.
+stop() {
+    local i rc=0
+    kill -TERM "$pid"
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && fail "server still running 10 s after SIGTERM"
+    wait "$pid" || rc=$?
+    pid=""
+    [ "$rc" = 0 ] || fail "server exited $rc after SIGTERM"
+}
+
+start "127.0.0.0/8"
+
+# An idle connection, watched in the background: the deadline must close it.
+ip netns exec "$ns" python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 3129)); t = time.time(); s.settimeout(30)
+d = s.recv(1); print("%.1f %d" % (time.time() - t, len(d)))' >"$tmp/idle.out" 2>&1 &
+bgpids+=($!)
+idle_pid=$!
+
+# --- 1. /healthz
+body=$(get "http://$ADMIN/healthz")
+[ "$body" = ok ] || fail "/healthz: '$body'"
+hdr=$(get -I "http://$ADMIN/healthz" | tr -d '\r')
+printf '%s\n' "$hdr" | head -n1 | grep -q '^HTTP/1.1 200 ' || fail "HEAD /healthz: $hdr"
+log "/healthz: 200 ok; HEAD 200"
+
+# --- 2. /metrics
+ct=$(get -o "$tmp/metrics.txt" -w '%{content_type}' "http://$ADMIN/metrics")
+case $ct in *"text/plain; version=0.0.4"*) ;; *) fail "/metrics content type '$ct'" ;; esac
+promtool check metrics <"$tmp/metrics.txt" >"$tmp/promtool.out" 2>&1 \
+    || fail "promtool check metrics: $(cat "$tmp/promtool.out")"
+for m in hubgate_requests_total:counter hubgate_bytes_total:counter \
+         hubgate_upstream_failures_total:counter hubgate_failovers_total:counter \
+         hubgate_connections:gauge hubgate_leaf_certs_minted_total:counter \
+         hubgate_tls_handshake_failures_total:counter \
+         hubgate_dockerhub_ratelimit_remaining:gauge hubgate_ca_expiry_timestamp_seconds:gauge; do
+    grep -qx "# TYPE ${m%%:*} ${m##*:}" "$tmp/metrics.txt" || fail "/metrics lacks TYPE of $m"
+    grep -q "^# HELP ${m%%:*} ." "$tmp/metrics.txt" || fail "/metrics lacks HELP of ${m%%:*}"
+done
+want=$(date -d "$(openssl x509 -in "$tmp/ca/ca.crt" -noout -enddate | cut -d= -f2)" +%s)
+got=$(awk '$1 == "hubgate_ca_expiry_timestamp_seconds" {print $2}' "$tmp/metrics.txt")
+[ "$got" = "$want" ] || fail "CA expiry gauge $got, ca.crt says $want"
+grep -q '^hubgate_connections{kind="client"} [0-9]' "$tmp/metrics.txt" \
+    || fail "/metrics has no hubgate_connections{kind=\"client\"}"
+if [ "$mode" = driver ]; then
+    grep -qF 'link="odd \"name\" \\ here\n"' "$tmp/metrics.txt" \
+        || fail "/metrics: label not escaped: $(grep auth.docker.io "$tmp/metrics.txt")"
+fi
+log "/metrics: promtool ok, $(grep -c '^# TYPE' "$tmp/metrics.txt") metrics, CA expiry $got"
+
+# --- 3. /ca.crt
+get -o "$tmp/got-ca.crt" "http://$ADMIN/ca.crt"
+cmp -s "$tmp/got-ca.crt" "$tmp/ca/ca.crt" || fail "/ca.crt differs from $tmp/ca/ca.crt"
+log "/ca.crt: identical to ca.crt"
+
+# --- 4. the status page
+ct=$(get -o "$tmp/page.html" -w '%{content_type}' "http://$ADMIN/")
+case $ct in text/html*) ;; *) fail "/ content type '$ct'" ;; esac
+for s in "<h1>hubgate" "127.0.0.1:3128" "$ADMIN" "direct"; do
+    grep -qF "$s" "$tmp/page.html" || fail "status page lacks '$s'"
+done
+! grep -q 's3cr3t' "$tmp/page.html" || fail "status page shows a link password"
+! grep -Eqi '(src|href)="(https?:)?//' "$tmp/page.html" || fail "status page loads external assets"
+if [ "$mode" = driver ]; then
+    grep -qF '/v2/library/hello-world/manifests/latest' "$tmp/page.html" \
+        || fail "status page lacks the recent requests"
+    grep -qF '&lt;script&gt;' "$tmp/page.html" && ! grep -qF '<script>' "$tmp/page.html" \
+        || fail "status page does not escape recent request lines"
+fi
+mkdir -p "$tmp/chromium"
+in_ns timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$tmp/chromium" --screenshot="$tmp/page.png" --window-size=1000,700 \
+    "http://$ADMIN/" >"$tmp/chromium.log" 2>&1 || fail "chromium: $(tail -n 5 "$tmp/chromium.log")"
+size=$(stat -c %s "$tmp/page.png" 2>/dev/null || echo 0)
+[ "$size" -gt 10000 ] || fail "screenshot is $size bytes: not a rendered page"
+[ -z "${HG_KEEP_SCREENSHOT:-}" ] || cp "$tmp/page.png" "$HG_KEEP_SCREENSHOT"
+log "status page: rendered by chromium ($size bytes of PNG)"
+
+# --- 5. errors
+code=$(get -o /dev/null -w '%{http_code}' -X POST "http://$ADMIN/")
+[ "$code" = 405 ] || fail "POST /: $code, want 405"
+get -D - -o /dev/null -X DELETE "http://$ADMIN/metrics" | tr -d '\r' | grep -qix 'allow: GET, HEAD' \
+    || fail "405 without Allow"
+code=$(get -o /dev/null -w '%{http_code}' "http://$ADMIN/nope")
+[ "$code" = 404 ] || fail "GET /nope: $code, want 404"
+code=$(get -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 10000 /dev/zero | tr '\0' a)" \
+    "http://$ADMIN/")
+[ "$code" = 431 ] || fail "10 KB header: $code, want 431"
+raw=$(in_ns python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 3129)); s.settimeout(5)
+s.sendall(b"GARBAGE\x01 / HTTP/1.1\r\n\r\n"); print(s.recv(100).split(b"\r\n")[0].decode())')
+[ "$raw" = "HTTP/1.1 400 Bad Request" ] || fail "malformed request: '$raw', want 400"
+log "errors: 405 with Allow, 404, 431, 400"
+
+# --- 6. deadline and connection limit
+out=$(in_ns python3 -c '
+import socket, time
+socks = [socket.create_connection(("127.0.0.1", 3129)) for _ in range(48)]
+time.sleep(0.5)
+shed = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        shed += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except ConnectionResetError:
+        shed += 1
+for s in socks:
+    s.close()
+print(shed)')
+# 48 opened, at most 32 served at once (the idle watcher holds one).
+[ "$out" -ge 16 ] || fail "connection flood: only $out of 48 shed, want >= 16"
+for ((i = 0; i < 50; i++)); do
+    body=$(get "http://$ADMIN/healthz" 2>/dev/null) && [ "$body" = ok ] && break
+    sleep 0.1
+done
+[ "$body" = ok ] || fail "endpoint does not serve after a connection flood"
+log "flood: $out of 48 connections shed, served again afterwards"
+wait "$idle_pid" || true
+read -r took n <"$tmp/idle.out" || fail "idle watcher: $(cat "$tmp/idle.out")"
+[ "$n" = 0 ] || fail "idle connection got $n bytes"
+awk -v t="$took" 'BEGIN {exit !(t >= 8 && t <= 13)}' || fail "idle connection closed after ${took}s, want ~10"
+log "idle connection closed after ${took}s"
+
+# --- 8. SIGTERM
+stop
+log "SIGTERM: exit 0"
+
+# --- 7. a peer outside [proxy] allow
+start "192.0.2.0/24"
+code=$(get -o /dev/null -w '%{http_code}' "http://$ADMIN/metrics")
+[ "$code" = 403 ] || fail "peer outside allow: $code, want 403"
+stop
+log "peer outside [proxy] allow: 403"
