@@ -51,6 +51,7 @@ void mitm_start(struct conn *c)
     SSL_set_accept_state(ssl);
     ep_init_tls(&c->cl, c->cl.fd, ssl);
     c->mode = CONN_MITM;
+    c->flags &= ~CONN_F_TLS_OK;
     c->t_head = c->t_active = loop_now(c->px->loop);
     http1_init(&c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);
     c->req_method = -1;
@@ -88,12 +89,13 @@ static int client_read(struct conn *c)
 
     if (!(c->cl.flags & EP_F_RD_MAYBE) || (c->cl.flags & EP_F_RD_EOF) ||
         (c->flags & CONN_F_CLOSE_AFTER && c->flags & CONN_F_RESP_SENT) ||
-        buf_room(&c->cin) == 0 || buf_reserve(&c->cin) != 0)
+        buf_space(&c->cin) == 0 || buf_reserve(&c->cin) != 0 || buf_room(&c->cin) == 0)
         return 0;
     r = ep_read(&c->cl, buf_tail(&c->cin), buf_room(&c->cin));
     if (r <= 0)
         return 0;
     buf_commit(&c->cin, (size_t)r);
+    c->flags |= CONN_F_TLS_OK;
     if (was_empty && c->req.state == H1_HEAD)
         c->t_head = loop_now(c->px->loop);
     return 1;
@@ -157,8 +159,8 @@ static int upstream_read(struct conn *c)
     ssize_t r;
 
     if (!ep_open(&c->up) || c->pending || !(c->up.flags & EP_F_RD_MAYBE) ||
-        (c->up.flags & EP_F_RD_EOF) || buf_room(&c->uin) == 0 ||
-        buf_reserve(&c->uin) != 0)
+        (c->up.flags & EP_F_RD_EOF) || buf_space(&c->uin) == 0 ||
+        buf_reserve(&c->uin) != 0 || buf_room(&c->uin) == 0)
         return 0;
     r = ep_read(&c->up, buf_tail(&c->uin), buf_room(&c->uin));
     if (r <= 0)
@@ -344,9 +346,13 @@ static int resume_step(struct conn *c)
 void mitm_pump(struct conn *c)
 {
     uint64_t now = loop_now(c->px->loop);
-    int progress;
+    int progress, budget = CONN_PUMP_BUDGET;
 
     do {
+        if (--budget == 0) {
+            conn_yield(c);
+            break;
+        }
         progress = client_read(c);
         progress |= request_step(c);
         if (c->flags & CONN_F_CLOSING || c->mode == CONN_TUNNEL)
@@ -392,10 +398,10 @@ void mitm_pump(struct conn *c)
 
 void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
 {
-    *crd = buf_room(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
+    *crd = buf_space(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
            !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
     *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0);
-    *urd = !c->pending && buf_room(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
+    *urd = !c->pending && buf_space(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
     *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0);
 }
 

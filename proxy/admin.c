@@ -259,9 +259,9 @@ static void admin_update_gauges(struct proxy *px, struct metrics *m)
     metrics_set(m, "hubgate_connections", "kind=\"client\"", px->nconns);
     metrics_set(m, "hubgate_connections", "kind=\"tunnel\"", tunnel);
     metrics_set(m, "hubgate_connections", "kind=\"intercepted\"", mitm);
-    if (px->gen->ca)
+    if (admin_ca(px))
         metrics_set(m, "hubgate_ca_expiry_timestamp_seconds", "",
-                    (double)ca_not_after(px->gen->ca));
+                    (double)ca_not_after(admin_ca(px)));
 }
 
 static int route_metrics(struct admin_conn *c, int head_only)
@@ -290,7 +290,7 @@ static int route_metrics(struct admin_conn *c, int head_only)
 
 static int route_ca(struct admin_conn *c, int head_only)
 {
-    X509 *crt = c->a->px->gen->ca ? ca_cert(c->a->px->gen->ca) : NULL;
+    X509 *crt = admin_ca(c->a->px) ? ca_cert(admin_ca(c->a->px)) : NULL;
     BIO *bio;
     char *pem;
     long n;
@@ -365,8 +365,8 @@ static int route_page(struct admin_conn *c, int head_only)
               (unsigned)cfg->listen_port);
     sb_html(&s, a->listen);
     sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n", px->nconns);
-    if (px->gen->ca) {
-        time_t exp = ca_not_after(px->gen->ca);
+    if (admin_ca(px)) {
+        time_t exp = ca_not_after(admin_ca(px));
         struct tm tm;
 
         if (gmtime_r(&exp, &tm))

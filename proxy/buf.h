@@ -33,6 +33,12 @@ static inline size_t buf_room(const struct buf *b)
     return b->area ? b->size - b->off - b->len : b->size;
 }
 
+/* Bytes that can be appended once buf_reserve() has compacted. */
+static inline size_t buf_space(const struct buf *b)
+{
+    return b->area ? b->size - b->len : b->size;
+}
+
 /* Allocates the area if needed and, when the tail room is below a quarter
  * of the capacity, moves the data to the front. Returns 0 or -ENOMEM. */
 int buf_reserve(struct buf *b);

@@ -22,7 +22,26 @@
 #define CONN_UIN_SIZE  (64u * 1024u)
 
 static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events);
+static void conn_run(struct conn *c);
 static void conn_on_timer(struct loop *loop, struct timer *t);
+
+static void conn_on_yield(void *arg)
+{
+    struct conn *c = arg;
+
+    c->flags &= ~CONN_F_YIELDED;
+    if (!(c->flags & CONN_F_CLOSING))
+        conn_run(c);
+}
+
+void conn_yield(struct conn *c)
+{
+    if (c->flags & CONN_F_YIELDED)
+        return;
+    if (loop_yield(c->px->loop, conn_on_yield, c) == 0)
+        c->flags |= CONN_F_YIELDED;
+}
+
 
 static int sa_is_loopback(const struct sockaddr_storage *ss)
 {
@@ -111,6 +130,7 @@ static void conn_free(void *arg)
     struct conn *c = arg;
     struct proxy *px = c->px;
 
+    loop_yield_cancel(px->loop, c);
     upstream_cancel(c->pending);
     c->pending = NULL;
     loop_timer_del(px->loop, &c->timer);
@@ -201,7 +221,7 @@ static uint64_t conn_deadline(const struct conn *c, const char **what)
         *what = "idle tunnel";
         return c->t_active + cfg->idle_timeout_ms;
     }
-    if (c->cl.ssl && !SSL_is_init_finished(c->cl.ssl)) {
+    if (c->cl.ssl && !(c->flags & CONN_F_TLS_OK)) {
         *what = "TLS handshake";
         return c->t_head + cfg->handshake_timeout_ms;
     }

@@ -36,6 +36,12 @@ enum conn_mode {
 #define CONN_F_BODY_SENT   0x10u  /* request body bytes of this exchange went upstream */
 #define CONN_F_RETRIED     0x20u  /* this exchange was already retried once */
 #define CONN_F_LOGGED      0x40u
+#define CONN_F_TLS_OK      0x80u  /* the client's first bytes arrived (handshake done) */
+#define CONN_F_YIELDED     0x100u /* a pump is queued for the next round */
+
+/* Rounds of reading and writing one pump may do before letting other
+ * connections have their turn (each moves at most one buffer). */
+#define CONN_PUMP_BUDGET 32
 
 struct conn {
     struct proxy *px;
@@ -121,6 +127,9 @@ void conn_reset(struct conn *c);
 
 /* Writes an access log line for the exchange that just ended. */
 void conn_log_exchange(struct conn *c);
+
+/* The pump used its budget: run it again next round. */
+void conn_yield(struct conn *c);
 
 /* Marks activity (resets idle/read deadlines). */
 static inline void conn_touch(struct conn *c, uint64_t now) { c->t_active = now; }

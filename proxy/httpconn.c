@@ -129,6 +129,11 @@ int httpconn_response(struct httpconn *hc, struct buf *in, const char **err)
                                    : "HTTP proxy: malformed answer";
         return -1;
     }
+    if (http1_status(&hc->h) < 100 || http1_status(&hc->h) > 599) {
+        /* llhttp reads any number as a status; three digits it must be. */
+        *err = "HTTP proxy: malformed answer";
+        return -1;
+    }
     hc->status = http1_status(&hc->h);
     if (hc->status >= 200 && hc->status <= 299)
         buf_consume(in, hc->h.head_len);

@@ -274,6 +274,7 @@ int link_parse(const char *entry, int allow_relay, struct link **out,
                char *err, size_t errlen)
 {
     const char *reason, *s = entry;
+    char why[256];
     struct link *l;
     size_t n;
     char *copy;
@@ -288,13 +289,9 @@ int link_parse(const char *entry, int allow_relay, struct link **out,
      * give them a terminated copy. */
     copy = strndup(s, n);
     l = calloc(1, sizeof(*l));
-    if (copy == NULL || l == NULL) {
-        reason = "out of memory";
-    } else {
-        char why[256];
-
-        reason = link_entry(copy, n, allow_relay, l, why, sizeof(why));
-    }
+    /* reason may point into why: both live to the end. */
+    reason = copy != NULL && l != NULL ? link_entry(copy, n, allow_relay, l, why, sizeof(why))
+                                       : "out of memory";
     free(copy);
     if (reason != NULL) {
         if (err != NULL && errlen > 0)

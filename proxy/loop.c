@@ -33,6 +33,8 @@ struct loop {
     size_t nheap, capheap;
     struct deferred *defer;
     size_t ndefer, capdefer;
+    struct deferred *yield, *yrun;   /* queued for the next round; running */
+    size_t nyield, capyield, nyrun, capyrun;
     void (*before_wait)(void *arg);
     void *before_arg;
 };
@@ -68,6 +70,8 @@ void loop_free(struct loop *loop)
     free(loop->fds);
     free(loop->heap);
     free(loop->defer);
+    free(loop->yield);
+    free(loop->yrun);
     free(loop);
 }
 
@@ -249,7 +253,7 @@ static int next_timeout(const struct loop *loop)
 {
     uint64_t d;
 
-    if (loop->ndefer)
+    if (loop->ndefer || loop->nyield)
         return 0;
     if (!loop->nheap)
         return 1000;
@@ -288,6 +292,53 @@ void loop_run_deferred(struct loop *loop)
     }
 }
 
+int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (loop->nyield == loop->capyield) {
+        size_t n = loop->capyield ? loop->capyield * 2 : 32;
+        struct deferred *v = realloc(loop->yield, n * sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        loop->yield = v;
+        loop->capyield = n;
+    }
+    loop->yield[loop->nyield].fn = fn;
+    loop->yield[loop->nyield].arg = arg;
+    loop->nyield++;
+    return 0;
+}
+
+void loop_yield_cancel(struct loop *loop, void *arg)
+{
+    size_t i;
+
+    for (i = 0; i < loop->nyield; i++)
+        if (loop->yield[i].arg == arg)
+            loop->yield[i].fn = NULL;
+    for (i = 0; i < loop->nyrun; i++)
+        if (loop->yrun[i].arg == arg)
+            loop->yrun[i].fn = NULL;
+}
+
+/* Runs the yields queued before this round; new ones wait for the next. */
+static void run_yields(struct loop *loop)
+{
+    struct deferred *tv = loop->yrun;
+    size_t tc = loop->capyrun, i;
+
+    loop->yrun = loop->yield;
+    loop->capyrun = loop->capyield;
+    loop->nyrun = loop->nyield;
+    loop->yield = tv;
+    loop->capyield = tc;
+    loop->nyield = 0;
+    for (i = 0; i < loop->nyrun; i++)
+        if (loop->yrun[i].fn)
+            loop->yrun[i].fn(loop->yrun[i].arg);
+    loop->nyrun = 0;
+}
+
 int loop_run(struct loop *loop)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];
@@ -310,6 +361,7 @@ int loop_run(struct loop *loop)
                 continue; /* removed earlier in this round */
             s->fn(loop, fd, s->arg, evs[i].events);
         }
+        run_yields(loop);
         loop_run_deferred(loop);
         run_timers(loop);
         loop_run_deferred(loop);

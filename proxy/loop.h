@@ -63,6 +63,13 @@ int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg);
 /* Runs the deferred work now (teardown outside the loop). */
 void loop_run_deferred(struct loop *loop);
 
+/* Runs fn(arg) once in the next round, after its events: for work that
+ * stopped to let other connections have their turn. Returns 0 or -ENOMEM. */
+int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Forgets queued yields of arg (its owner is going away). */
+void loop_yield_cancel(struct loop *loop, void *arg);
+
 /* Monotonic milliseconds, refreshed once per round. */
 uint64_t loop_now(const struct loop *loop);
 

@@ -5,14 +5,14 @@
 
 #include "proxy/log.h"
 
-/* Writes what buf holds to dst, then reads more from src while there is
- * room, writing as it goes. Returns 1 when anything moved. Bytes that
- * reached dst are added to *count. */
+/* Writes what buf holds to dst; when it is empty, reads once from src and
+ * writes that. Returns 1 when anything moved. Bytes that reached dst are
+ * added to *count. The caller repeats within its budget. */
 static int tunnel_move(struct ep *src, struct buf *b, struct ep *dst, uint64_t *count)
 {
-    int moved = 0;
+    int moved = 0, pass;
 
-    for (;;) {
+    for (pass = 0; pass < 2; pass++) {
         if (b->len && (dst->flags & EP_F_WR_MAYBE) && !(dst->flags & EP_F_ERROR)) {
             ssize_t w = ep_write(dst, buf_data(b), b->len);
 
@@ -22,9 +22,8 @@ static int tunnel_move(struct ep *src, struct buf *b, struct ep *dst, uint64_t *
                 moved = 1;
             }
         }
-        if (b->len || !(src->flags & EP_F_RD_MAYBE) || (src->flags & EP_F_RD_EOF))
-            break;
-        if (buf_reserve(b) != 0)
+        if (pass || b->len || !(src->flags & EP_F_RD_MAYBE) || (src->flags & EP_F_RD_EOF) ||
+            buf_reserve(b) != 0)
             break;
         {
             ssize_t r = ep_read(src, buf_tail(b), buf_room(b));
@@ -43,10 +42,16 @@ static int tunnel_move(struct ep *src, struct buf *b, struct ep *dst, uint64_t *
 void tunnel_pump(struct conn *c)
 {
     uint64_t now = loop_now(c->px->loop);
+    int budget = CONN_PUMP_BUDGET;
 
     while (tunnel_move(&c->cl, &c->cin, &c->up, &c->bytes_in) |
-           tunnel_move(&c->up, &c->uin, &c->cl, &c->bytes_out))
+           tunnel_move(&c->up, &c->uin, &c->cl, &c->bytes_out)) {
         conn_touch(c, now);
+        if (--budget == 0) {
+            conn_yield(c);
+            break;
+        }
+    }
     if ((c->cl.flags | c->up.flags) & EP_F_ERROR) {
         conn_log_exchange(c);
         conn_close(c);

@@ -139,7 +139,10 @@ show_file() { sed 's/^/     | /' "$1"; }
 run() {
     did run "$*"
     [ "$DRY" = 1 ] && return 0
-    "$@" 2>&1 | sed 's/^/     > /' >&2
+    rc=0
+    "$@" >"$tmp/run.out" 2>&1 || rc=$?
+    sed 's/^/     > /' "$tmp/run.out" >&2
+    [ "$rc" = 0 ] || die "$1 failed (exit $rc)"
 }
 
 # sysrun CMD...: a command on the running system: printed only, as "would
@@ -174,12 +177,12 @@ save_state() {
         rm -f "$ROOT$STATE"
         return 0
     fi
+    ensure_dir "$(dirname "$STATE")"
     {
         echo "# hubgate scripts/setup-docker.sh: what it wrote; --undo removes exactly this."
         cat "$tmp/state"
     } >"$tmp/state.out"
     if ! cmp -s "$tmp/state.out" "$ROOT$STATE" 2>/dev/null; then
-        ensure_dir "$(dirname "$STATE")"
         cp "$tmp/state.out" "$ROOT$STATE.tmp"
         chmod 0644 "$ROOT$STATE.tmp"
         mv -f "$ROOT$STATE.tmp" "$ROOT$STATE"
@@ -192,9 +195,13 @@ state_add() {
 
 # state_file_set PATH SHA: records that PATH holds what we wrote.
 state_file_set() {
-    awk -v p="$1" '!($1 == "file" && $3 == p)' "$tmp/state" >"$tmp/state.new"
-    mv -f "$tmp/state.new" "$tmp/state"
-    state_add file "$2" "$1"
+    if grep -q "^file [0-9a-f]* $1\$" "$tmp/state"; then
+        awk -v p="$1" -v s="$2" '$1 == "file" && $3 == p {$2 = s} {print}' \
+            "$tmp/state" >"$tmp/state.new"
+        mv -f "$tmp/state.new" "$tmp/state"
+    else
+        state_add file "$2" "$1"
+    fi
 }
 
 # ours PATH: true if ROOT/PATH is a file this script wrote, unchanged since.
@@ -223,17 +230,18 @@ ensure_dir() {
     return 0
 }
 
-# put SRC PATH: makes ROOT/PATH hold SRC's bytes (mode 0644), recording it.
-# Returns 0 if it wrote, 1 if it was already so.
+# put SRC PATH [quiet]: makes ROOT/PATH hold SRC's bytes (mode 0644),
+# recording it; shows the content unless quiet. Returns 0 if it wrote (or
+# would), 1 if it was already so.
 put() {
-    src=$1 dst=$ROOT$2
+    src=$1 dst=$ROOT$2 quiet=${3:-}
     if [ -f "$dst" ] && cmp -s "$src" "$dst"; then
         nothing "$dst is up to date"
         if [ "$DRY" = 0 ]; then state_file_set "$2" "$(sha256 "$dst")"; save_state; fi
         return 1
     fi
     if [ -e "$dst" ]; then did replace "$dst"; else did write "$dst"; fi
-    show_file "$src"
+    [ -n "$quiet" ] || show_file "$src"
     [ "$DRY" = 1 ] && return 0
     ensure_dir "$(dirname "$2")"
     cp "$src" "$dst.tmp.$$"
@@ -295,18 +303,22 @@ no_proxy_list() {
 
 # ------------------------------------------------------------------ CA trust
 
-# trust_ca PEM: installs PEM (one certificate) as CA_TRUST. Sets CA_CHANGED.
+# trust_ca PEM: installs PEM (one certificate) as CA_TRUST. Sets CA_CHANGED
+# (1: new, 2: replaced another certificate).
 CA_CHANGED=0
 trust_ca() {
     fp=$(openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f')
     subj=$(openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
     say "   CA: $subj, sha256 $fp"
-    if put "$1" "$CA_TRUST"; then CA_CHANGED=1; fi
+    was=1
+    [ -e "$ROOT$CA_TRUST" ] && was=2
+    if put "$1" "$CA_TRUST" quiet; then CA_CHANGED=$was; fi
 }
 
 # local_ca: step 1 of local mode. Sets CA_FP.
 local_ca() {
     step "[1/4] hubgate's CA, trusted by this host"
+    preflight
     cadir=$(ini_get ca dir)
     [ -n "$cadir" ] || cadir=/var/lib/hubgate
     case $cadir in /*) ;; *) cadir=$(pwd)/$cadir ;; esac
@@ -332,6 +344,11 @@ local_ca() {
     openssl x509 -in "$cadir/ca.crt" -out "$tmp/ca.pem" \
         || die "$cadir/ca.crt is not a PEM certificate"
     trust_ca "$tmp/ca.pem"
+    # hubgate serving other machines: tell how to set them up.
+    case ${listen:-127.0.0.1:3128} in
+        127.*|\[::1\]:*) ;;
+        *) note "other hosts using this hubgate: scripts/setup-docker.sh --proxy http://$(timeout 5 hostname -f 2>/dev/null || hostname):${listen##*:} --ca-sha256 $fp" ;;
+    esac
 }
 
 # fetch URL OUT: HTTP GET without any proxy.
@@ -349,7 +366,7 @@ fetch() {
 fleet_ca() {
     step "[1/4] the gateway's CA, trusted by this host"
     url=${ADMIN%/}/ca.crt
-    did fetch "$url"
+    say "   fetch: $url"
     fetch "$url" "$tmp/served.crt" || die "cannot fetch $url; nothing was changed"
     # Re-encoding keeps the first certificate only: nothing appended to the
     # served file can ride along into the trust store.
@@ -364,6 +381,7 @@ fleet_ca() {
     openssl x509 -in "$tmp/ca.pem" -noout -text | grep -q 'CA:TRUE' \
         || die "REFUSED: the certificate at $url is not a CA certificate; nothing was changed"
     say "   fingerprint matches --ca-sha256"
+    preflight
     trust_ca "$tmp/ca.pem"
 }
 
@@ -393,9 +411,10 @@ check_foreign() {
             case $name in
                 no_proxy) printf '%s\n' "$value" | tr ',' '\n' >>"$tmp/noproxy" ;;
                 *) [ "$value" = "$PROXY_URL" ] || [ "$value" = "$PROXY_URL/" ] \
-                       || die "$f sets $(echo "$name" | tr a-z A-Z)=$value for $unit, not $PROXY_URL.
-  Refusing to change another proxy setting: remove it (or the file) and run
-  this again, or point hubgate's clients there yourself." ;;
+                       || die "$f sets $(echo "$name" | tr '[:lower:]' '[:upper:]')=$value for $unit, not $PROXY_URL.
+  Refusing to override another proxy: remove that setting (or the file) and
+  run this again. To send hubgate's own traffic through that proxy, see
+  [upstream] via in hubgate(8)." ;;
             esac
         done <"$tmp/settings"
     done
@@ -410,6 +429,15 @@ check_foreign() {
     fi
 }
 
+# preflight: stops, before anything is written, if another proxy is set for
+# a unit we are to configure.
+preflight() {
+    for u in docker $([ "$CONTAINERD" = 1 ] && echo containerd); do
+        write_dropin "$u" "$NO_PROXY_LIST"
+        check_foreign "$u" "/etc/systemd/system/$u.service.d"
+    done
+}
+
 # dropin UNIT STEP: step 2 or 3, the proxy drop-in of UNIT.service.
 dropin() {
     unit=$1
@@ -421,9 +449,14 @@ dropin() {
     write_dropin "$unit" "$noproxy"
     check_foreign "$unit" "$dir"
     # Foreign NO_PROXY entries are kept, after ours.
-    for e in $(sort -u "$tmp/noproxy" | tr -d '[:space:]' | tr '\n' ' '); do
-        case ",$noproxy," in *",$e,"*) ;; *) noproxy="$noproxy,$e"; note "keeping NO_PROXY entry $e set elsewhere for $unit" ;; esac
-    done
+    sed 's/[[:space:]]//g; /^$/d' "$tmp/noproxy" | sort -u >"$tmp/noproxy.sorted"
+    while read -r e; do
+        case ",$noproxy," in
+            *",$e,"*) ;;
+            *) noproxy="$noproxy,$e"
+               note "keeping NO_PROXY entry $e, set elsewhere for $unit" ;;
+        esac
+    done <"$tmp/noproxy.sorted"
     write_dropin "$unit" "$noproxy"
 
     if ours "$alt"; then
@@ -471,14 +504,18 @@ restart_units() {
 
 apply() {
     step "[4/4] apply"
-    if [ "$CA_CHANGED" = 1 ]; then
-        sysrun update-ca-certificates
-    fi
+    # A replaced certificate keeps its file name: --fresh redoes the links.
+    case $CA_CHANGED in
+        1) sysrun update-ca-certificates || die "update-ca-certificates failed" ;;
+        2) sysrun update-ca-certificates --fresh || die "update-ca-certificates failed" ;;
+    esac
+    # Go programs read the trust store once, at start: a new CA needs a
+    # restart as much as new proxy settings do.
     units=""
-    if [ "$CONTAINERD" = 1 ] && { [ "$CA_CHANGED" = 1 ] || [ "$CHANGED_containerd" = 1 ]; }; then
+    if [ "$CONTAINERD" = 1 ] && { [ "$CA_CHANGED" != 0 ] || [ "$CHANGED_containerd" = 1 ]; }; then
         units=containerd
     fi
-    if [ "$CA_CHANGED" = 1 ] || [ "$CHANGED_docker" = 1 ]; then
+    if [ "$CA_CHANGED" != 0 ] || [ "$CHANGED_docker" = 1 ]; then
         units="$units docker"
     fi
     if [ -n "$units" ]; then
@@ -550,7 +587,8 @@ undo() {
 
     step "undo: apply"
     if [ "$ca_removed" = 1 ]; then
-        sysrun update-ca-certificates --fresh
+        # --fresh also drops the link to the removed file.
+        sysrun update-ca-certificates --fresh || die "update-ca-certificates failed"
         units="$units $(awk '$1 == "unit" {printf "%s ", $2}' "$tmp/state")"
     fi
     # containerd before docker, each once.
@@ -605,7 +643,9 @@ if [ -n "$PROXY" ]; then
     case $ADMIN in http://*|https://*) ;; *) die "--admin must be an http:// URL (got $ADMIN)" ;; esac
     say "$PROG: fleet mode: proxy $PROXY_URL, CA from $ADMIN, sha256 $CA_SHA"
 else
-    [ -z "$CA_SHA" ] && [ -z "$ADMIN" ] || die "--ca-sha256 and --admin go with --proxy (fleet mode)"
+    if [ -n "$CA_SHA" ] || [ -n "$ADMIN" ]; then
+        die "--ca-sha256 and --admin go with --proxy (fleet mode)"
+    fi
     [ -f "$CONFIG" ] || die "no config $CONFIG: install hubgate first (sudo make install), or give --config FILE"
     if [ -z "$HUBGATE" ]; then
         HUBGATE=$(command -v hubgate 2>/dev/null || echo /usr/local/bin/hubgate)

@@ -12,9 +12,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proxy/config.h"
@@ -84,30 +86,56 @@ static void dump_list(char *out, size_t outlen, const char *name, const struct s
     append(out, outlen, "\n");
 }
 
-/* Every field but path, one line each, for golden files. */
-static void dump(const struct config *c, char *out, size_t outlen)
+static void dump_cidrs(char *out, size_t outlen, const char *name, const struct cidr_list *l)
 {
     char ip[INET6_ADDRSTRLEN];
     size_t i;
 
-    out[0] = '\0';
-    append(out, outlen, "listen_host = \"%s\"\nlisten_port = %u\nallow =", c->listen_host,
-           (unsigned)c->listen_port);
-    for (i = 0; i < c->allow.n; i++) {
-        const struct cidr *n = &c->allow.v[i];
+    append(out, outlen, "%s =", name);
+    for (i = 0; i < l->n; i++) {
+        const struct cidr *n = &l->v[i];
 
         assert_non_null(inet_ntop(n->family, n->addr, ip, sizeof(ip)));
         append(out, outlen, " %s/%u", ip, n->prefix);
     }
+}
+
+static const char *nul(const char *s)
+{
+    return s != NULL ? s : "(none)";
+}
+
+/* Every field but path, one line each, for golden files. */
+static void dump(const struct config *c, char *out, size_t outlen)
+{
+    size_t i;
+
+    out[0] = '\0';
+    append(out, outlen, "listen_host = \"%s\"\nlisten_port = %u\n", c->listen_host,
+           (unsigned)c->listen_port);
+    dump_cidrs(out, outlen, "allow", &c->allow);
     append(out, outlen, "\nhandshake_timeout_ms = %u\nheader_timeout_ms = %u\n"
            "idle_timeout_ms = %u\ndrain_timeout_ms = %u\nmax_header_bytes = %zu\n"
            "max_connections = %u\nca_dir = \"%s\"\n", c->handshake_timeout_ms,
            c->header_timeout_ms, c->idle_timeout_ms, c->drain_timeout_ms,
            c->max_header_bytes, c->max_connections, c->ca_dir);
+    dump_list(out, outlen, "users", &c->users);
+    append(out, outlen, "users_file = \"%s\"\n", nul(c->users_file));
+    dump_cidrs(out, outlen, "deny_targets", &c->deny_targets);
+    append(out, outlen, "\nconnect_ports =");
+    for (i = 0; i < c->connect_ports.n; i++)
+        append(out, outlen, " %u", (unsigned)c->connect_ports.v[i]);
+    append(out, outlen, "\n");
     dump_list(out, outlen, "intercept_hosts", &c->intercept_hosts);
     dump_list(out, outlen, "via", &c->via);
-    append(out, outlen, "ca_file = \"%s\"\nconnect_timeout_ms = %u\nread_timeout_ms = %u\n",
-           c->ca_file, c->connect_timeout_ms, c->read_timeout_ms);
+    append(out, outlen, "ca_file = \"%s\"\nconnect_timeout_ms = %u\nread_timeout_ms = %u\n"
+           "retry_after_cap_ms = %u\nfollow_redirects = %d\nhub_credentials = \"%s\"\n"
+           "hub_user = \"%s\"\nhub_token = \"%s\"\n", c->ca_file, c->connect_timeout_ms,
+           c->read_timeout_ms, c->retry_after_cap_ms, c->follow_redirects,
+           nul(c->hub_credentials), nul(c->hub_user), nul(c->hub_token));
+    dump_list(out, outlen, "passthrough_via", &c->passthrough_via);
+    dump_list(out, outlen, "relay_hosts", &c->relay_hosts);
+    dump_list(out, outlen, "relay_urls", &c->relay_urls);
     dump_list(out, outlen, "dns_servers", &c->dns_servers);
 }
 
@@ -185,6 +213,19 @@ static int setup_datadir(void **state)
     return -1;
 }
 
+/* Enters the data directory, then gives the files of secrets that
+ * full.ini names the mode config_load() insists on (git keeps 0644). */
+static int setup(void **state)
+{
+    if (setup_datadir(state) != 0)
+        return -1;
+    if (chmod("secret/hub.cred", 0600) != 0 || chmod("secret/users.txt", 0600) != 0) {
+        fprintf(stderr, "test_config: cannot chmod 600 the files in secret/\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- defaults ---------------------------------------------------------- */
 
 static void test_defaults(void **state)
@@ -217,6 +258,23 @@ static void test_defaults(void **state)
     assert_int_equal(c.connect_timeout_ms, 10000);
     assert_int_equal(c.read_timeout_ms, 300000);
     assert_int_equal(c.dns_servers.n, 0);
+    assert_int_equal(c.users.n, 0);
+    assert_null(c.users_file);
+    assert_int_equal(c.deny_targets.n, 2);
+    assert_int_equal(c.deny_targets.v[0].family, AF_INET);
+    assert_int_equal(c.deny_targets.v[0].prefix, 16);
+    assert_int_equal(c.deny_targets.v[1].family, AF_INET6);
+    assert_int_equal(c.deny_targets.v[1].prefix, 10);
+    assert_int_equal(c.connect_ports.n, 0);
+    assert_int_equal(c.retry_after_cap_ms, 60000);
+    assert_int_equal(c.follow_redirects, 1);
+    assert_null(c.hub_credentials);
+    assert_null(c.hub_user);
+    assert_null(c.hub_token);
+    assert_int_equal(c.passthrough_via.n, 1);
+    assert_string_equal(c.passthrough_via.v[0], "direct");
+    assert_int_equal(c.relay_hosts.n, 0);
+    assert_int_equal(c.relay_urls.n, 0);
     assert_null(c.path);
     assert_golden(&c, "defaults.golden");
     config_free(&c);
@@ -481,9 +539,10 @@ static void test_via_commas_and_trim(void **state)
 static void test_via_bad(void **state)
 {
     (void)state;
-    refuse("[upstream]\nvia = socks5://127.0.0.1:1080\n", "t.ini:2: [upstream] via: "
-           "\"socks5://127.0.0.1:1080\" is not a link hubgate knows; for now the only one is "
-           "\"direct\"", 0);
+    refuse("[upstream]\nvia = socks5://127.0.0.1\n", "t.ini:2: [upstream] via: "
+           "\"socks5://127.0.0.1\" has no port; give host:port (example: "
+           "socks5://127.0.0.1:1080); accepted forms: direct, socks5://[user:pass@]host:port, "
+           "http://[user:pass@]host:port, relay:https://HOST[:PORT] [via LINK], relay", 0);
     /* Spaces do not separate links: a link may contain them. */
     refuse("[upstream]\nvia = direct direct\n", "t.ini:2: [upstream] via: \"direct direct\" is "
            "not a link", 1);
@@ -493,6 +552,463 @@ static void test_via_bad(void **state)
            1);
     refuse("[upstream]\nvia =\n", "t.ini:2: [upstream] via: is empty; give at least one entry "
            "(example: direct)", 0);
+    refuse("[upstream]\nvia = gopher://h:70\n", "t.ini:2: [upstream] via: \"gopher://h:70\" "
+           "has an unknown scheme (socks5:// or http://); accepted forms: direct", 1);
+    refuse("[upstream]\nvia = relay:https://a.example via relay\n", "t.ini:2: [upstream] via: "
+           "\"relay:https://a.example via relay\" is reached through another relay", 1);
+    refuse("[upstream]\nvia = relay:https://a.example/v2/\n", "t.ini:2: [upstream] via: "
+           "\"relay:https://a.example/v2/\" has a path", 1);
+    /* At most 32 links, as many as a link list holds at run time. */
+    refuse("[upstream]\nvia = direct, direct, direct, direct, direct, direct, direct, direct\n"
+           "via = direct, direct, direct, direct, direct, direct, direct, direct\n"
+           "via = direct, direct, direct, direct, direct, direct, direct, direct\n"
+           "via = direct, direct, direct, direct, direct, direct, direct, direct, direct\n",
+           "t.ini:5: [upstream] via: has more than 32 entries", 0);
+}
+
+static void test_via_links(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[upstream]\nvia = socks5://u:p%40ss@127.0.0.1:1080, http://proxy:3128,"
+            "relay:https://hub.example.com via socks5://127.0.0.1:1080 , direct\n"
+            "via = relay:https://[2001:db8::1]:8443/\n");
+    assert_int_equal(c.via.n, 5);
+    /* Stored as written (trimmed): links are parsed again by their user. */
+    assert_string_equal(c.via.v[0], "socks5://u:p%40ss@127.0.0.1:1080");
+    assert_string_equal(c.via.v[2], "relay:https://hub.example.com via socks5://127.0.0.1:1080");
+    assert_string_equal(c.via.v[4], "relay:https://[2001:db8::1]:8443/");
+    config_free(&c);
+}
+
+/* A password in a refused entry never reaches the message. */
+static void test_via_error_hides_credentials(void **state)
+{
+    (void)state;
+    refuse("[upstream]\nvia = socks5://alice:SeCrEt@127.0.0.1:99999\n", "t.ini:2: [upstream] "
+           "via: \"socks5://***@127.0.0.1:99999\" has a bad port; give a number from 1 to "
+           "65535", 1);
+    refuse("[passthrough]\nvia = relay:https://r via http://alice:SeCrEt@h\n", "t.ini:2: "
+           "[passthrough] via: \"relay:https://r via http://***@h\" is a relay, which is not "
+           "allowed here; accepted forms: direct, socks5://[user:pass@]host:port, "
+           "http://[user:pass@]host:port", 0);
+}
+
+static void test_via_relay_needs_section(void **state)
+{
+    struct config c;
+
+    (void)state;
+    /* Reported at the via line, once the whole file is read. */
+    refuse("[upstream]\nvia = direct\nvia = socks5://h:1, relay\n[dns]\nservers =\n",
+           "t.ini:3: [upstream] via: \"relay\" needs a [relay] section that maps hosts to "
+           "relays (example: [relay] then registry-1.docker.io = "
+           "https://hub-mirror.example.com)", 0);
+    load_ok(&c, "[upstream]\nvia = relay, direct\n[relay]\n"
+            "registry-1.docker.io = https://mirror.example.com\n");
+    assert_int_equal(c.via.n, 2);
+    assert_int_equal(c.relay_hosts.n, 1);
+    config_free(&c);
+    /* The section may come first. */
+    load_ok(&c, "[relay]\nauth.docker.io = https://mirror.example.com\n[upstream]\nvia = relay\n");
+    config_free(&c);
+}
+
+static void test_passthrough_via(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[passthrough]\nvia = http://u:p@proxy.corp:3128, direct\n");
+    assert_int_equal(c.passthrough_via.n, 2);
+    assert_string_equal(c.passthrough_via.v[0], "http://u:p@proxy.corp:3128");
+    assert_string_equal(c.passthrough_via.v[1], "direct");
+    assert_int_equal(c.via.n, 1);
+    config_free(&c);
+    refuse("[passthrough]\nvia = relay\n", "t.ini:2: [passthrough] via: \"relay\" is a relay, "
+           "which is not allowed here", 1);
+    refuse("[passthrough]\nvia = relay:https://h.example\n", "t.ini:2: [passthrough] via: "
+           "\"relay:https://h.example\" is a relay, which is not allowed here", 1);
+    refuse("[passthrough]\nvia =\n", "t.ini:2: [passthrough] via: is empty; give at least one "
+           "entry (example: direct)", 0);
+    refuse("[passthrough]\nvia = socks5://h:0\n", "t.ini:2: [passthrough] via: "
+           "\"socks5://h:0\" has a bad port; give a number from 1 to 65535; accepted forms: "
+           "direct, socks5://[user:pass@]host:port, http://[user:pass@]host:port", 0);
+}
+
+static void test_retry_after_cap(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[upstream]\nretry_after_cap = 5m\n");
+    assert_int_equal(c.retry_after_cap_ms, 300000);
+    config_free(&c);
+    load_ok(&c, "[upstream]\nretry_after_cap = 1\n");
+    assert_int_equal(c.retry_after_cap_ms, 1000);
+    config_free(&c);
+    refuse("[upstream]\nretry_after_cap = 999ms\n", "t.ini:2: [upstream] retry_after_cap: "
+           "\"999ms\" is out of range; give 1000ms to 3600000ms", 0);
+    refuse("[upstream]\nretry_after_cap = 61m\n", "t.ini:2: [upstream] retry_after_cap: "
+           "\"61m\" is out of range", 1);
+    refuse("[upstream]\nretry_after_cap = 1h\n", "t.ini:2: [upstream] retry_after_cap: \"1h\" "
+           "is not a duration; a bare number is seconds, or add ms, s or m (example: 60s)", 0);
+}
+
+static void test_follow_redirects(void **state)
+{
+    static const char *const yes[] = {"yes", "YES", "true", "True", "on", "1"};
+    static const char *const no[] = {"no", "No", "false", "FALSE", "off", "0"};
+    static const char *const bad[] = {"y", "n", "2", "enabled", "yes please", "-1"};
+    char text[128], want[192];
+    struct config c;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < 6; i++) {
+        snprintf(text, sizeof(text), "[upstream]\nfollow_redirects = %s\n", no[i]);
+        load_ok(&c, text);
+        assert_int_equal(c.follow_redirects, 0);
+        config_free(&c);
+        snprintf(text, sizeof(text), "[upstream]\nfollow_redirects = off\n"
+                 "follow_redirects = %s\n", yes[i]);
+        load_ok(&c, text);
+        assert_int_equal(c.follow_redirects, 1);
+        config_free(&c);
+        snprintf(text, sizeof(text), "[upstream]\nfollow_redirects = %s\n", bad[i]);
+        snprintf(want, sizeof(want), "t.ini:2: [upstream] follow_redirects: \"%s\" is not yes "
+                 "or no (also true/false, on/off, 1/0; example: yes)", bad[i]);
+        refuse(text, want, 0);
+    }
+    refuse("[upstream]\nfollow_redirects =\n", "t.ini:2: [upstream] follow_redirects: \"\" is "
+           "not yes or no", 1);
+}
+
+/* ---- files of secrets -------------------------------------------------- */
+
+/* Writes text to a new file under /tmp with mode; its name goes to path
+ * (at least 32 bytes). */
+static void secret_file(char *path, const char *text, mode_t mode)
+{
+    int fd;
+
+    strcpy(path, "/tmp/hubgate-test-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+/* Loads "[section]\nkey = path" for a secret file holding text with mode;
+ * returns config_load_string()'s result, err filled. */
+static int load_secret(struct config *c, const char *section, const char *key,
+                       const char *text, mode_t mode, char *err, char *path)
+{
+    char ini[256];
+    int rc;
+
+    secret_file(path, text, mode);
+    snprintf(ini, sizeof(ini), "[%s]\n%s = %s\n", section, key, path);
+    rc = load(c, ini, err);
+    unlink(path);
+    return rc;
+}
+
+static void test_hub_credentials(void **state)
+{
+    char err[ERRLEN], path[64];
+    struct config c;
+
+    (void)state;
+    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "alice:dckr_pat_x-Y_z\n",
+                                 0600, err, path), 0);
+    assert_string_equal(c.hub_credentials, path);
+    assert_string_equal(c.hub_user, "alice");
+    assert_string_equal(c.hub_token, "dckr_pat_x-Y_z");
+    config_free(&c);
+    /* 0400, no newline, a ':' in the token. */
+    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "bob:a:b", 0400, err, path),
+                     0);
+    assert_string_equal(c.hub_user, "bob");
+    assert_string_equal(c.hub_token, "a:b");
+    config_free(&c);
+    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "carol:t\r\n", 0600, err,
+                                 path), 0);
+    assert_string_equal(c.hub_token, "t");
+    config_free(&c);
+    /* Empty: anonymous. */
+    load_ok(&c, "[upstream]\nhub_credentials = x\nhub_credentials =\n");
+    assert_null(c.hub_credentials);
+    assert_null(c.hub_user);
+    assert_null(c.hub_token);
+    config_free(&c);
+}
+
+static void test_hub_credentials_mode(void **state)
+{
+    static const mode_t modes[] = {0644, 0640, 0604, 0660, 0700, 0610, 04600};
+    char err[ERRLEN], path[64], want[ERRLEN];
+    struct config c;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        memset(&c, 0x5a, sizeof(c));
+        assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "alice:SeCrEt\n",
+                                     modes[i], err, path), -1);
+        snprintf(want, sizeof(want), "t.ini:2: [upstream] hub_credentials: \"%s\" has mode "
+                 "%04o, so others may read it: chmod 600 %s", path, (unsigned)modes[i], path);
+        assert_string_equal(err, want);
+        assert_zeroed(&c);
+    }
+}
+
+static void test_hub_credentials_bad(void **state)
+{
+    static const char *const bad[] = {"", "\n", "alice\n", ":token\n", "alice:\n",
+                                      "alice:SeCrEt\nbob:SeCrEt\n", "alice: SeCrEt\n",
+                                      "alice:SeC\trEt", "\nalice:SeCrEt\n"};
+    char err[ERRLEN], path[64], want[ERRLEN];
+    struct config c;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(load_secret(&c, "upstream", "hub_credentials", bad[i], 0600, err,
+                                     path), -1);
+        snprintf(want, sizeof(want), "t.ini:2: [upstream] hub_credentials: \"%s\" must hold "
+                 "one line user:token, without blanks (the text is not shown: it may hold the "
+                 "token)", path);
+        assert_string_equal(err, want);
+        assert_null(strstr(err, "SeCrEt"));
+    }
+}
+
+static void test_hub_credentials_nul(void **state)
+{
+    char err[ERRLEN], path[64], ini[128], want[ERRLEN];
+    struct config c;
+    int fd;
+
+    (void)state;
+    strcpy(path, "/tmp/hubgate-test-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "a:b\0c\n", 6), 6);
+    close(fd);
+    snprintf(ini, sizeof(ini), "[upstream]\nhub_credentials = %s\n", path);
+    assert_int_equal(load(&c, ini, err), -1);
+    unlink(path);
+    snprintf(want, sizeof(want), "t.ini:2: [upstream] hub_credentials: \"%s\" holds a NUL "
+             "byte; it must hold one line user:token", path);
+    assert_string_equal(err, want);
+}
+
+static void test_hub_credentials_missing(void **state)
+{
+    char err[ERRLEN];
+    struct config c;
+
+    (void)state;
+    assert_int_equal(load(&c, "[upstream]\nhub_credentials = /nonexistent/hub.cred\n"
+                          "connect_timeout = 5s\n", err), -1);
+    assert_string_equal(err, "t.ini:2: [upstream] hub_credentials: \"/nonexistent/hub.cred\" "
+                        "cannot be opened: No such file or directory; create it holding one "
+                        "line user:token, then chmod 600 /nonexistent/hub.cred");
+    assert_int_equal(load(&c, "[upstream]\nhub_credentials = /tmp\n", err), -1);
+    assert_string_equal(err, "t.ini:2: [upstream] hub_credentials: \"/tmp\" is not a regular "
+                        "file; give a file holding one line user:token (chmod 600 /tmp)");
+    /* The last line naming the key decides, and is the one reported. */
+    assert_int_equal(load(&c, "[upstream]\nhub_credentials = /tmp\n\nhub_credentials = "
+                          "/nonexistent/x\n", err), -1);
+    assert_non_null(strstr(err, "t.ini:4: [upstream] hub_credentials: \"/nonexistent/x\""));
+}
+
+static void test_users(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[proxy]\nusers = alice:pw1, bob:p:w:2\tcarol:%41\nusers = dave:x\n");
+    assert_int_equal(c.users.n, 4);
+    assert_string_equal(c.users.v[0], "alice:pw1");
+    assert_string_equal(c.users.v[1], "bob:p:w:2");
+    assert_string_equal(c.users.v[2], "carol:%41");
+    assert_string_equal(c.users.v[3], "dave:x");
+    assert_null(c.users_file);
+    config_free(&c);
+    load_ok(&c, "[proxy]\nusers =\n");
+    assert_int_equal(c.users.n, 0);
+    config_free(&c);
+}
+
+static void test_users_bad(void **state)
+{
+    (void)state;
+    /* Never quoted: a mistyped entry may be a password. */
+    refuse("[proxy]\nusers = alice SeCrEt\n", "t.ini:2: [proxy] users: has an entry that is "
+           "not name:password (not shown: it may hold a password); separate entries with "
+           "spaces or commas", 0);
+    refuse("[proxy]\nusers = :SeCrEt\n", "t.ini:2: [proxy] users: has an entry that is not "
+           "name:password", 1);
+    refuse("[proxy]\nusers = alice:\n", "t.ini:2: [proxy] users: \"alice\" has an empty "
+           "password; write name:password", 0);
+    refuse("[proxy]\nusers = alice:a\nusers = bob:b ALICE:c alice:SeCrEt\n", "t.ini:3: [proxy] "
+           "users: \"alice\" is listed twice as a user", 0);
+    refuse("[proxy]\nusers = alice:Se\x01CrEt\n", "t.ini:2: [proxy] users: has an entry with a "
+           "control character (not shown: it may hold a password)", 0);
+}
+
+static void test_users_file(void **state)
+{
+    char err[ERRLEN], path[64], ini[256];
+    struct config c;
+
+    (void)state;
+    secret_file(path, "# proxy users\n\nbob:pass word\r\n  carol:x:y  \n#dave:z\n", 0600);
+    snprintf(ini, sizeof(ini), "[proxy]\nusers_file = %s\nusers = alice:a\n", path);
+    if (load(&c, ini, err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.users_file, path);
+    assert_int_equal(c.users.n, 3);
+    assert_string_equal(c.users.v[0], "alice:a");
+    assert_string_equal(c.users.v[1], "bob:pass word");
+    assert_string_equal(c.users.v[2], "carol:x:y");
+    config_free(&c);
+    /* A name in both places. */
+    snprintf(ini, sizeof(ini), "[proxy]\nusers = carol:a\nusers_file = %s\n", path);
+    assert_int_equal(load(&c, ini, err), -1);
+    snprintf(ini, sizeof(ini), "t.ini:3: [proxy] users_file: %s:4: \"carol\" is listed twice "
+             "as a user", path);
+    assert_string_equal(err, ini);
+    unlink(path);
+}
+
+static void test_users_file_bad(void **state)
+{
+    char err[ERRLEN], path[64], want[ERRLEN];
+    struct config c;
+
+    (void)state;
+    assert_int_equal(load_secret(&c, "proxy", "users_file", "a:b\n\nSeCrEt\n", 0600, err,
+                                 path), -1);
+    snprintf(want, sizeof(want), "t.ini:2: [proxy] users_file: %s:3: has an entry that is not "
+             "name:password (not shown: it may hold a password); separate entries with spaces "
+             "or commas", path);
+    assert_string_equal(err, want);
+    assert_int_equal(load_secret(&c, "proxy", "users_file", "a:b\n", 0644, err, path), -1);
+    snprintf(want, sizeof(want), "t.ini:2: [proxy] users_file: \"%s\" has mode 0644, so "
+             "others may read it: chmod 600 %s", path, path);
+    assert_string_equal(err, want);
+    assert_int_equal(load(&c, "[proxy]\nusers_file = /nonexistent/users\n", err), -1);
+    assert_string_equal(err, "t.ini:2: [proxy] users_file: \"/nonexistent/users\" cannot be "
+                        "opened: No such file or directory; create it holding name:password "
+                        "lines, then chmod 600 /nonexistent/users");
+}
+
+static void test_deny_targets(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[proxy]\ndeny_targets = 10.0.0.0/8, 192.0.2.1 fd00::/8\n");
+    assert_int_equal(c.deny_targets.n, 3);
+    assert_int_equal(c.deny_targets.v[1].prefix, 32);
+    assert_int_equal(c.deny_targets.v[2].family, AF_INET6);
+    config_free(&c);
+    load_ok(&c, "[proxy]\ndeny_targets =\n");
+    assert_int_equal(c.deny_targets.n, 0);
+    config_free(&c);
+    refuse("[proxy]\ndeny_targets = 169.254.0.0/16 metadata.google.internal\n", "t.ini:2: "
+           "[proxy] deny_targets: \"metadata.google.internal\" is not a network (examples: "
+           "10.0.0.0/8, ::1/128, 192.168.1.5)", 0);
+}
+
+static void test_connect_ports(void **state)
+{
+    static const char *const bad[] = {"0", "65536", "443x", "-1", "https", "1e3", "0x1bb",
+                                      "4430000"};
+    char text[128], want[192];
+    struct config c;
+    size_t i;
+
+    (void)state;
+    load_ok(&c, "[proxy]\nconnect_ports = 443, 8443 443\t1 65535 00080\n");
+    assert_int_equal(c.connect_ports.n, 5);
+    assert_int_equal(c.connect_ports.v[0], 443);
+    assert_int_equal(c.connect_ports.v[1], 8443);
+    assert_int_equal(c.connect_ports.v[2], 1);
+    assert_int_equal(c.connect_ports.v[3], 65535);
+    assert_int_equal(c.connect_ports.v[4], 80);
+    config_free(&c);
+    load_ok(&c, "[proxy]\nconnect_ports = 443\nconnect_ports =\n");
+    assert_int_equal(c.connect_ports.n, 1);
+    config_free(&c);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[proxy]\nconnect_ports = 443 %s\n", bad[i]);
+        snprintf(want, sizeof(want), "t.ini:2: [proxy] connect_ports: \"%s\" is not a port "
+                 "(1 to 65535; example: 443)", bad[i]);
+        refuse(text, want, 0);
+    }
+}
+
+static void test_relay_section(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[relay]\nRegistry-1.Docker.IO = https://mirror.example.com\n"
+            "auth.docker.io = https://mirror.example.com:8443/\n"
+            "registry-1.docker.io: https://second.example.com\n"
+            "production.cloudflare.docker.com = HTTPS://[2001:db8::2]  ; comment\n");
+    assert_int_equal(c.relay_hosts.n, 3);
+    assert_int_equal(c.relay_urls.n, 3);
+    assert_string_equal(c.relay_hosts.v[0], "registry-1.docker.io");
+    assert_string_equal(c.relay_urls.v[0], "https://second.example.com");    /* last wins */
+    assert_string_equal(c.relay_hosts.v[1], "auth.docker.io");
+    assert_string_equal(c.relay_urls.v[1], "https://mirror.example.com:8443/");
+    assert_string_equal(c.relay_hosts.v[2], "production.cloudflare.docker.com");
+    assert_string_equal(c.relay_urls.v[2], "HTTPS://[2001:db8::2]");
+    config_free(&c);
+}
+
+static void test_relay_section_bad(void **state)
+{
+    (void)state;
+    refuse("[relay]\nunder_score.io = https://m.example\n", "t.ini:2: [relay] under_score.io: "
+           "is not a host name (letters, digits, '-' and '.'; example: registry-1.docker.io = "
+           "https://hub-mirror.example.com)", 0);
+    refuse("[relay]\n*.docker.io = https://m.example\n", "t.ini:2: [relay] *.docker.io: is not "
+           "a host name", 1);
+    refuse("[relay]\nhub.example = http://m.example\n", "t.ini:2: [relay] hub.example: "
+           "\"http://m.example\" is not a relay URL; give https://HOST[:PORT] (example: "
+           "https://hub-mirror.example.com)", 0);
+    refuse("[relay]\nhub.example =\n", "t.ini:2: [relay] hub.example: is not a relay URL; give "
+           "https://HOST[:PORT] (example: https://hub-mirror.example.com)", 0);
+    refuse("[relay]\nhub.example = https://m.example via direct\n", "t.ini:2: [relay] "
+           "hub.example: \"https://m.example via direct\" is not a relay URL", 1);
+    refuse("[relay]\nhub.example = https://m.example/v2/\n", "t.ini:2: [relay] hub.example: "
+           "\"https://m.example/v2/\" has a path; give only scheme://host:port; a relay URL is "
+           "https://HOST[:PORT]", 0);
+    refuse("[relay]\nhub.example = https://u:SeCrEt@m.example\n", "t.ini:2: [relay] "
+           "hub.example: \"https://***@m.example\" has a user or password; a relay URL takes "
+           "none; a relay URL is https://HOST[:PORT]", 0);
+    refuse("[relay]\nhub.example = https://m.example:0\n", "t.ini:2: [relay] hub.example: "
+           "\"https://m.example:0\" has a bad port", 1);
+}
+
+static void test_relay_section_limit(void **state)
+{
+    static char text[300 * 40];
+    size_t i;
+
+    (void)state;
+    strcpy(text, "[relay]\n");
+    for (i = 0; i < 257; i++)
+        append(text, sizeof(text), "h%zu.example = https://m.example\n", i);
+    refuse(text, "t.ini:258: [relay] h256.example: has more than 256 entries", 0);
 }
 
 static void test_dns_servers(void **state)
@@ -655,7 +1171,8 @@ static void test_error_unknown_section(void **state)
 {
     (void)state;
     refuse("[proxy]\nlisten = 127.0.0.1:1\n[foo]\nbar = 1\n", "t.ini:4: [foo] bar: unknown "
-           "section; the sections are [proxy] [ca] [intercept] [upstream] [dns]", 0);
+           "section; the sections are [proxy] [ca] [intercept] [upstream] [passthrough] [dns] "
+           "[relay]", 0);
     refuse("[Proxy]\nlisten = 127.0.0.1:1\n", "t.ini:2: [Proxy] listen: unknown section; the "
            "key belongs in [proxy]", 0);
 }
@@ -677,7 +1194,7 @@ static void test_error_key_outside_section(void **state)
     refuse("listen = 127.0.0.1:1\n", "t.ini:1: listen: outside any section; the key belongs in "
            "[proxy]", 0);
     refuse("x = 1\n", "t.ini:1: x: outside any section; the sections are [proxy] [ca] "
-           "[intercept] [upstream] [dns]", 0);
+           "[intercept] [upstream] [passthrough] [dns] [relay]", 0);
 }
 
 static void test_error_syntax(void **state)
@@ -824,6 +1341,11 @@ BAD_FILE(duration)
 BAD_FILE(no_equals)
 BAD_FILE(via)
 BAD_FILE(empty_hosts)
+BAD_FILE(relay_no_section)
+BAD_FILE(passthrough_relay)
+BAD_FILE(relay_url)
+BAD_FILE(connect_ports)
+BAD_FILE(follow_redirects)
 
 int main(void)
 {
@@ -845,6 +1367,26 @@ int main(void)
         cmocka_unit_test(test_hosts_label_63),
         cmocka_unit_test(test_via_commas_and_trim),
         cmocka_unit_test(test_via_bad),
+        cmocka_unit_test(test_via_links),
+        cmocka_unit_test(test_via_error_hides_credentials),
+        cmocka_unit_test(test_via_relay_needs_section),
+        cmocka_unit_test(test_passthrough_via),
+        cmocka_unit_test(test_retry_after_cap),
+        cmocka_unit_test(test_follow_redirects),
+        cmocka_unit_test(test_hub_credentials),
+        cmocka_unit_test(test_hub_credentials_mode),
+        cmocka_unit_test(test_hub_credentials_bad),
+        cmocka_unit_test(test_hub_credentials_nul),
+        cmocka_unit_test(test_hub_credentials_missing),
+        cmocka_unit_test(test_users),
+        cmocka_unit_test(test_users_bad),
+        cmocka_unit_test(test_users_file),
+        cmocka_unit_test(test_users_file_bad),
+        cmocka_unit_test(test_deny_targets),
+        cmocka_unit_test(test_connect_ports),
+        cmocka_unit_test(test_relay_section),
+        cmocka_unit_test(test_relay_section_bad),
+        cmocka_unit_test(test_relay_section_limit),
         cmocka_unit_test(test_dns_servers),
         cmocka_unit_test(test_dns_servers_bad),
         cmocka_unit_test(test_list_separators),
@@ -877,7 +1419,12 @@ int main(void)
         cmocka_unit_test(test_bad_file_no_equals),
         cmocka_unit_test(test_bad_file_via),
         cmocka_unit_test(test_bad_file_empty_hosts),
+        cmocka_unit_test(test_bad_file_relay_no_section),
+        cmocka_unit_test(test_bad_file_passthrough_relay),
+        cmocka_unit_test(test_bad_file_relay_url),
+        cmocka_unit_test(test_bad_file_connect_ports),
+        cmocka_unit_test(test_bad_file_follow_redirects),
     };
 
-    return cmocka_run_group_tests_name("config", tests, setup_datadir, NULL);
+    return cmocka_run_group_tests_name("config", tests, setup, NULL);
 }

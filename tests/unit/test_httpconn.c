@@ -235,6 +235,7 @@ static void test_response_malformed(void **state)
         "SSH-2.0-OpenSSH_9.2\r\n",
         "\x05\x00",
         "HTTP/1.1 20 OK\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
         "HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
         "HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
     };
@@ -247,9 +248,30 @@ static void test_response_malformed(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(answer(bad[i], strlen(bad[i]), &hc, &err, left, &n), -1);
         assert_string_equal(err, "HTTP proxy: malformed answer");
-        /* And again: still failed. */
-        assert_int_equal(answer(bad[i], strlen(bad[i]), &hc, &err, left, &n), -1);
     }
+}
+
+static void test_response_failed_stays_failed(void **state)
+{
+    struct httpconn hc;
+    struct buf in;
+    const char *err;
+
+    (void)state;
+    buf_init(&in, 256);
+    httpconn_init(&hc);
+    assert_int_equal(buf_append(&in, "HTTP/1.1 407 No\r\n\r\n", 19), 0);
+    assert_int_equal(httpconn_response(&hc, &in, &err), -1);
+    assert_int_equal(httpconn_response(&hc, &in, &err), -1);
+    assert_string_equal(err, "HTTP proxy: 407 proxy authentication required");
+    httpconn_init(&hc);
+    buf_consume(&in, in.len);
+    assert_int_equal(buf_append(&in, "NOPE\r\n\r\n", 8), 0);
+    assert_int_equal(httpconn_response(&hc, &in, &err), -1);
+    assert_int_equal(buf_append(&in, "more", 4), 0);
+    assert_int_equal(httpconn_response(&hc, &in, &err), -1);
+    assert_string_equal(err, "HTTP proxy: malformed answer");
+    buf_free(&in);
 }
 
 static void test_response_head_too_large(void **state)
@@ -298,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_response_bytewise),
         cmocka_unit_test(test_response_refusals),
         cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_response_failed_stays_failed),
         cmocka_unit_test(test_response_head_too_large),
         cmocka_unit_test(test_response_empty),
     };
