@@ -40,20 +40,24 @@ hubgate: $(B)/hubgate
 	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/hubgate: $(OBJS) $(LLHTTP_OBJS)
-	$(CC) $(SANFL) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(SANFL) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # llhttp's own sources: not ours, not warning-free, so no -Werror and no lint.
 $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -I$(LLHTTP_INC) $(SANFL) -c -o $@ $<
+	@echo "  CC      $< (llhttp)"
+	@$(CC) -O2 -g -I$(LLHTTP_INC) $(SANFL) -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
+	@echo "  CCLD    $<"
+	@$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 deps:

@@ -42,6 +42,12 @@ int hdr_is_hop(const struct http1 *h, const char *base, unsigned i)
     for (k = 0; k < sizeof(hop_names) / sizeof(hop_names[0]); k++)
         if (http1_span_eq(name, hd->name_len, hop_names[k]))
             return 1;
+    /* Framing passes with the body unchanged: a Connection option must not
+     * strip it and leave the next hop guessing where the message ends. */
+    if (http1_span_eq(name, hd->name_len, "content-length") ||
+        http1_span_eq(name, hd->name_len, "transfer-encoding") ||
+        http1_span_eq(name, hd->name_len, "host"))
+        return 0;
     for (k = 0; k < h->nhdrs; k++) {
         const struct http1_hdr *c = &h->hdrs[k];
 

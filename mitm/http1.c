@@ -42,6 +42,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     struct http1 *h = H(p);
     struct http1_hdr *hd;
 
+    if (h->state != H1_HEAD)
+        return 0; /* a trailer field: checked by llhttp, not kept */
     if (h->cur != 1) {
         if (h->nhdrs == HTTP1_MAX_HDRS) {
             h->status = 431;
@@ -63,6 +65,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     struct http1 *h = H(p);
     struct http1_hdr *hd = &h->hdrs[h->nhdrs];
 
+    /* llhttp 8.1 accepts obs-fold and hands the CR LF SP inside the
+     * value; RFC 9112 lets a proxy refuse it, and we must, so that no two
+     * parsers can disagree on where a header ends. */
+    if (memchr(at, '\r', n) || memchr(at, '\n', n)) {
+        h->status = 400;
+        h->err = "obsolete line folding in a header";
+        return -1;
+    }
+    if (h->state != H1_HEAD)
+        return 0;
     if (h->cur != 2) {
         hd->value_off = off_of(h, at);
         h->cur = 2;
@@ -71,19 +83,41 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return 0;
 }
 
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http1 *h = H(p);
+    const struct http1_hdr *hd = &h->hdrs[h->nhdrs];
+
+    if (h->state != H1_HEAD)
+        return 0;
+    /* "Name :" — whitespace before the colon makes two parsers disagree
+     * on the name (RFC 9112 5.1: reject). */
+    if (hd->name_len == 0 || h->base[hd->name_off + hd->name_len] != ':' ||
+        h->base[hd->name_off + hd->name_len - 1] == ' ' ||
+        h->base[hd->name_off + hd->name_len - 1] == '\t') {
+        h->status = 400;
+        h->err = "whitespace between a header name and its colon";
+        return -1;
+    }
+    return 0;
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http1 *h = H(p);
-    struct http1_hdr *hd = &h->hdrs[h->nhdrs];
 
-    /* llhttp 8.1 accepts obs-fold and hands the CR LF SP inside the
-     * value; RFC 9112 lets a proxy refuse it, and we must, so that no two
-     * parsers can disagree on where a header ends. */
-    if (memchr(h->base + hd->value_off, '\r', hd->value_len) ||
-        memchr(h->base + hd->value_off, '\n', hd->value_len)) {
-        h->status = 400;
-        h->err = "obsolete line folding in a header";
-        return -1;
+    if (h->state != H1_HEAD)
+        return 0;
+    {
+        const struct http1_hdr *hd = &h->hdrs[h->nhdrs];
+
+        /* the pieces of a folded value are contiguous in the buffer */
+        if (memchr(h->base + hd->value_off, '\r', hd->value_len) ||
+            memchr(h->base + hd->value_off, '\n', hd->value_len)) {
+            h->status = 400;
+            h->err = "obsolete line folding in a header";
+            return -1;
+        }
     }
     h->nhdrs++;
     h->cur = 0;
@@ -96,7 +130,9 @@ static int on_headers_complete(llhttp_t *p)
 
     /* Let the parser pass the head's end, then stop so the caller can act
      * on the head before any body byte moves. */
-    if (h->skip_body)
+    if (h->skip_body || (p->type == HTTP_RESPONSE &&
+                         (p->status_code == 204 || p->status_code == 304 ||
+                          p->status_code / 100 == 1)))
         p->flags |= F_SKIPBODY;
     h->head_paused = 1;
     return HPE_PAUSED;
@@ -123,6 +159,7 @@ static const llhttp_settings_t http1_settings = {
     .on_status = on_status,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,

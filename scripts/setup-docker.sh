@@ -408,10 +408,14 @@ check_foreign() {
         cmp -s "$f" "$tmp/dropin" && continue
         proxy_settings "$f" >"$tmp/settings"
         while read -r name value; do
+            # The same proxy with a user (http://name:password@host:port)
+            # is not another proxy.
+            bare=$value
+            case $value in http://*@*) bare=http://${value#*@} ;; esac
             case $name in
                 no_proxy) printf '%s\n' "$value" | tr ',' '\n' >>"$tmp/noproxy" ;;
-                *) [ "$value" = "$PROXY_URL" ] || [ "$value" = "$PROXY_URL/" ] \
-                       || die "$f sets $(echo "$name" | tr '[:lower:]' '[:upper:]')=$value for $unit, not $PROXY_URL.
+                *) [ "$bare" = "$PROXY_URL" ] || [ "$bare" = "$PROXY_URL/" ] \
+                       || die "$f sets $(echo "$name" | tr '[:lower:]' '[:upper:]')=${bare} for $unit, not $PROXY_URL.
   Refusing to override another proxy: remove that setting (or the file) and
   run this again. To send hubgate's own traffic through that proxy, see
   [upstream] via in hubgate(8)." ;;
@@ -470,6 +474,11 @@ dropin() {
         die "$ROOT$main and $ROOT$alt both hold settings not written by $PROG; refusing to change them"
     fi
     if put "$tmp/dropin" "$target"; then eval "CHANGED_$unit=1"; fi
+    if [ "$AUTH" = 1 ]; then
+        note "[proxy] users is set: $unit needs a user in its proxy URLs. Put"
+        note "HTTP_PROXY and HTTPS_PROXY=http://NAME:PASSWORD@${PROXY_URL#http://} in $dir/zz-hubgate-auth.conf"
+        note "(mode 0600; read after ours, and accepted by this script)"
+    fi
     if [ "$DRY" = 0 ]; then state_add unit "$unit"; save_state; fi
 }
 
@@ -615,6 +624,7 @@ fi
 
 CHANGED_docker=0
 CHANGED_containerd=0
+AUTH=0
 NO_PROXY_LIST=$(no_proxy_list)
 
 if [ -n "$PROXY" ]; then
@@ -653,6 +663,7 @@ else
     [ -x "$HUBGATE" ] || die "no hubgate binary at $HUBGATE: sudo make install, or give --hubgate PATH"
     out=$("$HUBGATE" -t -c "$CONFIG" 2>&1) || die "$CONFIG does not pass hubgate -t: $out"
     listen=$(ini_get proxy listen)
+    if [ -n "$(ini_get proxy users)" ] || [ -n "$(ini_get proxy users_file)" ]; then AUTH=1; fi
     PROXY_URL=$(proxy_from_listen "${listen:-127.0.0.1:3128}")
     say "$PROG: local mode: config $CONFIG, proxy $PROXY_URL"
 fi

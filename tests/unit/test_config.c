@@ -865,12 +865,15 @@ static void test_users_file(void **state)
 {
     char err[ERRLEN], path[64], ini[256];
     struct config c;
+    int rc;
 
     (void)state;
     secret_file(path, "# proxy users\n\nbob:pass word\r\n  carol:x:y  \n#dave:z\n", 0600);
     snprintf(ini, sizeof(ini), "[proxy]\nusers_file = %s\nusers = alice:a\n", path);
-    if (load(&c, ini, err) != 0)
+    if (load(&c, ini, err) != 0) {
+        unlink(path);
         fail_msg("%s", err);
+    }
     assert_string_equal(c.users_file, path);
     assert_int_equal(c.users.n, 3);
     assert_string_equal(c.users.v[0], "alice:a");
@@ -879,11 +882,12 @@ static void test_users_file(void **state)
     config_free(&c);
     /* A name in both places. */
     snprintf(ini, sizeof(ini), "[proxy]\nusers = carol:a\nusers_file = %s\n", path);
-    assert_int_equal(load(&c, ini, err), -1);
+    rc = load(&c, ini, err);
+    unlink(path);
+    assert_int_equal(rc, -1);
     snprintf(ini, sizeof(ini), "t.ini:3: [proxy] users_file: %s:4: \"carol\" is listed twice "
              "as a user", path);
     assert_string_equal(err, ini);
-    unlink(path);
 }
 
 static void test_users_file_bad(void **state)
