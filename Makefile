@@ -77,8 +77,16 @@ test: deps-test
 
 test-bins: $(UNIT_BINS)
 
-bench: deps hubgate
+bench: deps
+	$(MAKE) hubgate
 	bench/run.sh
+
+PREFIX ?= /usr/local
+install: hubgate
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh install
+
+uninstall:
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh uninstall
 
 lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \

@@ -7,7 +7,7 @@
  *                       together; prints requests/s and latency percentiles
  *   hgbench idle OPTS   -c connections opened one by one (CONNECT, and with
  *                       --tls a handshake and one GET), then held open until
- *                       stdin closes or --hold seconds pass
+ *                       SIGTERM or --hold seconds pass
  *   hgbench sink --listen IP:PORT [--hold S]   accepts and holds connections,
  *                       discarding what they send
  *
@@ -408,18 +408,23 @@ static int run_requests(const struct opts *o, int threads)
     return err || total != (size_t)threads * o->n;
 }
 
+static volatile sig_atomic_t stop_flag;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Sleeps until hold seconds pass or SIGTERM/SIGINT arrives. */
 static void wait_hold(double hold)
 {
     double end = now() + hold;
-    struct pollfd p = {.fd = 0, .events = POLLIN};
-    char b[64];
 
-    while (now() < end) {
-        int ms = (int)((end - now()) * 1000);
-
-        if (poll(&p, 1, ms > 1000 ? 1000 : ms) == 1 && read(0, b, sizeof(b)) <= 0)
-            return;
-    }
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    while (!stop_flag && now() < end)
+        usleep(100 * 1000);
 }
 
 static int run_idle(const struct opts *o)
@@ -450,14 +455,6 @@ static int run_idle(const struct opts *o)
     return open == o->c ? 0 : 1;
 }
 
-static volatile sig_atomic_t sink_stop;
-
-static void on_term(int sig)
-{
-    (void)sig;
-    sink_stop = 1;
-}
-
 static int run_sink(const struct opts *o)
 {
     struct sockaddr_in sa;
@@ -478,7 +475,7 @@ static int run_sink(const struct opts *o)
     ev.events = EPOLLIN;
     ev.data.fd = ls;
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    while (!sink_stop && now() < end) {
+    while (!stop_flag && now() < end) {
         int n = epoll_wait(ep, evs, 256, 1000);
 
         for (int i = 0; i < n; i++) {

@@ -47,6 +47,9 @@ SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now);
 X509 *ca_cert(const struct ca *ca);
 time_t ca_not_after(const struct ca *ca);
 
+/* How many leaves this CA minted since it was opened. */
+unsigned long ca_minted(const struct ca *ca);
+
 /* Returns 1 when name is a plausible DNS host name: 1..253 bytes of
  * [A-Za-z0-9.-], no empty label, no leading or trailing '-' in a label. */
 int ca_name_valid(const char *name);

@@ -39,6 +39,7 @@ struct ca_leaf {
  * that two event-loop threads can later share one struct ca. */
 struct ca {
     char *dir;
+    unsigned long minted;  /* leaves minted since ca_open() */
     X509 *cert;          /* CA certificate */
     EVP_PKEY *key;       /* CA private key */
     EVP_PKEY *leaf_key;  /* P-256, shared by every leaf, memory only */

@@ -132,6 +132,12 @@ SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now)
     l->not_before = nb;
     l->not_after = na;
     ca_fmt_time(na, when, sizeof(when));
+    ca->minted++;
     log_info("minted a certificate for %s valid until %s", l->host, when);
     return ctx;
+}
+
+unsigned long ca_minted(const struct ca *ca)
+{
+    return ca->minted;
 }

@@ -20,6 +20,7 @@
 #include "proxy/auth.h"
 #include "proxy/connect.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/upstream.h"
 
@@ -125,6 +126,36 @@ int exchange_send(struct conn *c)
     return 0;
 }
 
+void exchange_count_failure(struct conn *c, const char *why)
+{
+    struct metrics *m = c->px->metrics;
+    const char *reason = "other";
+    char lb[512];
+
+    if (!m)
+        return;
+    if (strncmp(why, "DNS", 3) == 0)
+        reason = "dns";
+    else if (strstr(why, "timed out"))
+        reason = "timeout";
+    else if (strncmp(why, "connect", 7) == 0)
+        reason = "connect";
+    else if (strncmp(why, "TLS", 3) == 0)
+        reason = "tls";
+    else if (strncmp(why, "SOCKS5", 6) == 0 || strncmp(why, "HTTP proxy", 10) == 0 ||
+             strncmp(why, "proxy", 5) == 0)
+        reason = "handshake";
+    else if (strncmp(why, "answered", 8) == 0)
+        reason = "status";
+    else if (strncmp(why, "policy", 6) == 0)
+        reason = "policy";
+    metrics_add(m, "hubgate_upstream_failures_total",
+                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason", reason, NULL),
+                1);
+    if (strcmp(reason, "tls") == 0)
+        metrics_add(m, "hubgate_tls_handshake_failures_total", "side=\"upstream\"", 1);
+}
+
 void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
 {
     struct proxy *px = c->px;
@@ -134,6 +165,7 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
 
     snprintf(c->last_err, sizeof(c->last_err), "%s", why);
     ep_close(&c->up, px->loop);
+    exchange_count_failure(c, why);
     if (strncmp(why, "policy: ", 8) == 0) {
         snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why + 8);
         conn_error(c, 403, "DENIED", msg);
@@ -157,6 +189,13 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
     }
     log_warn("client %s: %s %s failed on %s (%s); failing over to %s", c->peer, c->host,
              c->log_path, c->gen->links.v[c->link]->name, why, c->gen->links.v[next]->name);
+    if (px->metrics) {
+        char lb[512];
+
+        metrics_add(px->metrics, "hubgate_failovers_total",
+                    metrics_label(lb, sizeof(lb), "from", c->gen->links.v[c->link]->name, "to",
+                                  c->gen->links.v[next]->name, NULL), 1);
+    }
     c->link = next;
     free(c->redir);
     c->redir = NULL;

@@ -23,6 +23,9 @@ int exchange_send(struct conn *c);
  * last error when none is left or the request can no longer be replayed. */
 void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms);
 
+/* Counts an upstream failure (metrics) by the kind of why. */
+void exchange_count_failure(struct conn *c, const char *why);
+
 /* A response head is complete in c->uin: act on it (see response.c) and
  * consume it. Returns 0, or -1 when it answered an error, failed over or
  * closed. */

@@ -17,15 +17,19 @@
 #include "mitm/digest.h"
 #include "mitm/exchange.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/upstream.h"
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 void mitm_start(struct conn *c)
 {
+    unsigned long minted = ca_minted(c->gen->ca);
     SSL_CTX *ctx = ca_leaf_ctx(c->gen->ca, c->host, time(NULL));
     SSL *ssl;
 
+    if (c->px->metrics && ca_minted(c->gen->ca) != minted)
+        metrics_add(c->px->metrics, "hubgate_leaf_certs_minted_total", "", 1);
     if (!ctx) {
         conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot mint a certificate for this host");
         return;
@@ -370,6 +374,13 @@ void mitm_pump(struct conn *c)
     } while (progress);
 
     if (c->cl.flags & EP_F_ERROR) {
+        if (c->mode == CONN_MITM && !(c->flags & CONN_F_TLS_OK)) {
+            log_info("client %s: TLS handshake for %s failed (does the client trust "
+                     "hubgate's CA?)", c->peer, c->host);
+            if (c->px->metrics)
+                metrics_add(c->px->metrics, "hubgate_tls_handshake_failures_total",
+                            "side=\"client\"", 1);
+        }
         if (c->req_method >= 0)
             conn_log_exchange(c);
         conn_close(c);

@@ -14,6 +14,7 @@
 #include "mitm/route.h"
 #include "mitm/uri.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 
 #define MAX_REDIRECTS 5
 
@@ -146,6 +147,9 @@ int exchange_response_head(struct conn *c)
         return -1;
     }
     c->status = status;
+    if (c->px->metrics && hdr_get(&c->resp, base, "ratelimit-remaining", cr, sizeof(cr)) > 0)
+        metrics_set(c->px->metrics, "hubgate_dockerhub_ratelimit_remaining", "",
+                    strtod(cr, NULL));
     c->body_len = (c->resp.p.flags & F_CONTENT_LENGTH) && !(c->resp.p.flags & F_CHUNKED) &&
                   !c->resp.skip_body ? (int64_t)c->resp.p.content_length : -1;
     if (c->digest) {

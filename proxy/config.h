@@ -58,6 +58,12 @@ struct config {
                                      * time; NULL without it. Secrets: never
                                      * log them */
 
+    /* [admin] */
+    char *admin_listen;             /* 127.0.0.1:3129; NULL: no admin endpoint */
+
+    /* [log] */
+    int log_json;                   /* format = text (0) or json (1) */
+
     /* [passthrough] */
     struct str_list passthrough_via; /* links for tunnels, in order; "direct";
                                       * never a relay */

@@ -182,6 +182,45 @@ int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
     return 0;
 }
 
+/* An optional IP:port ("" turns the feature off), kept as given. */
+int cfg_parse_oaddr(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
+                    int first)
+{
+    char host[256];
+    unsigned char a[16];
+    uint16_t port;
+    char **slot = field, *dup = NULL;
+
+    (void)first;
+    if (value[0] != '\0') {
+        if (addr_parse_hostport(value, host, sizeof(host), &port) != 0 ||
+            (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1))
+            return cfg_why(c, value, "is not IP:port (example: %s; empty turns it off)",
+                           r->def);
+        dup = strdup(value);
+        if (dup == NULL)
+            return cfg_why(c, NULL, "out of memory");
+    }
+    free(*slot);
+    *slot = dup;
+    return 0;
+}
+
+/* text or json. */
+int cfg_parse_logfmt(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
+                     int first)
+{
+    (void)r;
+    (void)first;
+    if (strcasecmp(value, "text") == 0)
+        *(int *)field = 0;
+    else if (strcasecmp(value, "json") == 0)
+        *(int *)field = 1;
+    else
+        return cfg_why(c, value, "is not a log format (text or json)");
+    return 0;
+}
+
 /* yes/no and the usual synonyms, any case, to 1 or 0. */
 int cfg_parse_flag(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first)
@@ -225,7 +264,7 @@ void cfg_free_field(enum cfg_type t, void *field)
     struct str_list *l = field;
     size_t i;
 
-    if (t == CFG_T_path || t == CFG_T_secret || t == CFG_T_userfile) {
+    if (t == CFG_T_path || t == CFG_T_secret || t == CFG_T_userfile || t == CFG_T_oaddr) {
         free(*(char **)field);
         *(char **)field = NULL;
     } else if (t == CFG_T_cidrs) {

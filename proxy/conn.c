@@ -15,6 +15,7 @@
 #include "mitm/mitm.h"
 #include "proxy/addr.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
@@ -363,17 +364,58 @@ void conn_error_hdr(struct conn *c, int status, const char *code, const char *ms
     log_info("client %s: %d %s", c->peer, status, msg);
 }
 
+/* Counters of a finished exchange. */
+static void conn_count(struct conn *c, const char *host, const char *link)
+{
+    struct metrics *m = c->px->metrics;
+    char code[8], lb[512];
+
+    if (!m)
+        return;
+    snprintf(code, sizeof(code), "%d", c->status);
+    metrics_add(m, "hubgate_requests_total",
+                metrics_label(lb, sizeof(lb), "host", host, "link", link, "code", code, NULL), 1);
+    metrics_add(m, "hubgate_bytes_total",
+                metrics_label(lb, sizeof(lb), "direction", "in", "link", link, NULL),
+                (double)c->bytes_out);
+    metrics_add(m, "hubgate_bytes_total",
+                metrics_label(lb, sizeof(lb), "direction", "out", "link", link, NULL),
+                (double)c->bytes_in);
+}
+
 void conn_log_exchange(struct conn *c)
 {
     static const char *const unknown = "-";
-    const char *m;
+    const char *m, *host, *path, *link;
+    char digest[80] = "", line[1024];
+    unsigned long long ms;
+    const char *d;
 
     if (c->flags & CONN_F_LOGGED)
         return;
     c->flags |= CONN_F_LOGGED;
     m = c->req_method >= 0 ? llhttp_method_name((llhttp_method_t)c->req_method) : unknown;
-    log_info("access %s %s %s %s %d %lluB %llums link=%s", c->peer, m,
-             c->host[0] ? c->host : unknown, c->log_path[0] ? c->log_path : unknown,
-             c->status, (unsigned long long)c->bytes_out,
-             (unsigned long long)(loop_now(c->px->loop) - c->t_head), exchange_link_name(c));
+    host = c->host[0] ? c->host : unknown;
+    path = c->log_path[0] ? c->log_path : unknown;
+    link = exchange_link_name(c);
+    ms = (unsigned long long)(loop_now(c->px->loop) - c->t_head);
+    d = c->is_blob ? strstr(path, "/blobs/sha256:") : NULL;
+    if (d)
+        snprintf(digest, sizeof(digest), "%s", d + 7);
+    if (c->gen->cfg.log_json)
+        log_info("{\"event\":\"access\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
+                 "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"link\":\"%s\""
+                 "%s%s%s}", c->peer, m, host, path, c->status,
+                 (unsigned long long)c->bytes_out, ms, link, d ? ",\"digest\":\"" : "",
+                 digest, d ? "\"" : "");
+    else
+        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s", c->peer, m, host, path,
+                 c->status, (unsigned long long)c->bytes_out, ms, link,
+                 d ? " digest=" : "", digest);
+    conn_count(c, host, link);
+    if (c->px->metrics) {
+        snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", m, host, path, c->status,
+                 (unsigned long long)c->bytes_out, link);
+        metrics_recent(c->px->metrics, line);
+    }
 }

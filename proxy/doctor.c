@@ -15,14 +15,11 @@
  *                                  as "dockerd is not running" */
 #include "proxy/doctor.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,22 +33,10 @@
 #include "proxy/link.h"
 
 #define DOC_TRUST_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
-#define DOC_ENV_MAX 65536
 #define DOC_HUB_REGISTRY "registry-1.docker.io"
 #define DOC_HUB_AUTH "auth.docker.io"
 #define DOC_FIX_TRUST "cp %s/ca.crt /usr/local/share/ca-certificates/hubgate.crt && update-ca-certificates"
 
-struct doc {
-    const char *path;
-    struct config cfg;
-    int color, fails, systemd;
-    X509 *ca;                   /* [ca] dir/ca.crt, NULL when unreadable */
-    char ca_crt[4096];
-    char host[256];             /* where to reach hubgate: wildcards -> loopback */
-    int listening;
-    int direct;                 /* [upstream] via has direct */
-    char user[256], pass[256];  /* first [proxy] users entry, for CONNECT */
-};
 
 static void doc_line(struct doc *d, int ok, const char *fix, const char *fmt, va_list ap)
 {
@@ -66,8 +51,7 @@ static void doc_line(struct doc *d, int ok, const char *fix, const char *fmt, va
     fflush(stdout);
 }
 
-static void ok(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(struct doc *d, const char *fmt, ...)
+void doc_ok(struct doc *d, const char *fmt, ...)
 {
     va_list ap;
 
@@ -76,9 +60,7 @@ static void ok(struct doc *d, const char *fmt, ...)
     va_end(ap);
 }
 
-static void fail(struct doc *d, const char *fix, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail(struct doc *d, const char *fix, const char *fmt, ...)
+void doc_fail(struct doc *d, const char *fix, const char *fmt, ...)
 {
     va_list ap;
 
@@ -103,7 +85,7 @@ static void check_trust(struct doc *d)
     snprintf(fix, sizeof(fix), DOC_FIX_TRUST, d->cfg.ca_dir);
     bio = BIO_new_file(bundle, "r");
     if (!bio) {
-        fail(d, fix, "CA certificate in the trust store %s: cannot read it", bundle);
+        doc_fail(d, fix, "CA certificate in the trust store %s: cannot read it", bundle);
         return;
     }
     while (!found && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
@@ -112,9 +94,9 @@ static void check_trust(struct doc *d)
     }
     BIO_free(bio);
     if (found)
-        ok(d, "CA certificate in the trust store %s", bundle);
+        doc_ok(d, "CA certificate in the trust store %s", bundle);
     else
-        fail(d, fix, "CA certificate in the trust store %s: not there, so dockerd will "
+        doc_fail(d, fix, "CA certificate in the trust store %s: not there, so dockerd will "
                      "refuse hubgate's certificates", bundle);
 }
 
@@ -136,19 +118,19 @@ static void check_ca(struct doc *d)
         fclose(f);
     }
     if (!d->ca || stat(key, &st) == -1) {
-        fail(d, fix, "CA in %s: %s", dir,
+        doc_fail(d, fix, "CA in %s: %s", dir,
              !d->ca ? "no readable ca.crt" : "no ca.key next to ca.crt");
         X509_free(d->ca);
         d->ca = NULL;
         return;
     }
-    ok(d, "CA in %s", dir);
+    doc_ok(d, "CA in %s", dir);
     snprintf(fix, sizeof(fix), "chmod 600 %s", key);
     if (st.st_mode & 077)
-        fail(d, fix, "CA key %s readable only by its owner: mode %04o lets %s read it", key,
+        doc_fail(d, fix, "CA key %s readable only by its owner: mode %04o lets %s read it", key,
              (unsigned)(st.st_mode & 07777), st.st_mode & 07 ? "everyone" : "its group");
     else
-        ok(d, "CA key %s readable only by its owner (mode %04o)", key,
+        doc_ok(d, "CA key %s readable only by its owner (mode %04o)", key,
            (unsigned)(st.st_mode & 07777));
     check_trust(d);
     if (ASN1_TIME_to_tm(X509_get0_notAfter(d->ca), &tm) == 1)
@@ -157,196 +139,10 @@ static void check_ca(struct doc *d)
     snprintf(fix, sizeof(fix), "hubgate ca-new --force -c %s && " DOC_FIX_TRUST
              " && systemctl restart hubgate docker", d->path, dir);
     if (days < 30)
-        fail(d, fix, "CA certificate valid 30 more days: it %s on %s",
+        doc_fail(d, fix, "CA certificate valid 30 more days: it %s on %s",
              days < 0 || (days == 0 && secs <= 0) ? "expired" : "expires", when);
     else
-        ok(d, "CA certificate valid 30 more days (until %s)", when);
-}
-
-/* ---- dockerd ----------------------------------------------------------- */
-
-/* Finds VAR=value in env (len bytes of NUL-separated entries). */
-static const char *env_get(const char *env, size_t len, const char *var)
-{
-    size_t vl = strlen(var), i = 0;
-
-    while (i < len) {
-        const char *e = env + i;
-        size_t el = strnlen(e, len - i);
-
-        if (el > vl && e[vl] == '=' && strncmp(e, var, vl) == 0)
-            return e + vl + 1;
-        i += el + 1;
-    }
-    return NULL;
-}
-
-/* Reads dockerd's environment into env (NUL-separated, env_max bytes).
- * Returns the length, -1 when dockerd is not running, -2 when it cannot
- * be read (why set). */
-static long dockerd_env(struct doc *d, char *env, size_t env_max, char *src, size_t srclen)
-{
-    const char *hook = getenv("HUBGATE_DOCKERD_ENV_FILE");
-    char path[64] = "", line[4096];
-    long n = 0;
-    FILE *f;
-
-    if (hook && *hook) {
-        snprintf(src, srclen, "%s", hook);
-        f = fopen(hook, "r");
-        if (!f)
-            return -1;
-        n = (long)fread(env, 1, env_max - 1, f);
-        fclose(f);
-    } else if (d->systemd) {
-        int active = 0;
-
-        snprintf(src, srclen, "systemctl show docker");
-        f = popen("timeout 5 systemctl show docker -p ActiveState -p Environment "
-                  "--no-pager 2>/dev/null", "r");
-        if (!f)
-            return -2;
-        while (fgets(line, sizeof(line), f)) {
-            line[strcspn(line, "\n")] = '\0';
-            if (strcmp(line, "ActiveState=active") == 0)
-                active = 1;
-            else if (strncmp(line, "Environment=", 12) == 0)
-                n = (long)snprintf(env, env_max, "%s", line + 12);
-        }
-        pclose(f);
-        if (!active)
-            return -1;
-        if (n >= (long)env_max)
-            n = (long)env_max - 1;
-    } else {
-        DIR *dir = opendir("/proc");
-        struct dirent *de;
-
-        while (dir && (de = readdir(dir)) != NULL && !path[0]) {
-            char comm[64] = "";
-
-            if (!isdigit((unsigned char)de->d_name[0]))
-                continue;
-            snprintf(line, sizeof(line), "/proc/%s/comm", de->d_name);
-            f = fopen(line, "r");
-            if (f && fgets(comm, sizeof(comm), f) && strcmp(comm, "dockerd\n") == 0)
-                snprintf(path, sizeof(path), "/proc/%.20s/environ", de->d_name);
-            if (f)
-                fclose(f);
-        }
-        if (dir)
-            closedir(dir);
-        if (!path[0])
-            return -1;
-        snprintf(src, srclen, "%s", path);
-        f = fopen(path, "r");
-        if (!f)
-            return -2;
-        n = (long)fread(env, 1, env_max - 1, f);
-        fclose(f);
-    }
-    env[n] = '\0';
-    /* One separator for all sources: newlines (files), spaces (systemd). */
-    for (long i = 0; i < n; i++)
-        if (env[i] == '\n' || (d->systemd && !hook && env[i] == ' '))
-            env[i] = '\0';
-    for (long i = 0; i < n; i++)
-        if (env[i] == '"')
-            env[i] = '\0';
-    return n;
-}
-
-/* Returns 1 when NO_PROXY (comma list) makes Go's proxy code skip host. */
-static int no_proxy_hits(const char *np, const char *host)
-{
-    char tok[256];
-    size_t hl = strlen(host);
-
-    while (np && *np) {
-        size_t n = strcspn(np, ", "), tl;
-        const char *t = tok;
-
-        snprintf(tok, sizeof(tok), "%.*s", (int)n, np);
-        np += n + (np[n] ? 1 : 0);
-        if (strcmp(tok, "*") == 0)
-            return 1;
-        while (*t == '*' || *t == '.')
-            t++;
-        tl = strlen(t);
-        if (tl && (strcasecmp(host, t) == 0 ||
-                   (hl > tl && host[hl - tl - 1] == '.' && strcasecmp(host + hl - tl, t) == 0)))
-            return 1;
-    }
-    return 0;
-}
-
-static void check_dockerd(struct doc *d)
-{
-    char *env = malloc(DOC_ENV_MAX), src[4200], fix[1200], host[256], hp[300];
-    const char *v, *np;
-    uint16_t port = 80;
-    long n;
-    size_t i;
-    int match;
-
-    snprintf(fix, sizeof(fix),
-             "mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\\n"
-             "Environment=\"HTTPS_PROXY=http://%s%s%s:%u\"\\n' > "
-             "/etc/systemd/system/docker.service.d/http-proxy.conf && systemctl daemon-reload "
-             "&& systemctl restart docker", strchr(d->host, ':') ? "[" : "", d->host,
-             strchr(d->host, ':') ? "]" : "", (unsigned)d->cfg.listen_port);
-    n = env ? dockerd_env(d, env, DOC_ENV_MAX, src, sizeof(src)) : -2;
-    if (n == -1) {
-        fail(d, "systemctl start docker", "dockerd uses hubgate as HTTPS_PROXY: dockerd is "
-                                          "not running");
-        goto out;
-    }
-    if (n < 0) {
-        fail(d, "sudo hubgate doctor -c <this config>", "dockerd uses hubgate as HTTPS_PROXY: "
-             "cannot read dockerd's environment (%s); run the doctor as root", src);
-        goto out;
-    }
-    v = env_get(env, (size_t)n, "HTTPS_PROXY");
-    if (!v)
-        v = env_get(env, (size_t)n, "https_proxy");
-    if (!v || !*v) {
-        fail(d, fix, "dockerd uses hubgate as HTTPS_PROXY: no HTTPS_PROXY in %s", src);
-        goto out;
-    }
-    /* Go reads "host:port" without a scheme as http://host:port. */
-    if (strncmp(v, "http://", 7) == 0)
-        v += 7;
-    else if (strstr(v, "://")) {
-        fail(d, fix, "dockerd uses hubgate as HTTPS_PROXY: HTTPS_PROXY=%s, but hubgate "
-             "speaks plain HTTP to its clients (http://)", v);
-        goto out;
-    }
-    if (strchr(v, '@'))
-        v = strchr(v, '@') + 1;
-    snprintf(hp, sizeof(hp), "%.*s", (int)strcspn(v, "/"), v);
-    if (addr_parse_hostport(hp, host, sizeof(host), &port) != 0)
-        snprintf(host, sizeof(host), "%s", hp);
-    match = port == d->cfg.listen_port &&
-            (strcmp(host, d->cfg.listen_host) == 0 || strcmp(host, d->host) == 0 ||
-             (strcmp(d->host, "127.0.0.1") == 0 && strcmp(host, "localhost") == 0));
-    if (!match) {
-        fail(d, fix, "dockerd uses hubgate as HTTPS_PROXY: HTTPS_PROXY=http://%s, hubgate "
-             "listens on %s:%u", hp, d->cfg.listen_host, (unsigned)d->cfg.listen_port);
-        goto out;
-    }
-    np = env_get(env, (size_t)n, "NO_PROXY");
-    if (!np)
-        np = env_get(env, (size_t)n, "no_proxy");
-    for (i = 0; i < d->cfg.intercept_hosts.n; i++) {
-        if (no_proxy_hits(np, d->cfg.intercept_hosts.v[i])) {
-            fail(d, fix, "dockerd uses hubgate as HTTPS_PROXY: NO_PROXY=%s sends %s around "
-                 "hubgate", np, d->cfg.intercept_hosts.v[i]);
-            goto out;
-        }
-    }
-    ok(d, "dockerd uses hubgate as HTTPS_PROXY (http://%s, from %s)", hp, src);
-out:
-    free(env);
+        doc_ok(d, "CA certificate valid 30 more days (until %s)", when);
 }
 
 /* ---- hubgate, links, DNS ----------------------------------------------- */
@@ -362,9 +158,9 @@ static void check_listen(struct doc *d)
     d->listening = dn_tcp(&c, d->host, d->cfg.listen_port, why, sizeof(why)) == 0;
     dn_close(&c);
     if (d->listening)
-        ok(d, "hubgate listening on %s:%u", d->cfg.listen_host, (unsigned)d->cfg.listen_port);
+        doc_ok(d, "hubgate listening on %s:%u", d->cfg.listen_host, (unsigned)d->cfg.listen_port);
     else
-        fail(d, fix, "hubgate listening on %s:%u: %s", d->cfg.listen_host,
+        doc_fail(d, fix, "hubgate listening on %s:%u: %s", d->cfg.listen_host,
              (unsigned)d->cfg.listen_port, why);
 }
 
@@ -384,13 +180,13 @@ static void check_relay(struct doc *d, const struct link *l, const char *label)
         dn_tls(&c, d->cfg.ca_file, l->host, why, sizeof(why)) == 0 &&
         dn_http(&c, req, 0, &r, why, sizeof(why)) == 0) {
         if (r.status == 401 && strstr(r.www_auth, "realm="))
-            ok(d, "%s answers /v2/ with a token challenge (%s)", label, r.www_auth);
+            doc_ok(d, "%s answers /v2/ with a token challenge (%s)", label, r.www_auth);
         else
             snprintf(why, sizeof(why), "GET /v2/ answered %d%s%s, want 401 with a realm",
                      r.status, r.www_auth[0] ? ", WWW-Authenticate: " : "", r.www_auth);
     }
     if (!(r.status == 401 && strstr(r.www_auth, "realm=")))
-        fail(d, fix, "%s answers /v2/: %s", label, why);
+        doc_fail(d, fix, "%s answers /v2/: %s", label, why);
     dn_close(&c);
 }
 
@@ -416,9 +212,9 @@ static void check_link(struct doc *d, const struct link *l)
                  (unsigned)l->port);
     if (dn_open(&c, l, DOC_HUB_REGISTRY, 443, why, sizeof(why)) == 0 &&
         dn_tls(&c, d->cfg.ca_file, DOC_HUB_REGISTRY, why, sizeof(why)) == 0)
-        ok(d, "link %s reaches " DOC_HUB_REGISTRY ":443 (TLS verified)", l->name);
+        doc_ok(d, "link %s reaches " DOC_HUB_REGISTRY ":443 (TLS verified)", l->name);
     else
-        fail(d, fix, "link %s reaches " DOC_HUB_REGISTRY ":443: %s", l->name, why);
+        doc_fail(d, fix, "link %s reaches " DOC_HUB_REGISTRY ":443: %s", l->name, why);
     dn_close(&c);
 }
 
@@ -430,7 +226,8 @@ static void check_links(struct doc *d)
 
     for (i = 0; i < d->cfg.via.n; i++) {
         if (link_parse(d->cfg.via.v[i], 1, &l, err, sizeof(err)) != 0) {
-            fail(d, "hubgate -t -c <this config>", "link %zu of [upstream] via: %s", i + 1, err);
+            snprintf(entry, sizeof(entry), "hubgate -t -c %s", d->path);
+            doc_fail(d, entry, "link %zu of [upstream] via: %s", i + 1, err);
             continue;
         }
         if (l->kind == LINK_DIRECT)
@@ -445,7 +242,8 @@ static void check_links(struct doc *d)
             snprintf(label, sizeof(label), "relay %s for %s", d->cfg.relay_urls.v[j],
                      d->cfg.relay_hosts.v[j]);
             if (link_parse(entry, 1, &r, err, sizeof(err)) != 0) {
-                fail(d, "hubgate -t -c <this config>", "%s: %s", label, err);
+                snprintf(entry, sizeof(entry), "hubgate -t -c %s", d->path);
+                doc_fail(d, entry, "%s: %s", label, err);
                 continue;
             }
             check_relay(d, r, label);
@@ -473,10 +271,10 @@ static void check_dns(struct doc *d)
 
         if (rc != 0) {
             if (d->direct)
-                fail(d, fix, "local DNS for %s: no answer (%s); direct will not work, use a "
+                doc_fail(d, fix, "local DNS for %s: no answer (%s); direct will not work, use a "
                      "socks5/http/relay link", h, gai_strerror(rc));
             else
-                ok(d, "local DNS for %s (no answer, but no direct link needs one)", h);
+                doc_ok(d, "local DNS for %s (no answer, but no direct link needs one)", h);
             continue;
         }
         for (ai = res; ai && n < 4 && !bad; ai = ai->ai_next, n++) {
@@ -495,12 +293,12 @@ static void check_dns(struct doc *d)
         }
         freeaddrinfo(res);
         if (!bad)
-            ok(d, "local DNS for %s (%s serves %s)", h, addr, h);
+            doc_ok(d, "local DNS for %s (%s serves %s)", h, addr, h);
         else if (d->direct)
-            fail(d, fix, "local DNS for %s looks poisoned: %s does not serve %s; direct will "
+            doc_fail(d, fix, "local DNS for %s looks poisoned: %s does not serve %s; direct will "
                  "not work, use a socks5/http/relay link (%s)", h, addr, h, why);
         else
-            ok(d, "local DNS for %s (%s does not serve %s, but no direct link uses it)", h,
+            doc_ok(d, "local DNS for %s (%s does not serve %s, but no direct link uses it)", h,
                addr, h);
     }
 }
@@ -568,11 +366,11 @@ static void check_e2e(struct doc *d)
     }
     dn_close(&c);
     if (why[0]) {
-        fail(d, fix, "%s: %s", tok_check, why);
-        fail(d, fix, "%s: skipped: no token", man_check);
+        doc_fail(d, fix, "%s: %s", tok_check, why);
+        doc_fail(d, fix, "%s: skipped: no token", man_check);
         goto out;
     }
-    ok(d, "%s", tok_check);
+    doc_ok(d, "%s", tok_check);
     snprintf(req, 20000, "HEAD /v2/library/hello-world/manifests/latest HTTP/1.1\r\nHost: "
              DOC_HUB_REGISTRY "\r\nUser-Agent: hubgate-doctor\r\nAuthorization: Bearer %s\r\n"
              "Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker."
@@ -582,11 +380,11 @@ static void check_e2e(struct doc *d)
     if (e2e_open(d, &c, DOC_HUB_REGISTRY, why, sizeof(why)) == 0 &&
         dn_http(&c, req, 1, &r, why, sizeof(why)) == 0) {
         if (r.status == 200)
-            ok(d, "%s", man_check);
+            doc_ok(d, "%s", man_check);
         else
-            fail(d, fix, "%s: answered %d, want 200", man_check, r.status);
+            doc_fail(d, fix, "%s: answered %d, want 200", man_check, r.status);
     } else {
-        fail(d, fix, "%s: %s", man_check, why);
+        doc_fail(d, fix, "%s: %s", man_check, why);
     }
     dn_close(&c);
     OPENSSL_cleanse(token, sizeof(token));
@@ -607,10 +405,10 @@ int doctor_run(const char *config_path)
     if (config_load(&d.cfg, config_path, err, sizeof(err)) != 0) {
         snprintf(fix, sizeof(fix), "edit %s, then check it with: hubgate -t -c %s",
                  config_path, config_path);
-        fail(&d, fix, "config %s: %s", config_path, err);
+        doc_fail(&d, fix, "config %s: %s", config_path, err);
         return 1;
     }
-    ok(&d, "config %s", config_path);
+    doc_ok(&d, "config %s", config_path);
     snprintf(d.host, sizeof(d.host), "%s",
              strcmp(d.cfg.listen_host, "0.0.0.0") == 0 ? "127.0.0.1"
              : strcmp(d.cfg.listen_host, "::") == 0    ? "::1"
@@ -622,7 +420,7 @@ int doctor_run(const char *config_path)
         snprintf(d.pass, sizeof(d.pass), "%s", colon ? colon + 1 : "");
     }
     check_ca(&d);
-    check_dockerd(&d);
+    doctor_check_dockerd(&d);
     check_listen(&d);
     check_links(&d);
     check_dns(&d);

@@ -1,10 +1,11 @@
-/* doctor_int.h — blocking network helpers of `hubgate doctor`
- * (doctor_net.c), shared with doctor.c only. The doctor is a command-line
+/* doctor_int.h — internals of `hubgate doctor`, shared by doctor.c (the
+ * checks and the output), doctor_env.c (dockerd's environment) and
+ * doctor_net.c (blocking network helpers). The doctor is a command-line
  * tool: blocking sockets and OpenSSL with short timeouts are fine here and
  * nowhere else in hubgate.
  *
- * Every function that can fail returns 0 or -1 and then writes a short
- * reason to why (whylen bytes), for a "FAIL check: why" line. */
+ * Every dn_* function that can fail returns 0 or -1 and then writes a
+ * short reason to why (whylen bytes), for a "FAIL check: why" line. */
 #ifndef HUBGATE_DOCTOR_INT_H
 #define HUBGATE_DOCTOR_INT_H
 
@@ -13,9 +14,33 @@
 
 #include <openssl/ssl.h>
 
+#include "proxy/config.h"
 #include "proxy/link.h"
 
 #define DN_TIMEOUT_MS 5000
+
+/* One run of the doctor. */
+struct doc {
+    const char *path;
+    struct config cfg;
+    int color, fails, systemd;
+    X509 *ca;                   /* [ca] dir/ca.crt, NULL when unreadable */
+    char ca_crt[4096];
+    char host[256];             /* where to reach hubgate: wildcards -> loopback */
+    int listening;
+    int direct;                 /* [upstream] via has direct */
+    char user[256], pass[256];  /* first [proxy] users entry, for CONNECT */
+};
+
+/* Print one check line: "OK   <check>", or "FAIL <check>: <why>" then
+ * "     fix: <fix>" (and count the failure). fmt gives the check (and why). */
+void doc_ok(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void doc_fail(struct doc *d, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* doctor_env.c: dockerd's environment has HTTPS_PROXY = hubgate and no
+ * NO_PROXY entry covering an intercepted host. One line. */
+void doctor_check_dockerd(struct doc *d);
 
 /* One blocking connection, optionally with TLS on top. */
 struct dnc {

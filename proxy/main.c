@@ -3,6 +3,7 @@
  *   hubgate [-c FILE]            run in the foreground
  *   hubgate -t [-c FILE]         check the config; exit 0 or 2
  *   hubgate ca-new [--force] [-c FILE]   create the CA (keeps a backup)
+ *   hubgate doctor [-c FILE]             check the whole setup
  *   hubgate --version */
 #include <errno.h>
 #include <signal.h>
@@ -18,9 +19,13 @@
 #include "ca/ca.h"
 #include "dns/dns.h"
 #include "mitm/mitm.h"
+#include "proxy/admin.h"
 #include "proxy/conn.h"
+#include "proxy/doctor.h"
 #include "proxy/listener.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/notify.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
@@ -33,6 +38,7 @@ static void usage(FILE *f)
             "usage: hubgate [-c FILE]                 run the proxy in the foreground\n"
             "       hubgate -t [-c FILE]              check the config and exit (0 ok, 2 bad)\n"
             "       hubgate ca-new [--force] [-c FILE]  create the CA in [ca] dir\n"
+            "       hubgate doctor [-c FILE]          check the setup, print fixes\n"
             "       hubgate --version\n"
             "FILE defaults to %s\n",
             CONFIG_DEFAULT_PATH);
@@ -63,6 +69,7 @@ static void start_drain(struct drain *d)
     if (px->draining)
         return;
     px->draining = 1;
+    notify_send("STOPPING=1");
     listener_stop(px);
     log_info("draining: %u connection(s) in flight, up to %ums", px->nconns,
              px->cfg->drain_timeout_ms);
@@ -90,8 +97,10 @@ static void reload(struct proxy *px)
     char err[512];
 
     log_info("SIGHUP: reloading %s", px->config_path);
+    notify_send("RELOADING=1");
     if (config_load(&cfg, px->config_path, err, sizeof(err)) != 0) {
         log_err("reload refused, keeping the running configuration: %s", err);
+        notify_send("READY=1");
         return;
     }
     if (strcmp(cfg.listen_host, px->cfg->listen_host) != 0 ||
@@ -102,6 +111,7 @@ static void reload(struct proxy *px)
     g = gen_new(&cfg, err, sizeof(err));
     if (!g) {
         log_err("reload refused, keeping the running configuration: %s", err);
+        notify_send("READY=1");
         return;
     }
     gen_unref(px->gen);
@@ -110,7 +120,11 @@ static void reload(struct proxy *px)
     /* pooled connections belong to the old links */
     pool_free(px->pool);
     px->pool = pool_new(px->loop, 64, 30000);
+    if (px->metrics)
+        metrics_set(px->metrics, "hubgate_ca_expiry_timestamp_seconds", "",
+                    (double)ca_not_after(g->ca));
     log_info("reloaded: new connections use the new configuration");
+    notify_send("READY=1");
 }
 
 static void on_signal(struct loop *loop, int fd, void *arg, uint32_t events)
@@ -171,7 +185,8 @@ static int run(struct config *cfg, const char *path)
     }
     px.cfg = &px.gen->cfg;
     px.pool = pool_new(px.loop, 64, 30000);
-    if (!px.pool) {
+    px.metrics = metrics_new();
+    if (!px.pool || !px.metrics) {
         log_err("out of memory");
         goto out;
     }
@@ -190,10 +205,17 @@ static int run(struct config *cfg, const char *path)
         log_err("%s", err);
         goto out;
     }
+    if (px.cfg->admin_listen &&
+        admin_start(&px, px.cfg->admin_listen, err, sizeof(err)) != 0) {
+        log_err("%s", err);
+        goto out;
+    }
     exp = ca_not_after(px.gen->ca);
+    metrics_set(px.metrics, "hubgate_ca_expiry_timestamp_seconds", "", (double)exp);
     log_info("hubgate %s listening on %s:%u; CA %s/ca.crt valid until %.24s",
              HUBGATE_VERSION, px.cfg->listen_host, (unsigned)px.cfg->listen_port,
              px.cfg->ca_dir, ctime(&exp));
+    notify_send("READY=1");
     if (loop_run(px.loop) != 0) {
         log_err("event loop failed: %s", strerror(errno));
         goto out;
@@ -206,6 +228,7 @@ out:
         conn_close(px.conns);
         loop_run_deferred(px.loop);
     }
+    admin_stop(&px);
     listener_stop(&px);
     loop_timer_del(px.loop, &d.timer);
     if (d.sfd >= 0) {
@@ -213,6 +236,7 @@ out:
         close(d.sfd);
     }
     pool_free(px.pool);
+    metrics_free(px.metrics);
     dns_free(px.dns);
     gen_unref(px.gen);
     loop_free(px.loop);
@@ -222,7 +246,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
-    int check = 0, ca_new = 0, force = 0, i, rc;
+    int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc;
     struct config cfg;
     char err[512];
 
@@ -233,6 +257,8 @@ int main(int argc, char **argv)
             check = 1;
         } else if (strcmp(argv[i], "ca-new") == 0 && i == 1) {
             ca_new = 1;
+        } else if (strcmp(argv[i], "doctor") == 0 && i == 1) {
+            doctor = 1;
         } else if (strcmp(argv[i], "--force") == 0 && ca_new) {
             force = 1;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -247,6 +273,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (doctor)
+        return doctor_run(path);
     if (config_load(&cfg, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "hubgate: %s\n", err);
         return 2;

@@ -212,7 +212,7 @@ static void up_proxy_start(struct upstream *u)
     int rc;
 
     u->handshaking = 1;
-    buf_init(&u->in, 1024);
+    buf_init(&u->in, 16384);  /* a proxy's answer head may be long */
     buf_init(&u->out, 1024);
     if (u->via->kind == LINK_SOCKS5) {
         rc = socks5_init(&u->socks, u->host, (uint16_t)u->port, u->via->user, u->via->pass);

@@ -21,7 +21,13 @@
 #      WITHOUT --cacert: ./hubgate intercepting origin.test (a python TLS
 #      origin on 127.0.0.1:443 of a fresh network namespace, signed by a test
 #      CA given as [upstream] ca_file); before the update curl refuses it;
-#   7. install.sh with DESTDIR and PREFIX=/usr: files, modes, ExecStart,
+#   7. without --root, in a private mount namespace over temporary
+#      /etc/systemd/system, /var/lib, /etc/docker and trust store, with stub
+#      systemctl and doctor: the CA is made in /var/lib/hubgate and trusted
+#      by the real update-ca-certificates (no hooks), daemon-reload and the
+#      restarts run; a second run runs only doctor; a failing doctor fails
+#      the script; --undo runs update-ca-certificates --fresh and restarts;
+#   8. install.sh with DESTDIR and PREFIX=/usr: files, modes, ExecStart,
 #      the man page documents every key of proxy/config.def, the config
 #      passes hubgate -t, systemd-analyze verify; a reinstall changes
 #      nothing; a changed config makes hubgate.ini.new; uninstall leaves the
@@ -357,6 +363,12 @@ log "fleet, wrong fingerprint: $(head -n1 "$T/err")"
 
 # The fingerprint as openssl prints it: upper case, colons.
 right=$(fingerprint "$CA")
+ip netns exec "$NS" timeout 60 "$SETUP" "${FLEET[@]}" --ca-sha256 "$right" --dry-run >"$T/out" 2>"$T/err" \
+    || fail "fleet --dry-run failed: $(cat "$T/err")"
+snapshot "$F" >"$T/snap.fl1"
+cmp -s "$T/snap.fl0" "$T/snap.fl1" || fail "fleet --dry-run changed the tree"
+grep -q "would write: $F/etc/systemd/system/docker.service.d/http-proxy.conf" "$T/out" \
+    || fail "fleet --dry-run does not say what it would write: $(cat "$T/out")"
 RC=0
 ip netns exec "$NS" timeout 60 "$SETUP" "${FLEET[@]}" --ca-sha256 "$right" >"$T/out" 2>"$T/err" || RC=$?
 [ "$RC" = 0 ] || fail "fleet mode with the right fingerprint exited $RC: $(cat "$T/err")"
@@ -468,7 +480,93 @@ if [ -e /etc/ssl/certs/hubgate.pem ] && cmp -s /etc/ssl/certs/hubgate.pem "$TR/v
 fi
 log "trust: update-ca-certificates in a mount namespace made curl trust hubgate's leaf without --cacert"
 
-# ------------------------------------------------------------------ 7. install.sh
+# ------------------------------------------------------------------ 7. without --root
+
+# setup-docker.sh as on a real host (no --root), in a private mount
+# namespace where /etc/systemd/system, /var/lib, /etc/docker and the trust
+# store are temporary directories of this test; systemctl is a stub that
+# logs its calls, update-ca-certificates runs without hooks (the hooks of
+# this host would reach outside), and `hubgate doctor` is a stub
+# (HG_STUB_DOCTOR=fail makes it fail). The stubs are written with printf
+# into $X/bin, which must be set: never a path derived from an empty var.
+X=$T/real
+[ -n "$T" ] && [ -d "$T" ] || fail "no temp dir"
+mkdir -p "$X/systemd" "$X/varlib" "$X/docker" "$X/bin" "$X/certs" "$X/local-certs" "$T/nohooks"
+cp -a /etc/ssl/certs/. "$X/certs/"
+cp -a /usr/local/share/ca-certificates/. "$X/local-certs/" 2>/dev/null || true
+printf '%s\n' '#!/bin/sh' \
+    "echo \"systemctl \$*\" >>'$X/calls'" \
+    'exit 0' >"$X/bin/systemctl"
+printf '%s\n' '#!/bin/sh' \
+    "echo \"update-ca-certificates \$*\" >>'$X/calls'" \
+    "exec /usr/sbin/update-ca-certificates --hooksdir '$T/nohooks' \"\$@\" >>'$T/logs/update-ca-certificates.log' 2>&1" \
+    >"$X/bin/update-ca-certificates"
+printf '%s\n' '#!/bin/sh' \
+    'if [ "$1" = doctor ]; then' \
+    "    echo \"hubgate \$*\" >>'$X/calls'" \
+    '    if [ "${HG_STUB_DOCTOR:-}" = fail ]; then echo "FAIL stub check"; exit 1; fi' \
+    '    echo "OK   stub check"; exit 0' \
+    'fi' \
+    "exec '$HUBGATE' \"\$@\"" >"$X/bin/hubgate"
+chmod 755 "$X/bin/systemctl" "$X/bin/update-ca-certificates" "$X/bin/hubgate"
+printf '[proxy]\nlisten = 127.0.0.1:3128\n' >"$X/hubgate.ini"
+printf '%s\n' 'set -eu' 'X=$1 SETUP=$2' 'shift 2' \
+    'mount --bind "$X/systemd" /etc/systemd/system' \
+    'mount --bind "$X/varlib" /var/lib' \
+    'if [ -d /etc/docker ]; then mount --bind "$X/docker" /etc/docker; fi' \
+    'if [ -f /etc/default/docker ]; then mount --bind /dev/null /etc/default/docker; fi' \
+    'mount --bind "$X/certs" /etc/ssl/certs' \
+    'mount --bind "$X/local-certs" /usr/local/share/ca-certificates' \
+    'PATH=$X/bin:$PATH; export PATH' \
+    'rc=0' \
+    'timeout 120 "$SETUP" --config "$X/hubgate.ini" --hubgate "$X/bin/hubgate" "$@" || rc=$?' \
+    'if [ -L /etc/ssl/certs/hubgate.pem ]; then echo "ns: /etc/ssl/certs/hubgate.pem present"; else echo "ns: /etc/ssl/certs/hubgate.pem absent"; fi' \
+    'exit "$rc"' >"$X/ns.sh"
+real() {
+    RC=0
+    unshare -m --propagation private sh "$X/ns.sh" "$X" "$SETUP" "$@" >"$T/out" 2>"$T/err" || RC=$?
+    cat "$T/out" "$T/err" >>"$T/logs/setup-docker.log"
+}
+subst_add "$X" "@X@"
+real --containerd
+[ "$RC" = 0 ] || fail "setup-docker.sh without --root exited $RC: $(cat "$T/err")"
+subst_add "$(fp_hex "$X/varlib/hubgate/ca.crt")" "@CA_SHA256@"
+drop_chown <"$T/out" >"$T/out.n"
+golden real-run1.out "$T/out.n"
+golden real-run1.calls "$X/calls"
+grep -qx 'ns: /etc/ssl/certs/hubgate.pem present' "$T/out" || fail "update-ca-certificates did not link hubgate.pem"
+grep -qF "$(sed -n 2p "$X/varlib/hubgate/ca.crt")" "$X/certs/ca-certificates.crt" \
+    || fail "the CA is not in the rebuilt ca-certificates.crt"
+cmp -s "$X/varlib/hubgate/ca.crt" "$X/local-certs/hubgate.crt" || fail "hubgate.crt is not the CA"
+{ [ -f "$X/systemd/docker.service.d/http-proxy.conf" ] \
+      && [ -f "$X/systemd/containerd.service.d/http-proxy.conf" ]; } || fail "no drop-ins in /etc/systemd/system"
+log "without --root: CA made in /var/lib/hubgate and trusted (update-ca-certificates), drop-ins, daemon-reload, restarts, doctor"
+: >"$X/calls"
+real --containerd
+[ "$RC" = 0 ] || fail "second run without --root exited $RC: $(cat "$T/err")"
+golden real-run2.calls "$X/calls"
+if grep -q -e '^   run: systemctl' -e '^   run: update-ca' "$T/out"; then
+    fail "second run without --root ran: $(cat "$T/out")"
+fi
+log "without --root, second run: only doctor runs ($(tr '\n' ';' <"$X/calls"))"
+: >"$X/calls"
+export HG_STUB_DOCTOR=fail
+real --containerd
+unset HG_STUB_DOCTOR
+{ [ "$RC" != 0 ] && grep -q 'hubgate doctor found problems' "$T/err"; } \
+    || fail "a failing doctor did not fail setup-docker.sh"
+log "without --root: a failing doctor fails setup-docker.sh: $(tail -n1 "$T/err")"
+: >"$X/calls"
+real --undo
+[ "$RC" = 0 ] || fail "--undo without --root exited $RC: $(cat "$T/err")"
+golden real-undo.out "$T/out"
+golden real-undo.calls "$X/calls"
+grep -qx 'ns: /etc/ssl/certs/hubgate.pem absent' "$T/out" || fail "--undo left /etc/ssl/certs/hubgate.pem"
+[ -z "$(ls -A "$X/systemd")" ] || fail "--undo left files in /etc/systemd/system: $(ls -R "$X/systemd")"
+[ ! -e "$X/local-certs/hubgate.crt" ] || fail "--undo left hubgate.crt"
+log "without --root, --undo: update-ca-certificates --fresh, daemon-reload, restarts; files gone"
+
+# ------------------------------------------------------------------ 8. install.sh
 
 I=$T/inst
 mkdir -p "$I/usr"                    # an existing directory stays

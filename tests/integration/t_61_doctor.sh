@@ -207,6 +207,26 @@ HUBGATE_DOCKERD_ENV_FILE=$HG_TMP/no-such-file doctor nodockerd "$conf"
 expect nodockerd 1 "^FAIL dockerd uses hubgate as HTTPS_PROXY: dockerd is not running"
 grep -qx "     fix: systemctl start docker" "$HG_LOGS/doctor-nodockerd.log" || hg_fail "doctor (nodockerd): wrong fix"
 
+# Without the hook and without systemd: dockerd is found in /proc. A PID
+# namespace of our own, so that only our stand-in dockerd (a copy of sleep)
+# is there, whatever runs on the host.
+if [ ! -d /run/systemd/system ]; then
+    cp "$(command -v sleep)" "$HG_TMP/dockerd"
+    rc=0
+    hg_client unshare -pf --mount-proc sh -c '
+        env -i HTTPS_PROXY="http://$1" NO_PROXY=localhost "$2/dockerd" 60 &
+        sleep 0.2
+        t=$3
+        shift 3
+        env -u HUBGATE_DOCKERD_ENV_FILE HUBGATE_TRUST_BUNDLE="$t" timeout 120 "$@"' sh \
+        "$HG_PROXY" "$HG_TMP" "$HUBGATE_TRUST_BUNDLE" "${DOCTOR[@]}" -c "$conf" \
+        >"$HG_LOGS/doctor-procenv.log" 2>&1 || rc=$?
+    sed -i '/^sh: /d' "$HG_LOGS/doctor-procenv.log"
+    expect procenv 0
+    grep -q "^OK   dockerd uses hubgate as HTTPS_PROXY (http://$HG_PROXY, from /proc/[0-9]*/environ)" \
+        "$HG_LOGS/doctor-procenv.log" || hg_fail "doctor (procenv): dockerd not read from /proc: $(cat "$HG_LOGS/doctor-procenv.log")"
+fi
+
 # --- poisoned local DNS: a new hosts file (new inode) for new processes
 # only; the running hubgate keeps the one it was started with.
 hosts=/etc/netns/$HG_NS_CLIENT/hosts

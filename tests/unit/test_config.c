@@ -134,6 +134,8 @@ static void dump(const struct config *c, char *out, size_t outlen)
            c->read_timeout_ms, c->retry_after_cap_ms, c->follow_redirects,
            nul(c->hub_credentials), nul(c->hub_user), nul(c->hub_token));
     dump_list(out, outlen, "passthrough_via", &c->passthrough_via);
+    append(out, outlen, "admin_listen = \"%s\"\nlog_json = %d\n", nul(c->admin_listen),
+           c->log_json);
     dump_list(out, outlen, "relay_hosts", &c->relay_hosts);
     dump_list(out, outlen, "relay_urls", &c->relay_urls);
     dump_list(out, outlen, "dns_servers", &c->dns_servers);
@@ -1175,8 +1177,8 @@ static void test_error_unknown_section(void **state)
 {
     (void)state;
     refuse("[proxy]\nlisten = 127.0.0.1:1\n[foo]\nbar = 1\n", "t.ini:4: [foo] bar: unknown "
-           "section; the sections are [proxy] [ca] [intercept] [upstream] [passthrough] [dns] "
-           "[relay]", 0);
+           "section; the sections are [proxy] [ca] [intercept] [upstream] [passthrough] [admin] "
+           "[log] [dns] [relay]", 0);
     refuse("[Proxy]\nlisten = 127.0.0.1:1\n", "t.ini:2: [Proxy] listen: unknown section; the "
            "key belongs in [proxy]", 0);
 }
@@ -1198,7 +1200,7 @@ static void test_error_key_outside_section(void **state)
     refuse("listen = 127.0.0.1:1\n", "t.ini:1: listen: outside any section; the key belongs in "
            "[proxy]", 0);
     refuse("x = 1\n", "t.ini:1: x: outside any section; the sections are [proxy] [ca] "
-           "[intercept] [upstream] [passthrough] [dns] [relay]", 0);
+           "[intercept] [upstream] [passthrough] [admin] [log] [dns] [relay]", 0);
 }
 
 static void test_error_syntax(void **state)
@@ -1350,6 +1352,8 @@ BAD_FILE(passthrough_relay)
 BAD_FILE(relay_url)
 BAD_FILE(connect_ports)
 BAD_FILE(follow_redirects)
+BAD_FILE(log_format)
+BAD_FILE(admin_listen)
 
 int main(void)
 {
@@ -1422,6 +1426,8 @@ int main(void)
         cmocka_unit_test(test_bad_file_duration),
         cmocka_unit_test(test_bad_file_no_equals),
         cmocka_unit_test(test_bad_file_via),
+        cmocka_unit_test(test_bad_file_log_format),
+        cmocka_unit_test(test_bad_file_admin_listen),
         cmocka_unit_test(test_bad_file_empty_hosts),
         cmocka_unit_test(test_bad_file_relay_no_section),
         cmocka_unit_test(test_bad_file_passthrough_relay),
