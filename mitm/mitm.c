@@ -46,7 +46,7 @@ void mitm_start(struct conn *c)
         return;
     }
     ssl = SSL_new(ctx);
-    if (!ssl || SSL_set_fd(ssl, c->cl.fd) != 1) {
+    if (!ssl || tls_set_fd(ssl, c->cl.fd) != 0) {
         SSL_free(ssl);
         conn_close(c);
         return;
@@ -267,7 +267,7 @@ static int exchange_finish(struct conn *c)
         c->resp.skip_body = c->req_method == HTTP_HEAD;
         return 1;
     }
-    if (c->cout.len || c->resp.parsed)
+    if (c->cout.len || c->resp.parsed || ep_flush(&c->cl) != 0)
         return 0; /* still flushing */
     conn_log_exchange(c);
     if (c->req.state != H1_DONE || body_ready(&c->req))
@@ -372,6 +372,9 @@ void mitm_pump(struct conn *c)
         if (progress)
             conn_touch(c, now);
     } while (progress);
+    /* What the TLS layers gathered goes out once per pump. */
+    ep_flush(&c->cl);
+    ep_flush(&c->up);
 
     if (c->cl.flags & EP_F_ERROR) {
         if (c->mode == CONN_MITM && !(c->flags & CONN_F_TLS_OK)) {
@@ -411,9 +414,10 @@ void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
 {
     *crd = buf_space(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
            !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
-    *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0);
+    *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0) || ep_pending(&c->cl);
     *urd = !c->pending && buf_space(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
-    *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0);
+    *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0 ||
+                           (ep_open(&c->up) && ep_pending(&c->up)));
 }
 
 void mitm_abort_exchange(struct conn *c)

@@ -70,16 +70,57 @@ static ssize_t tls_write(struct ep *ep, const void *p, size_t n)
     return ret == 0 ? -EPIPE : ret;
 }
 
+static int tls_flush(struct ep *ep)
+{
+    BIO *w = SSL_get_wbio(ep->ssl);
+
+    if (BIO_flush(w) == 1) {
+        ep->wr_ev = EPOLLOUT;
+        return 0;
+    }
+    if (BIO_should_retry(w)) {
+        ep->wr_ev = EPOLLOUT;
+        return -EAGAIN;
+    }
+    ep->err = errno ? errno : EPIPE;
+    return -ep->err;
+}
+
+static size_t tls_pending(const struct ep *ep)
+{
+    return BIO_wpending(SSL_get_wbio(ep->ssl));
+}
+
 static void tls_shutdown(struct ep *ep)
 {
     ERR_clear_error();
     if (SSL_is_init_finished(ep->ssl))
         SSL_shutdown(ep->ssl); /* one close_notify, best effort */
     ERR_clear_error();
+    BIO_flush(SSL_get_wbio(ep->ssl));
     shutdown(ep->fd, SHUT_WR);
 }
 
-const struct xprt_ops xprt_tls = {"tls", tls_read, tls_write, tls_shutdown};
+const struct xprt_ops xprt_tls = {"tls", tls_read, tls_write, tls_shutdown, tls_flush,
+                                  tls_pending};
+
+int tls_set_fd(SSL *ssl, int fd)
+{
+    BIO *r = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO *s = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO *b = BIO_new(BIO_f_buffer());
+
+    /* One socket write per 64 KiB instead of one per 16 KiB record. */
+    if (!r || !s || !b || BIO_set_write_buffer_size(b, 64 * 1024) != 1) {
+        BIO_free(r);
+        BIO_free(s);
+        BIO_free(b);
+        return -1;
+    }
+    BIO_push(b, s);
+    SSL_set_bio(ssl, r, b);
+    return 0;
+}
 
 void ep_init_tls(struct ep *ep, int fd, SSL *ssl)
 {

@@ -39,9 +39,20 @@ static int mitm_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outl
     return SSL_TLSEXT_ERR_OK;
 }
 
+void tls_ctx_tune(SSL_CTX *ctx)
+{
+    /* Read whole socket buffers at once instead of a record header and then
+     * its body: half the read() calls on a bulk transfer. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+}
+
 void mitm_tls_setup(SSL_CTX *ctx, void *arg)
 {
     (void)arg;
+    tls_ctx_tune(ctx);
     SSL_CTX_set_tlsext_servername_callback(ctx, mitm_sni_cb);
     SSL_CTX_set_alpn_select_cb(ctx, mitm_alpn_cb, NULL);
 }

@@ -7,9 +7,9 @@
  * closing does not reset a response the client has not read yet). One
  * timer bounds each connection's whole life. */
 #include "proxy/admin.h"
+#include "proxy/admin_int.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +24,8 @@
 #include "proxy/addr.h"
 #include "proxy/conn.h"
 #include "proxy/gen.h"
-#include "proxy/link.h"
 #include "proxy/metrics.h"
 #include "proxy/net.h"
-
-#ifndef HUBGATE_VERSION
-#define HUBGATE_VERSION "0.1.0"
-#endif
 
 #define ADMIN_MAX_HEAD 8192u
 #define ADMIN_MAX_CONNS 32u
@@ -59,69 +54,6 @@ struct admin {
     struct admin_conn *conns;
     unsigned nconns;
 };
-
-/* ---- a growable string ------------------------------------------------- */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sb *s, const char *p, size_t n)
-{
-    if (s->oom)
-        return;
-    if (s->cap - s->len <= n) {
-        size_t cap = s->cap ? s->cap : 1024;
-        char *np;
-
-        while (cap - s->len <= n)
-            cap *= 2;
-        np = realloc(s->p, cap);
-        if (!np) {
-            s->oom = 1;
-            return;
-        }
-        s->p = np;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sb_printf(struct sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *s, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        s->oom = 1;
-    else
-        sb_add(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* Appends text with the HTML special characters escaped. */
-static void sb_html(struct sb *s, const char *t)
-{
-    for (; *t; t++) {
-        switch (*t) {
-        case '&': sb_add(s, "&amp;", 5); break;
-        case '<': sb_add(s, "&lt;", 4); break;
-        case '>': sb_add(s, "&gt;", 4); break;
-        case '"': sb_add(s, "&quot;", 6); break;
-        case '\'': sb_add(s, "&#39;", 5); break;
-        default: sb_add(s, t, 1); break;
-        }
-    }
-}
 
 /* ---- connections ------------------------------------------------------- */
 
@@ -198,23 +130,25 @@ static int admin_flush(struct admin_conn *c)
 static int admin_respond(struct admin_conn *c, int status, const char *ctype,
                          const char *extra, const char *body, size_t body_len, int head_only)
 {
-    struct sb s = {NULL, 0, 0, 0};
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Connection: close\r\n%s\r\n",
+                     status, admin_reason(status), ctype, body_len, extra ? extra : "");
+    size_t blen = body && !head_only ? body_len : 0;
+    char *out;
 
-    sb_printf(&s,
-              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-              "Connection: close\r\n%s\r\n",
-              status, admin_reason(status), ctype, body_len, extra ? extra : "");
-    if (body && !head_only)
-        sb_add(&s, body, body_len);
-    if (s.oom) {
-        free(s.p);
+    if (n < 0 || (size_t)n >= sizeof(head) || !(out = malloc((size_t)n + blen + 1))) {
         admin_conn_free(c);
         return -1;
     }
+    memcpy(out, head, (size_t)n);
+    if (blen)
+        memcpy(out + n, body, blen);
     free(c->out);
-    c->out = s.p;
-    c->out_len = s.len;
+    c->out = out;
+    c->out_len = (size_t)n + blen;
     c->out_off = 0;
     c->state = AS_WRITE;
     loop_mod(c->a->px->loop, c->fd, LOOP_WR);
@@ -228,19 +162,7 @@ static int admin_text(struct admin_conn *c, int status, const char *text, int he
                          head_only);
 }
 
-/* ---- routes ------------------------------------------------------------ */
-
-/* Placeholder until link health is wired in: the lead replaces this with
- * the real link_state(px, i). */
-static const char *link_state(struct proxy *px, size_t i)
-{
-    (void)px;
-    (void)i;
-    return "ok";
-}
-
-/* The CA of the current configuration generation, or NULL. */
-static struct ca *admin_ca(const struct proxy *px)
+struct ca *admin_ca(const struct proxy *px)
 {
     return px->gen ? px->gen->ca : NULL;
 }
@@ -288,6 +210,21 @@ static int route_metrics(struct admin_conn *c, int head_only)
     return rc;
 }
 
+static int route_page(struct admin_conn *c, int head_only)
+{
+    char *page;
+    size_t len;
+    int rc;
+
+    if (admin_page(c->a->px, c->a->listen, c->a->started, &page, &len) != 0)
+        return admin_text(c, 503, "out of memory\n", head_only);
+    rc = admin_respond(c, 200, "text/html; charset=utf-8",
+                       "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n",
+                       page, len, head_only);
+    free(page);
+    return rc;
+}
+
 static int route_ca(struct admin_conn *c, int head_only)
 {
     X509 *crt = admin_ca(c->a->px) ? ca_cert(admin_ca(c->a->px)) : NULL;
@@ -311,115 +248,6 @@ static int route_ca(struct admin_conn *c, int head_only)
     return rc;
 }
 
-struct recent_rows {
-    char *v[64];
-    size_t n;
-};
-
-static void collect_recent(void *arg, const char *line)
-{
-    struct recent_rows *r = arg;
-
-    if (r->n < sizeof(r->v) / sizeof(r->v[0])) {
-        r->v[r->n] = strdup(line);
-        if (r->v[r->n])
-            r->n++;
-    }
-}
-
-static void page_head(struct sb *s)
-{
-    sb_printf(s, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                 "<title>hubgate</title><style>\n"
-                 "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}\n"
-                 "h1{font-size:22px;margin:0 0 12px}h2{font-size:16px;margin:20px 0 6px}\n"
-                 "table{border-collapse:collapse;background:#fff}"
-                 "td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}\n"
-                 "th{background:#f0f0f0}.ok{color:#1a7f37;font-weight:600}"
-                 ".bad{color:#b42318;font-weight:600}\n"
-                 "code,.mono{font-family:ui-monospace,monospace;font-size:13px}"
-                 ".muted{color:#777}a{color:#0550ae}\n"
-                 "</style></head><body>\n");
-}
-
-static int route_page(struct admin_conn *c, int head_only)
-{
-    struct admin *a = c->a;
-    struct proxy *px = a->px;
-    const struct config *cfg = px->cfg;
-    struct recent_rows rows;
-    struct sb s = {NULL, 0, 0, 0};
-    long up = (long)(time(NULL) - a->started);
-    char when[64] = "-";
-    size_t i;
-    int rc;
-
-    page_head(&s);
-    sb_printf(&s, "<h1>hubgate <span class=\"muted\">%s</span></h1>\n<table>\n",
-              HUBGATE_VERSION);
-    sb_printf(&s, "<tr><th>uptime</th><td>%ldd %ldh %ldm %lds</td></tr>\n", up / 86400,
-              up / 3600 % 24, up / 60 % 60, up % 60);
-    sb_printf(&s, "<tr><th>proxy listen</th><td class=\"mono\">");
-    sb_html(&s, cfg->listen_host);
-    sb_printf(&s, ":%u</td></tr>\n<tr><th>admin listen</th><td class=\"mono\">",
-              (unsigned)cfg->listen_port);
-    sb_html(&s, a->listen);
-    sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n", px->nconns);
-    if (admin_ca(px)) {
-        time_t exp = ca_not_after(admin_ca(px));
-        struct tm tm;
-
-        if (gmtime_r(&exp, &tm))
-            strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
-    }
-    sb_printf(&s, "<tr><th>CA</th><td><a href=\"/ca.crt\">ca.crt</a> in <code>");
-    sb_html(&s, cfg->ca_dir ? cfg->ca_dir : "-");
-    sb_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
-
-    sb_printf(&s, "<h2>Upstream links</h2>\n<table><tr><th>#</th><th>link</th>"
-                  "<th>state</th></tr>\n");
-    for (i = 0; i < cfg->via.n; i++) {
-        char name[256];
-        const char *st = link_state(px, i);
-
-        /* Never show a link's password on the page. */
-        link_redact(cfg->via.v[i], name, sizeof(name));
-        sb_printf(&s, "<tr><td>%zu</td><td class=\"mono\">", i + 1);
-        sb_html(&s, name);
-        sb_printf(&s, "</td><td class=\"%s\">", strcmp(st, "ok") == 0 ? "ok" : "bad");
-        sb_html(&s, st);
-        sb_printf(&s, "</td></tr>\n");
-    }
-    sb_printf(&s, "</table>\n<h2>Recent requests</h2>\n");
-    memset(&rows, 0, sizeof(rows));
-    metrics_recent_each(px->metrics, collect_recent, &rows);
-    if (rows.n == 0)
-        sb_printf(&s, "<p class=\"muted\">none yet</p>\n");
-    else
-        sb_printf(&s, "<table class=\"mono\"><tr><th>newest first</th></tr>\n");
-    for (i = rows.n; i-- > 0;) {
-        sb_printf(&s, "<tr><td>");
-        sb_html(&s, rows.v[i]);
-        sb_printf(&s, "</td></tr>\n");
-        free(rows.v[i]);
-    }
-    if (rows.n)
-        sb_printf(&s, "</table>\n");
-    sb_printf(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
-                  "<a href=\"/healthz\">/healthz</a> &middot; <a href=\"/ca.crt\">/ca.crt</a>"
-                  "</p>\n</body></html>\n");
-    if (s.oom) {
-        free(s.p);
-        return admin_text(c, 503, "out of memory\n", head_only);
-    }
-    rc = admin_respond(c, 200, "text/html; charset=utf-8",
-                       "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n",
-                       s.p, s.len, head_only);
-    free(s.p);
-    return rc;
-}
-
-/* Answers the request whose head is in c->in. Returns -1 when c was freed. */
 static int admin_route(struct admin_conn *c)
 {
     const char *base = buf_data(&c->in);

@@ -39,6 +39,8 @@
 
 
 static void doc_line(struct doc *d, int ok, const char *fix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void doc_line(struct doc *d, int ok, const char *fix, const char *fmt, va_list ap)
 {
     if (ok)
         printf("%sOK%s   ", d->color ? "\033[32m" : "", d->color ? "\033[0m" : "");
@@ -396,13 +398,15 @@ out:
 int doctor_run(const char *config_path)
 {
     struct doc d;
-    char err[512], fix[600];
+    char err[512];
 
     memset(&d, 0, sizeof(d));
     d.path = config_path;
     d.color = isatty(STDOUT_FILENO);
     d.systemd = access("/run/systemd/system", F_OK) == 0;
     if (config_load(&d.cfg, config_path, err, sizeof(err)) != 0) {
+        char fix[600];
+
         snprintf(fix, sizeof(fix), "edit %s, then check it with: hubgate -t -c %s",
                  config_path, config_path);
         doc_fail(&d, fix, "config %s: %s", config_path, err);

@@ -78,6 +78,46 @@ static long dockerd_pid(void)
     return pid;
 }
 
+/* Asks systemd about docker.service: its Environment= entries go to env
+ * (NUL-separated, *n bytes), its main pid to *pid. Returns 0, -1 when the
+ * unit is not active, -2 when systemctl cannot run. */
+static int systemd_env(char *env, size_t env_max, size_t *n, long *pid)
+{
+    FILE *f = popen("timeout 5 systemctl show docker -p ActiveState -p MainPID "
+                    "-p Environment --no-pager 2>/dev/null", "r");
+    char line[4096];
+    size_t i, w = 0;
+    int active = 0, q = 0;
+
+    if (!f)
+        return -2;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, "ActiveState=active") == 0)
+            active = 1;
+        else if (strncmp(line, "MainPID=", 8) == 0)
+            *pid = strtol(line + 8, NULL, 10);
+        else if (strncmp(line, "Environment=", 12) == 0 && *n == 0)
+            *n = (size_t)snprintf(env, env_max, "%s", line + 12);
+    }
+    pclose(f);
+    if (!active)
+        return -1;
+    if (*n >= env_max - 1)
+        *n = env_max - 2;
+    /* A=1 "B=x y": entries are blank-separated, quoted when they hold
+     * blanks. Unquoted in place. */
+    for (i = 0; i < *n; i++) {
+        if (env[i] == '"')
+            q = !q;
+        else
+            env[w++] = env[i] == ' ' && !q ? '\0' : env[i];
+    }
+    env[w++] = '\0';
+    *n = w;
+    return 0;
+}
+
 /* Reads dockerd's environment into env (NUL-separated entries, env_max
  * bytes) and names its source in src. Returns the length, -1 when dockerd
  * is not running, -2 when its environment cannot be read. With systemd:
@@ -87,8 +127,7 @@ static long dockerd_pid(void)
 static long dockerd_env(struct doc *d, char *env, size_t env_max, char *src, size_t srclen)
 {
     const char *hook = getenv("HUBGATE_DOCKERD_ENV_FILE");
-    char path[64], line[4096];
-    size_t n = 0, i;
+    size_t n = 0;
     long pid = 0;
 
     if (hook && *hook) {
@@ -96,53 +135,24 @@ static long dockerd_env(struct doc *d, char *env, size_t env_max, char *src, siz
         return env_read_file(hook, env, env_max, &n) == 0 ? (long)n : -1;
     }
     if (d->systemd) {
-        int active = 0;
-        FILE *f = popen("timeout 5 systemctl show docker -p ActiveState -p MainPID "
-                        "-p Environment --no-pager 2>/dev/null", "r");
+        int rc = systemd_env(env, env_max, &n, &pid);
 
         snprintf(src, srclen, "systemctl show docker");
-        if (!f)
-            return -2;
-        while (fgets(line, sizeof(line), f)) {
-            line[strcspn(line, "\n")] = '\0';
-            if (strcmp(line, "ActiveState=active") == 0)
-                active = 1;
-            else if (strncmp(line, "MainPID=", 8) == 0)
-                pid = strtol(line + 8, NULL, 10);
-            else if (strncmp(line, "Environment=", 12) == 0 && n == 0)
-                n = (size_t)snprintf(env, env_max, "%s", line + 12);
-        }
-        pclose(f);
-        if (!active)
-            return -1;
-        if (n >= env_max - 1)
-            n = env_max - 2;
-        /* A=1 "B=x y": entries are blank-separated, quoted when they hold
-         * blanks. Unquote in place. */
-        {
-            size_t w = 0;
-            int q = 0;
-
-            for (i = 0; i < n; i++) {
-                if (env[i] == '"')
-                    q = !q;
-                else
-                    env[w++] = env[i] == ' ' && !q ? '\0' : env[i];
-            }
-            n = w;
-        }
-        env[n++] = '\0';
+        if (rc != 0)
+            return rc;
     } else {
         pid = dockerd_pid();
         if (!pid)
             return -1;
     }
     if (pid > 0) {
+        char path[64];
+
         snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
-        if (env_read_file(path, env, env_max, &n) == 0)
+        if (env_read_file(path, env, env_max, &n) == 0) {
             snprintf(src, srclen, "%s%s", d->systemd ? "systemctl show docker and " : "",
                      path);
-        else if (!d->systemd) {
+        } else if (!d->systemd) {
             snprintf(src, srclen, "%s", path);
             return -2;
         }

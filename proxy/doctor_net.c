@@ -45,7 +45,7 @@ int dn_tcp_addr(struct dnc *c, const struct sockaddr *sa, socklen_t salen, char 
     struct timeval tv = {DN_TIMEOUT_MS / 1000, (DN_TIMEOUT_MS % 1000) * 1000};
     struct pollfd pfd;
     char addr[80];
-    int fd, err = 0, rc;
+    int fd, err = 0;
     socklen_t elen = sizeof(err);
 
     addr_format(sa, addr, sizeof(addr));
@@ -57,6 +57,8 @@ int dn_tcp_addr(struct dnc *c, const struct sockaddr *sa, socklen_t salen, char 
     if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS) {
         err = errno;
     } else {
+        int rc;
+
         pfd.fd = fd;
         pfd.events = POLLOUT;
         rc = poll(&pfd, 1, DN_TIMEOUT_MS);
@@ -136,14 +138,15 @@ static ssize_t dn_read(struct dnc *c, struct buf *b)
         ssize_t n;
 
         if (c->ssl) {
-            int r, e;
+            int r;
 
             ERR_clear_error();
             r = SSL_read(c->ssl, buf_tail(b), (int)buf_room(b));
             if (r > 0) {
                 n = r;
             } else {
-                e = SSL_get_error(c->ssl, r);
+                int e = SSL_get_error(c->ssl, r);
+
                 /* A peer closing without close_notify is an EOF too. */
                 n = e == SSL_ERROR_ZERO_RETURN ||
                     (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) ==

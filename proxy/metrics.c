@@ -9,6 +9,7 @@
  * and the type of its first update. */
 #include "proxy/metrics.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,7 @@ static int label_value_append(char *out, size_t outlen, size_t *at, const char *
 const char *metrics_label(char *out, size_t outlen, ...)
 {
     va_list ap;
-    const char *key, *val;
+    const char *key;
     size_t at = 0;
 
     if (outlen == 0)
@@ -212,8 +213,8 @@ const char *metrics_label(char *out, size_t outlen, ...)
     va_start(ap, outlen);
     while ((key = va_arg(ap, const char *)) != NULL) {
         size_t keep = at, klen = strlen(key);
+        const char *val = va_arg(ap, const char *);
 
-        val = va_arg(ap, const char *);
         if (!val)
             val = "";
         /* A pair that does not fit is dropped whole, so the result stays
@@ -252,12 +253,12 @@ static void sb_printf(struct strbuf *sb, const char *fmt, ...)
 static void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
     if (sb->oom)
         return;
     for (;;) {
         size_t room = sb->cap - sb->len;
+        int n;
 
         va_start(ap, fmt);
         n = vsnprintf(sb->p ? sb->p + sb->len : NULL, sb->p ? room : 0, fmt, ap);
@@ -299,9 +300,9 @@ static int series_cmp(const void *a, const void *b)
 static void render_value(struct strbuf *sb, double v)
 {
     /* Whole numbers below 2^53 print exactly, without an exponent. */
-    if (v != v)
+    if (isnan(v))
         sb_printf(sb, "NaN");
-    else if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
+    else if (isinf(v))
         sb_printf(sb, "%sInf", v > 0 ? "+" : "-");
     else if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(int64_t)v)
         sb_printf(sb, "%.0f", v);

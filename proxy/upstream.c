@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "dns/dns.h"
+#include "mitm/mitm.h"
 #include "mitm/policy.h"
 #include "proxy/httpconn.h"
 #include "proxy/link.h"
@@ -120,7 +121,7 @@ static void up_tls_step(struct upstream *u)
 static int up_tls_start(struct upstream *u)
 {
     u->ssl = SSL_new(u->gen->up_ctx);
-    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1 ||
+    if (!u->ssl || tls_set_fd(u->ssl, u->fd) != 0 ||
         SSL_set_tlsext_host_name(u->ssl, u->host) != 1)
         return -1;
     /* The name check: a chain that verifies for another name must fail. */
@@ -382,8 +383,7 @@ SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    tls_ctx_tune(ctx);
     if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
         snprintf(err, errlen,
                  "[upstream] ca_file %s: cannot load CA certificates (install "

@@ -29,6 +29,11 @@ struct xprt_ops {
     ssize_t (*write)(struct ep *ep, const void *p, size_t n);
     /* Half-close of the write side (close_notify for TLS). */
     void (*shutdown)(struct ep *ep);
+    /* Sends what the transport buffered: 0 when nothing is left, -EAGAIN
+     * when the socket is full (wait for wr_ev), or -errno. */
+    int (*flush)(struct ep *ep);
+    /* Bytes buffered by the transport and not yet sent. */
+    size_t (*pending)(const struct ep *ep);
 };
 
 #define EP_F_RD_MAYBE  0x01u
@@ -59,6 +64,15 @@ void ep_init_tls(struct ep *ep, int fd, SSL *ssl);
  * other error sets EP_F_ERROR. */
 ssize_t ep_read(struct ep *ep, void *p, size_t n);
 ssize_t ep_write(struct ep *ep, const void *p, size_t n);
+
+/* Sends buffered transport bytes (TLS records are gathered into large
+ * writes); see xprt_ops.flush. */
+int ep_flush(struct ep *ep);
+static inline size_t ep_pending(const struct ep *ep) { return ep->ops->pending(ep); }
+
+/* Attaches fd to ssl with reads straight from the socket and writes
+ * gathered in a 64 KiB buffer (flushed by ep_flush). Returns 0 or -1. */
+int tls_set_fd(SSL *ssl, int fd);
 
 /* Marks readiness from an epoll event mask. */
 void ep_on_events(struct ep *ep, uint32_t events);

@@ -31,7 +31,34 @@ static void raw_shutdown(struct ep *ep)
     shutdown(ep->fd, SHUT_WR);
 }
 
-const struct xprt_ops xprt_raw = {"tcp", raw_read, raw_write, raw_shutdown};
+static int raw_flush(struct ep *ep)
+{
+    (void)ep;
+    return 0;
+}
+
+static size_t raw_pending(const struct ep *ep)
+{
+    (void)ep;
+    return 0;
+}
+
+const struct xprt_ops xprt_raw = {"tcp", raw_read, raw_write, raw_shutdown, raw_flush,
+                                  raw_pending};
+
+int ep_flush(struct ep *ep)
+{
+    int rc;
+
+    if (ep->fd < 0 || !ep->ops->pending(ep))
+        return 0;
+    rc = ep->ops->flush(ep);
+    if (rc == -EAGAIN)
+        ep->flags &= ~EP_F_WR_MAYBE;
+    else if (rc < 0)
+        ep->flags |= EP_F_ERROR;
+    return rc;
+}
 
 void ep_init_raw(struct ep *ep, int fd)
 {

@@ -31,7 +31,10 @@
 #      the man page documents every key of proxy/config.def, the config
 #      passes hubgate -t, systemd-analyze verify; a reinstall changes
 #      nothing; a changed config makes hubgate.ini.new; uninstall leaves the
-#      tree as before, except a changed config.
+#      tree as before, except a changed config;
+#   9. install.sh without DESTDIR, in a mount namespace over copies of /etc
+#      and /usr/local: the hubgate system user is created there, the config
+#      is 0640 root:hubgate; uninstall keeps the user.
 # HG_UPDATE_GOLDEN=1 rewrites the golden files from this run (then review
 # the diff). HG_KEEP=1 keeps the temp dir. HUBGATE=path: binary under test.
 set -euo pipefail
@@ -490,7 +493,7 @@ log "trust: update-ca-certificates in a mount namespace made curl trust hubgate'
 # (HG_STUB_DOCTOR=fail makes it fail). The stubs are written with printf
 # into $X/bin, which must be set: never a path derived from an empty var.
 X=$T/real
-[ -n "$T" ] && [ -d "$T" ] || fail "no temp dir"
+{ [ -n "$T" ] && [ -d "$T" ]; } || fail "no temp dir"
 mkdir -p "$X/systemd" "$X/varlib" "$X/docker" "$X/bin" "$X/certs" "$X/local-certs" "$T/nohooks"
 cp -a /etc/ssl/certs/. "$X/certs/"
 cp -a /usr/local/share/ca-certificates/. "$X/local-certs/" 2>/dev/null || true
@@ -501,6 +504,7 @@ printf '%s\n' '#!/bin/sh' \
     "echo \"update-ca-certificates \$*\" >>'$X/calls'" \
     "exec /usr/sbin/update-ca-certificates --hooksdir '$T/nohooks' \"\$@\" >>'$T/logs/update-ca-certificates.log' 2>&1" \
     >"$X/bin/update-ca-certificates"
+# shellcheck disable=SC2016  # the stub's own expansions
 printf '%s\n' '#!/bin/sh' \
     'if [ "$1" = doctor ]; then' \
     "    echo \"hubgate \$*\" >>'$X/calls'" \
@@ -510,6 +514,7 @@ printf '%s\n' '#!/bin/sh' \
     "exec '$HUBGATE' \"\$@\"" >"$X/bin/hubgate"
 chmod 755 "$X/bin/systemctl" "$X/bin/update-ca-certificates" "$X/bin/hubgate"
 printf '[proxy]\nlisten = 127.0.0.1:3128\n' >"$X/hubgate.ini"
+# shellcheck disable=SC2016  # the script's own expansions
 printf '%s\n' 'set -eu' 'X=$1 SETUP=$2' 'shift 2' \
     'mount --bind "$X/systemd" /etc/systemd/system' \
     'mount --bind "$X/varlib" /var/lib' \
@@ -636,5 +641,44 @@ snapshot "$I" >"$T/snap.i4"
     | sort -k3 >"$T/snap.iwant"
 diff -u "$T/snap.iwant" "$T/snap.i4" >"$T/diff.i" || { head -n 30 "$T/diff.i" >&2; fail "uninstall with a changed config"; }
 log "install: a changed config is kept (reinstall: hubgate.ini.new; uninstall: only the changed config stays)"
+
+# ------------------------------------------------------------------ 9. install.sh into /
+
+# A real install (no DESTDIR), in a private mount namespace over copies of
+# /etc and /usr/local and an empty /lib/systemd/system: the hubgate user
+# is created (in the copy of /etc/passwd), the config is 0640 root:hubgate;
+# uninstall keeps the user.
+if command -v useradd >/dev/null 2>&1 && ! getent passwd hubgate >/dev/null; then
+    Y=$T/slash
+    mkdir -p "$Y/etc" "$Y/usrlocal" "$Y/unit"
+    cp -a /etc/. "$Y/etc/"
+    cp -a /usr/local/. "$Y/usrlocal/"
+    # shellcheck disable=SC2016  # the script's own expansions
+    printf '%s\n' 'set -eu' 'Y=$1 INSTALL=$2' \
+        'mount --bind "$Y/etc" /etc' \
+        'mount --bind "$Y/usrlocal" /usr/local' \
+        'mount --bind "$Y/unit" /lib/systemd/system' \
+        '"$INSTALL" install' \
+        'echo "ns: user $(getent passwd hubgate | cut -d: -f1,6,7)"' \
+        'echo "ns: config $(stat -c "%a %U %G" /etc/hubgate/hubgate.ini)"' \
+        'echo "ns: unit $(grep ^ExecStart= /lib/systemd/system/hubgate.service)"' \
+        '"$INSTALL" uninstall' \
+        'echo "ns: after uninstall: user $(getent passwd hubgate | cut -d: -f1), /etc/hubgate $(test -e /etc/hubgate && echo present || echo gone)"' \
+        >"$Y/ns.sh"
+    out=$(HUBGATE_BIN=$HUBGATE timeout 120 unshare -m --propagation private sh "$Y/ns.sh" "$Y" "$INSTALL" 2>&1) \
+        || fail "install.sh into / (mount namespace): $out"
+    printf '%s\n' "$out" >"$T/logs/install-slash.log"
+    printf '%s\n' "$out" | grep -qx 'ns: user hubgate:/var/lib/hubgate:/usr/sbin/nologin' \
+        || fail "install.sh did not create the hubgate system user: $out"
+    printf '%s\n' "$out" | grep -qx 'ns: config 640 root hubgate' || fail "config not 0640 root:hubgate: $out"
+    printf '%s\n' "$out" | grep -qx 'ns: unit ExecStart=/usr/local/bin/hubgate -c /etc/hubgate/hubgate.ini' \
+        || fail "unit ExecStart: $out"
+    printf '%s\n' "$out" | grep -qx 'ns: after uninstall: user hubgate, /etc/hubgate gone' \
+        || fail "uninstall into /: $out"
+    ! getent passwd hubgate >/dev/null || fail "the host got a hubgate user"
+    log "install into / (mount namespace): user hubgate created, config 0640 root:hubgate; uninstall keeps the user"
+else
+    log "install into /: skipped (no useradd, or this host already has a hubgate user)"
+fi
 
 log "t_50_setup_docker: all checks passed"

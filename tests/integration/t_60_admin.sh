@@ -177,7 +177,24 @@ get -o "$tmp/got-ca.crt" "http://$ADMIN/ca.crt"
 cmp -s "$tmp/got-ca.crt" "$tmp/ca/ca.crt" || fail "/ca.crt differs from $tmp/ca/ca.crt"
 log "/ca.crt: identical to ca.crt"
 
-# --- 4. the status page
+# --- 4. the status page (with hubgate: after one request through it, a
+# plain-HTTP forward to a local web server, which the page must list)
+if [ "$mode" = hubgate ]; then
+    mkdir -p "$tmp/www"
+    echo probe >"$tmp/www/hubgate-admin-probe"
+    ip netns exec "$ns" python3 -m http.server 8080 --bind 127.0.0.1 --directory "$tmp/www" \
+        >"$tmp/www.log" 2>&1 &
+    bgpids+=($!)
+    for ((i = 0; i < 50; i++)); do
+        get -o /dev/null "http://127.0.0.1:8080/" 2>/dev/null && break
+        sleep 0.1
+    done
+    body=$(get -x http://127.0.0.1:3128 "http://127.0.0.1:8080/hubgate-admin-probe") \
+        || fail "request through hubgate failed"
+    [ "$body" = probe ] || fail "request through hubgate: '$body'"
+    get "http://$ADMIN/metrics" | grep -q '^hubgate_requests_total{host="127.0.0.1",.*code="200"} 1$' \
+        || fail "/metrics does not count the request through hubgate"
+fi
 ct=$(get -o "$tmp/page.html" -w '%{content_type}' "http://$ADMIN/")
 case $ct in text/html*) ;; *) fail "/ content type '$ct'" ;; esac
 for s in "<h1>hubgate" "127.0.0.1:3128" "$ADMIN" "direct"; do
@@ -185,7 +202,9 @@ for s in "<h1>hubgate" "127.0.0.1:3128" "$ADMIN" "direct"; do
 done
 ! grep -q 's3cr3t' "$tmp/page.html" || fail "status page shows a link password"
 ! grep -Eqi '(src|href)="(https?:)?//' "$tmp/page.html" || fail "status page loads external assets"
-if [ "$mode" = driver ]; then
+if [ "$mode" = hubgate ]; then
+    grep -qF '/hubgate-admin-probe' "$tmp/page.html" || fail "status page lacks the recent request"
+else
     grep -qF '/v2/library/hello-world/manifests/latest' "$tmp/page.html" \
         || fail "status page lacks the recent requests"
     grep -qF '&lt;script&gt;' "$tmp/page.html" && ! grep -qF '<script>' "$tmp/page.html" \

@@ -147,6 +147,10 @@ hg_start socks5 "$HG_NS_CLIENT" "$HG_PY" "$HG_TMP/socks5.py"
 sed -e "s|^listen = .*|listen = 127.0.0.1:3138|" -e "s|^dir = .*|dir = $HG_TMP/hubgate2-ca|" \
     -e "s|^hosts = .*|hosts = $HG_SITE_HOST|" "$conf" >"$HG_TMP/hubgate2.ini"
 mkdir -p "$HG_TMP/hubgate2-ca"
+# The first hubgate holds the admin port: none for this one (when hubgate
+# knows [admin]).
+printf '[admin]\nlisten =\n' >>"$HG_TMP/hubgate2.ini"
+"$HUBGATE" -t -c "$HG_TMP/hubgate2.ini" >/dev/null 2>&1 || sed -i '/^\[admin\]$/,$d' "$HG_TMP/hubgate2.ini"
 hg_start hubgate2 "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/hubgate2.ini"
 hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 1080 socks5
 hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3138 hubgate2
