@@ -69,6 +69,11 @@ bench_profile() {
         hex=$(sha256sum "$blob" | cut -d' ' -f1)
         mv "$blob" "$HG_TMP/www/blobs/sha256:$hex"
         sed -e "s|^listen = .*|listen = 127.0.0.1:3132|" "$HG_TMP/hubgate.ini" >"$conf"
+        # Its admin listener (where hubgate has one) must not clash with the
+        # first hubgate's.
+        printf '[admin]\nlisten = 127.0.0.1:3133\n' >>"$conf"
+        hg_client "$HUBGATE" -t -c "$conf" >/dev/null 2>&1 \
+            || sed -e "s|^listen = .*|listen = 127.0.0.1:3132|" "$HG_TMP/hubgate.ini" >"$conf"
         hg_start hubgate-vg "$HG_NS_CLIENT" valgrind --tool=callgrind \
             --callgrind-out-file="$f/callgrind.out" "$HUBGATE" -c "$conf"
         hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3132 hubgate-vg 120

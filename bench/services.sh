@@ -5,9 +5,9 @@
 #
 #   netns client hgc-ID 198.51.100.1            netns hub hgh-ID
 #     hubgate   127.0.0.1:3128                    198.51.100.4:443  origin nginx (TLS,
-#     mitmdump  127.0.0.1:3129                      origin.test *.origin.test tunnel.test)
-#     squid     127.0.0.1:3130                    198.51.100.4:9000 hgbench sink (idle
-#     tinyproxy 127.0.0.1:3131                      tunnel target)
+#     mitmdump  127.0.0.1:3140                      origin.test *.origin.test tunnel.test)
+#     squid     127.0.0.1:3141                    198.51.100.4:9000 hgbench sink (idle
+#     tinyproxy 127.0.0.1:3142                      tunnel target)
 #     nginx reverse proxy 127.0.0.1:8443/8444     198.51.100.2/.3  lib.sh's Docker Hub
 #     curl, hgbench, dockerd                        stand-in (BENCH_DOCKER=1 only)
 
@@ -154,17 +154,17 @@ bench_hubgate_up() {
 # tinyproxy (tunnels), nginx reverse proxy with default and tuned buffers.
 bench_peers_up() {
     local d=$HG_TMP/squid t=$HG_TMP/tinyproxy.conf r=$HG_TMP/rp.conf srv port
-    hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3129 \
+    hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3140 \
         --set confdir="$HG_TMP/peerca/mitm" --set stream_large_bodies=1m \
         --set ssl_verify_upstream_trusted_ca="$TESTCA" --set flow_detail=0 \
-        --set termlog_verbosity=warn --ignore-hosts "^${PASS_HOST//./\\.}:"
+        --set termlog_verbosity=warn --ignore-hosts "^${PASS_HOST//./\\.}$"
 
     mkdir -p "$d"
     install -m 600 "$HG_TMP/peerca/ca.key" "$d/ca.key"
     cp "$HG_TMP/peerca/ca.crt" "$d/ca.crt"
     /usr/lib/squid/security_file_certgen -c -s "$d/ssl_db" -M 16MB >"$HG_LOGS/certgen.log" 2>&1
     cat >"$d/squid.conf" <<EOF
-http_port 127.0.0.1:3130 ssl-bump tls-cert=$d/ca.crt tls-key=$d/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
+http_port 127.0.0.1:3141 ssl-bump tls-cert=$d/ca.crt tls-key=$d/ca.key generate-host-certificates=on dynamic_cert_mem_cache_size=16MB
 sslcrtd_program /usr/lib/squid/security_file_certgen -s $d/ssl_db -M 16MB
 sslcrtd_children 5 startup=1 idle=1
 acl step1 at_step SslBump1
@@ -179,6 +179,7 @@ cache deny all
 cache_mem 0 MB
 max_filedescriptors 20000
 workers 1
+visible_hostname hubgate-bench
 pid_filename $d/squid.pid
 cache_log $d/cache.log
 access_log none
@@ -196,7 +197,7 @@ EOF
     hg_start squid "$HG_NS_CLIENT" squid -N -f "$d/squid.conf"
 
     cat >"$t" <<EOF
-Port 3131
+Port 3142
 Listen 127.0.0.1
 Timeout 600
 MaxClients 10000
@@ -262,9 +263,9 @@ EOF
         || hg_fail "nginx -t rejects $r: $(head -c 2000 "$HG_LOGS/rp-t.log")"
     hg_start rp "$HG_NS_CLIENT" nginx -e "$HG_LOGS/rp.error.log" -c "$r"
 
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3129 mitmproxy 60
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3130 squid 30
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3131 tinyproxy
+    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3140 mitmproxy 60
+    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3141 squid 30
+    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3142 tinyproxy
     hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8443 rp
     hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8444 rp
 }
@@ -283,11 +284,11 @@ bench_subjects() {
     sdef hubgate        hubgate   "$HG_PROXY"    "$INT_HOST"  443  ""               "$HGCA"
     sdef hubgate-nodigest hubgate "$HG_PROXY"    "$INT_HOST"  443  ""               "$HGCA"
     sdef hubgate-pass   hubgate   "$HG_PROXY"    "$PASS_HOST" 443  ""               "$TESTCA"
-    sdef mitmproxy      mitmproxy 127.0.0.1:3129 "$INT_HOST"  443  ""               "$PEERCA"
-    sdef mitmproxy-pass mitmproxy 127.0.0.1:3129 "$PASS_HOST" 443  ""               "$TESTCA"
-    sdef squid          squid     127.0.0.1:3130 "$INT_HOST"  443  ""               "$PEERCA"
-    sdef squid-splice   squid     127.0.0.1:3130 "$PASS_HOST" 443  ""               "$TESTCA"
-    sdef tinyproxy      tinyproxy 127.0.0.1:3131 "$PASS_HOST" 443  ""               "$TESTCA"
+    sdef mitmproxy      mitmproxy 127.0.0.1:3140 "$INT_HOST"  443  ""               "$PEERCA"
+    sdef mitmproxy-pass mitmproxy 127.0.0.1:3140 "$PASS_HOST" 443  ""               "$TESTCA"
+    sdef squid          squid     127.0.0.1:3141 "$INT_HOST"  443  ""               "$PEERCA"
+    sdef squid-splice   squid     127.0.0.1:3141 "$PASS_HOST" 443  ""               "$TESTCA"
+    sdef tinyproxy      tinyproxy 127.0.0.1:3142 "$PASS_HOST" 443  ""               "$TESTCA"
     sdef nginx          rp        ""             "$INT_HOST"  8443 127.0.0.1:8443   "$TESTCA"
     sdef nginx-tuned    rp        ""             "$INT_HOST"  8444 127.0.0.1:8444   "$TESTCA"
 }

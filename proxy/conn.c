@@ -100,6 +100,7 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     c->peer_loopback = sa_is_loopback(peer);
     ep_init_raw(&c->cl, fd);
     ep_init_raw(&c->up, -1);
+    c->sp_cu.fd[0] = c->sp_cu.fd[1] = c->sp_uc.fd[0] = c->sp_uc.fd[1] = -1;
     timer_init(&c->timer, conn_on_timer, c);
     c->t_accept = c->t_active = c->t_head = loop_now(px->loop);
     buf_init(&c->cin, CONN_CIN_SIZE);
@@ -135,6 +136,7 @@ static void conn_free(void *arg)
     upstream_cancel(c->pending);
     c->pending = NULL;
     loop_timer_del(px->loop, &c->timer);
+    tunnel_release_pipes(c);
     ep_close(&c->cl, px->loop);
     ep_close(&c->up, px->loop);
     buf_free(&c->cin);

@@ -23,6 +23,13 @@
 struct upstream;
 struct digest;
 
+/* A pipe that splice() moves a tunnel's bytes through, taken from the
+ * proxy's pool while bytes flow and given back when the tunnel idles. */
+struct spipe {
+    int fd[2];          /* -1 when none */
+    size_t len;         /* bytes in the pipe */
+};
+
 enum conn_mode {
     CONN_HTTP = 0,      /* reading proxy requests, forwarding plain HTTP */
     CONN_TUNNEL,        /* copying bytes both ways */
@@ -62,6 +69,7 @@ struct conn {
 
     struct buf cin;              /* from client */
     struct buf uin;              /* from upstream */
+    struct spipe sp_cu, sp_uc;   /* tunnel: client to upstream, upstream to client */
     struct buf cout;             /* heads and errors for the client */
     struct buf uout;             /* request head for upstream */
     size_t uout_sent;            /* bytes of uout already written */

@@ -236,6 +236,11 @@ out:
         close(d.sfd);
     }
     pool_free(px.pool);
+    while (px.npipes > 0) {
+        px.npipes--;
+        close(px.pipes[px.npipes][0]);
+        close(px.pipes[px.npipes][1]);
+    }
     metrics_free(px.metrics);
     dns_free(px.dns);
     gen_unref(px.gen);

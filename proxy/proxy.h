@@ -29,7 +29,9 @@ struct proxy {
     int draining;               /* SIGTERM seen: no new connections */
     uint64_t next_id;
     struct conn *conns;         /* all client connections (for draining) */
-    struct pool *pool;          /* idle upstream connections */
+    struct pool *pool;
+    int pipes[64][2];           /* idle pipes for splice(), reused by tunnels */
+    int npipes;          /* idle upstream connections */
     struct metrics *metrics;
     struct admin *admin;
 };

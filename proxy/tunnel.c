@@ -2,8 +2,99 @@
 #include "proxy/tunnel.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "proxy/log.h"
+
+#define TUNNEL_PIPE_SIZE (256 * 1024)
+
+/* Takes a pipe from the proxy's pool or makes one. Returns 0 or -1. */
+static int spipe_get(struct proxy *px, struct spipe *sp)
+{
+    if (px->npipes) {
+        px->npipes--;
+        sp->fd[0] = px->pipes[px->npipes][0];
+        sp->fd[1] = px->pipes[px->npipes][1];
+        return 0;
+    }
+    if (pipe2(sp->fd, O_NONBLOCK | O_CLOEXEC) == -1)
+        return -1;
+    fcntl(sp->fd[0], F_SETPIPE_SZ, TUNNEL_PIPE_SIZE); /* best effort */
+    return 0;
+}
+
+/* Returns an empty pipe to the pool; a pipe still holding bytes, or one
+ * the pool has no room for, is closed. */
+static void spipe_put(struct proxy *px, struct spipe *sp)
+{
+    if (sp->fd[0] < 0)
+        return;
+    if (sp->len == 0 && px->npipes < (int)(sizeof(px->pipes) / sizeof(px->pipes[0]))) {
+        px->pipes[px->npipes][0] = sp->fd[0];
+        px->pipes[px->npipes][1] = sp->fd[1];
+        px->npipes++;
+    } else {
+        close(sp->fd[0]);
+        close(sp->fd[1]);
+    }
+    sp->fd[0] = sp->fd[1] = -1;
+    sp->len = 0;
+}
+
+void tunnel_release_pipes(struct conn *c)
+{
+    spipe_put(c->px, &c->sp_cu);
+    spipe_put(c->px, &c->sp_uc);
+}
+
+/* Moves bytes src -> pipe -> dst with splice(2): they never enter user
+ * space. Returns 1 when anything moved, 0 when nothing could, -1 when no
+ * pipe could be had (the caller copies instead). */
+static int tunnel_splice(struct proxy *px, struct ep *src, struct spipe *sp, struct ep *dst,
+                         uint64_t *count)
+{
+    int moved = 0, pass;
+
+    for (pass = 0; pass < 2; pass++) {
+        if (sp->len && (dst->flags & EP_F_WR_MAYBE) && !(dst->flags & EP_F_ERROR)) {
+            ssize_t n = splice(sp->fd[0], NULL, dst->fd, NULL, sp->len,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+            if (n > 0) {
+                sp->len -= (size_t)n;
+                *count += (uint64_t)n;
+                moved = 1;
+            } else if (n == -1 && errno == EAGAIN) {
+                dst->flags &= ~EP_F_WR_MAYBE;
+            } else {
+                dst->flags |= EP_F_ERROR;
+            }
+        }
+        if (pass || sp->len || !(src->flags & EP_F_RD_MAYBE) || (src->flags & EP_F_RD_EOF))
+            break;
+        if (sp->fd[0] < 0 && spipe_get(px, sp) != 0)
+            return moved ? 1 : -1;
+        {
+            ssize_t n = splice(src->fd, NULL, sp->fd[1], NULL, TUNNEL_PIPE_SIZE,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+            if (n > 0) {
+                sp->len = (size_t)n;
+                moved = 1;
+            } else if (n == 0) {
+                src->flags |= EP_F_RD_EOF;
+            } else if (errno == EAGAIN) {
+                src->flags &= ~EP_F_RD_MAYBE;
+            } else {
+                src->flags |= EP_F_ERROR | EP_F_RD_EOF;
+            }
+        }
+    }
+    if (!sp->len && !(src->flags & EP_F_RD_MAYBE))
+        spipe_put(px, sp); /* idle: the pipe goes back to the pool */
+    return moved;
+}
 
 /* Writes what buf holds to dst; when it is empty, reads once from src and
  * writes that. Returns 1 when anything moved. Bytes that reached dst are
@@ -39,13 +130,26 @@ static int tunnel_move(struct ep *src, struct buf *b, struct ep *dst, uint64_t *
     return moved;
 }
 
+/* One direction: buffered bytes first (the 200 answer, bytes sent right
+ * after CONNECT), then splice. */
+static int tunnel_step(struct conn *c, struct ep *src, struct buf *b, struct spipe *sp,
+                       struct ep *dst, uint64_t *count)
+{
+    int rc;
+
+    if (b->len)
+        return tunnel_move(src, b, dst, count);
+    rc = tunnel_splice(c->px, src, sp, dst, count);
+    return rc >= 0 ? rc : tunnel_move(src, b, dst, count);
+}
+
 void tunnel_pump(struct conn *c)
 {
     uint64_t now = loop_now(c->px->loop);
     int budget = CONN_PUMP_BUDGET;
 
-    while (tunnel_move(&c->cl, &c->cin, &c->up, &c->bytes_in) |
-           tunnel_move(&c->up, &c->uin, &c->cl, &c->bytes_out)) {
+    while (tunnel_step(c, &c->cl, &c->cin, &c->sp_cu, &c->up, &c->bytes_in) |
+           tunnel_step(c, &c->up, &c->uin, &c->sp_uc, &c->cl, &c->bytes_out)) {
         conn_touch(c, now);
         if (--budget == 0) {
             conn_yield(c);
@@ -58,9 +162,9 @@ void tunnel_pump(struct conn *c)
         return;
     }
     /* A side that finished sending is told to the other once flushed. */
-    if ((c->cl.flags & EP_F_RD_EOF) && !c->cin.len)
+    if ((c->cl.flags & EP_F_RD_EOF) && !c->cin.len && !c->sp_cu.len)
         ep_shutdown(&c->up);
-    if ((c->up.flags & EP_F_RD_EOF) && !c->uin.len)
+    if ((c->up.flags & EP_F_RD_EOF) && !c->uin.len && !c->sp_uc.len)
         ep_shutdown(&c->cl);
     if ((c->cl.flags & EP_F_WR_SHUT) && (c->up.flags & EP_F_WR_SHUT)) {
         conn_log_exchange(c);
@@ -70,8 +174,8 @@ void tunnel_pump(struct conn *c)
 
 void tunnel_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
 {
-    *crd = !c->cin.len && !(c->cl.flags & EP_F_RD_EOF);
-    *urd = !c->uin.len && !(c->up.flags & EP_F_RD_EOF);
-    *cwr = c->uin.len > 0;
-    *uwr = c->cin.len > 0;
+    *crd = !c->cin.len && !c->sp_cu.len && !(c->cl.flags & EP_F_RD_EOF);
+    *urd = !c->uin.len && !c->sp_uc.len && !(c->up.flags & EP_F_RD_EOF);
+    *cwr = c->uin.len > 0 || c->sp_uc.len > 0;
+    *uwr = c->cin.len > 0 || c->sp_cu.len > 0;
 }

@@ -9,6 +9,9 @@
  * failed. */
 void tunnel_pump(struct conn *c);
 
+/* Gives the tunnel's pipes back to the pool (or closes them). */
+void tunnel_release_pipes(struct conn *c);
+
 /* What each endpoint waits for. */
 void tunnel_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr);
 

@@ -23,7 +23,9 @@
 #      "proxies") that sets HTTP(S)_PROXY to another value stops the script;
 #      an http-proxy.conf holding anything else is kept and ours goes to
 #      hubgate-proxy.conf (read after it); a NO_PROXY found there is merged
-#      into ours.
+#      into ours. The same proxy with a user (http://NAME:PASS@host:port,
+#      needed when [proxy] users is set: put it in a drop-in of your own) is
+#      not another proxy.
 #   3. --containerd: the same for containerd.service.
 #   4. update-ca-certificates if the CA file changed; systemctl daemon-reload
 #      and restart of docker (containerd first) if its drop-in or the CA

@@ -192,8 +192,11 @@ if [ "$mode" = hubgate ]; then
     body=$(get -x http://127.0.0.1:3128 "http://127.0.0.1:8080/hubgate-admin-probe") \
         || fail "request through hubgate failed"
     [ "$body" = probe ] || fail "request through hubgate: '$body'"
-    get "http://$ADMIN/metrics" | grep -q '^hubgate_requests_total{host="127.0.0.1",.*code="200"} 1$' \
+    get -o "$tmp/metrics2.txt" "http://$ADMIN/metrics"
+    grep -q '^hubgate_requests_total{host="127.0.0.1",.*code="200"} 1$' "$tmp/metrics2.txt" \
         || fail "/metrics does not count the request through hubgate"
+    promtool check metrics <"$tmp/metrics2.txt" >"$tmp/promtool.out" 2>&1 \
+        || fail "promtool check metrics (after a request): $(cat "$tmp/promtool.out")"
 fi
 ct=$(get -o "$tmp/page.html" -w '%{content_type}' "http://$ADMIN/")
 case $ct in text/html*) ;; *) fail "/ content type '$ct'" ;; esac
