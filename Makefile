@@ -32,12 +32,15 @@ LLHTTP_OBJS = $(B)/llhttp/llhttp.o $(B)/llhttp/api.o $(B)/llhttp/http.o
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: deps-test test-bins all run test unit integration bench lint tidy clean deps fuzz install uninstall
+.PHONY: FORCE deps-test test-bins all run test unit integration bench lint tidy clean deps fuzz install uninstall
 
 all: hubgate
 
-hubgate: $(B)/hubgate
-	cp $< $@.tmp && mv -f $@.tmp $@
+# ./hubgate is the binary of the flavour last built (plain or SAN=...).
+hubgate: $(B)/hubgate FORCE
+	@cmp -s $< $@ || (cp $< $@.tmp && mv -f $@.tmp $@ && echo "  CP      $< -> $@")
+
+FORCE:
 
 $(B)/hubgate: $(OBJS) $(LLHTTP_OBJS)
 	@echo "  LD      $@"
@@ -81,12 +84,15 @@ bench: deps
 	$(MAKE) hubgate
 	bench/run.sh
 
-PREFIX ?= /usr/local
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+
 install: hubgate
-	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh install
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' scripts/install.sh install
 
 uninstall:
-	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh uninstall
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' SYSCONFDIR='$(SYSCONFDIR)' UNITDIR='$(UNITDIR)' scripts/install.sh uninstall
 
 lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \

@@ -248,7 +248,7 @@ static int ca_generate(const char *dir, char *const *hosts, size_t n,
     }
     ca_fmt_time(na, when, sizeof(when));
     log_info("created a CA in %s valid until %s; install %s where dockerd "
-             "runs (scripts/install-ca.sh)", dir, when, crt);
+             "runs (scripts/setup-docker.sh)", dir, when, crt);
     rc = 0;
 done:
     if (rc == -1) {

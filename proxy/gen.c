@@ -66,7 +66,7 @@ void gen_unref(struct gen *g)
         return;
     links_free(&g->links);
     links_free(&g->pass_links);
-    SSL_CTX_free(g->up_ctx);
+    upstream_tls_ctx_free(g->up_ctx);
     ca_free(g->ca);
     OPENSSL_cleanse(g->hub_auth, sizeof(g->hub_auth));
     config_free(&g->cfg);

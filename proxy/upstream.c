@@ -118,12 +118,73 @@ static void up_tls_step(struct upstream *u)
             e ? ERR_reason_error_string((unsigned long)e) : "connection closed");
 }
 
+/* TLS sessions toward origins, by server name, so that a new connection
+ * resumes instead of paying a full handshake. */
+#define UP_SESSIONS 16
+
+struct up_sessions {
+    char host[UP_SESSIONS][256];
+    SSL_SESSION *s[UP_SESSIONS];
+    unsigned next;
+};
+
+static int up_on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct up_sessions *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    unsigned i;
+
+    if (!c || !host)
+        return 0;
+    for (i = 0; i < UP_SESSIONS; i++)
+        if (c->s[i] && strcmp(c->host[i], host) == 0)
+            break;
+    if (i == UP_SESSIONS)
+        i = c->next++ % UP_SESSIONS;
+    SSL_SESSION_free(c->s[i]);
+    c->s[i] = sess;
+    snprintf(c->host[i], sizeof(c->host[i]), "%s", host);
+    return 1; /* we keep the reference */
+}
+
+static void up_resume(SSL *ssl, const char *host)
+{
+    struct up_sessions *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    unsigned i;
+
+    if (!c)
+        return;
+    for (i = 0; i < UP_SESSIONS; i++)
+        if (c->s[i] && strcmp(c->host[i], host) == 0) {
+            if (SSL_SESSION_is_resumable(c->s[i]))
+                SSL_set_session(ssl, c->s[i]);
+            return;
+        }
+}
+
+void upstream_tls_ctx_free(SSL_CTX *ctx)
+{
+    struct up_sessions *c;
+    unsigned i;
+
+    if (!ctx)
+        return;
+    c = SSL_CTX_get_app_data(ctx);
+    SSL_CTX_free(ctx);
+    if (!c)
+        return;
+    for (i = 0; i < UP_SESSIONS; i++)
+        SSL_SESSION_free(c->s[i]);
+    free(c);
+}
+
 static int up_tls_start(struct upstream *u)
 {
     u->ssl = SSL_new(u->gen->up_ctx);
     if (!u->ssl || tls_set_fd(u->ssl, u->fd) != 0 ||
         SSL_set_tlsext_host_name(u->ssl, u->host) != 1)
         return -1;
+    up_resume(u->ssl, u->host);
     /* The name check: a chain that verifies for another name must fail. */
     if (SSL_set1_host(u->ssl, u->host) != 1)
         return -1;
@@ -392,5 +453,8 @@ SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, up_on_new_session);
+    SSL_CTX_set_app_data(ctx, calloc(1, sizeof(struct up_sessions)));
     return ctx;
 }

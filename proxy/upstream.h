@@ -36,7 +36,11 @@ struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct l
 /* Stops an attempt; its callback will not run. */
 void upstream_cancel(struct upstream *u);
 
-/* Builds the client SSL_CTX used toward origins. NULL with err set. */
+/* Builds the client SSL_CTX used toward origins, with a small cache of
+ * TLS sessions by server name for resumption. NULL with err set. */
 SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen);
+
+/* Frees a context from upstream_tls_ctx() and its session cache. */
+void upstream_tls_ctx_free(SSL_CTX *ctx);
 
 #endif
