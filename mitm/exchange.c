@@ -74,7 +74,7 @@ static void attempt_extra(const struct conn *c, const char *base, char *out, siz
         n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
                      (unsigned long long)((uint64_t)c->range_base + c->body_rx));
     if (c->gen->hub_auth[0] && !c->redir && strcmp(c->host, "auth.docker.io") == 0 &&
-        http1_find(&c->req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
+        http1_find(c->req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
         snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", c->gen->hub_auth);
 }
 
@@ -96,7 +96,7 @@ int exchange_send(struct conn *c)
     attempt_extra(c, base, extra, sizeof(extra));
     buf_consume(&c->uout, c->uout.len);
     c->uout_sent = 0;
-    if (hdr_write_request(&c->uout, &c->req, base, r.path, r.path_len, r.hosthdr, flags,
+    if (hdr_write_request(&c->uout, c->req, base, r.path, r.path_len, r.hosthdr, flags,
                           extra) != 0) {
         conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
         return -1;
@@ -105,10 +105,10 @@ int exchange_send(struct conn *c)
     c->up_port = r.port;
     c->up_tls = r.tls;
     c->up_link = c->mode == CONN_MITM ? c->link : -1;
-    http1_init(&c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
-    c->resp.skip_body = c->req_method == HTTP_HEAD;
-    c->resp.on_body = exchange_on_body;
-    c->resp.body_arg = c;
+    http1_init(c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
+    c->resp->skip_body = c->req_method == HTTP_HEAD;
+    c->resp->on_body = exchange_on_body;
+    c->resp->body_arg = c;
     c->flags &= ~CONN_F_UP_REUSED;
     if (pool_get(c->px->pool, c->up_link, r.host, r.port, r.tls, &c->up)) {
         c->flags |= CONN_F_UP_REUSED;
@@ -252,7 +252,7 @@ static int mitm_target(struct conn *c, const char *base, const char *url, size_t
         *target = u.path_len ? u.path : "/";
         *tlen = u.path_len ? u.path_len : 1;
     }
-    hl = hdr_get(&c->req, base, "host", host, sizeof(host));
+    hl = hdr_get(c->req, base, "host", host, sizeof(host));
     if (hl < 0) {
         conn_error(c, 400, "BAD_REQUEST", "hubgate: request without a Host header");
         return -1;
@@ -288,16 +288,16 @@ static void exchange_reset(struct conn *c)
 
 int exchange_request_head(struct conn *c)
 {
-    const char *base = buf_data(&c->cin), *url = base + c->req.url_off, *target;
-    size_t ulen = c->req.url_len, tlen;
-    int method = http1_method(&c->req);
+    const char *base = buf_data(&c->cin), *url = base + c->req->url_off, *target;
+    size_t ulen = c->req->url_len, tlen;
+    int method = http1_method(c->req);
     char hex[65];
 
     c->req_method = method;
     exchange_reset(c);
     if (c->mode == CONN_HTTP) {
-        int i = http1_find(&c->req, base, "proxy-authorization");
-        const struct http1_hdr *h = i >= 0 ? &c->req.hdrs[i] : NULL;
+        int i = http1_find(c->req, base, "proxy-authorization");
+        const struct http1_hdr *h = i >= 0 ? &c->req->hdrs[i] : NULL;
 
         if (!auth_ok(&c->gen->cfg, h ? base + h->value_off : NULL, h ? h->value_len : 0)) {
             c->status = 407;
@@ -314,7 +314,7 @@ int exchange_request_head(struct conn *c)
             return -1;
         }
         memcpy(auth, url, ulen);
-        buf_consume(&c->cin, c->req.head_len);
+        buf_consume(&c->cin, c->req->head_len);
         connect_start(c, auth, ulen);
         return 0;
     }
@@ -326,11 +326,11 @@ int exchange_request_head(struct conn *c)
                              : mitm_target(c, base, url, ulen, &target, &tlen))
         return -1;
     set_log_path(c, target, tlen);
-    if (!http1_keep_alive(&c->req))
+    if (!http1_keep_alive(c->req))
         c->flags |= CONN_F_CLOSE_AFTER;
     /* Keep the head for every attempt of this request. */
     buf_consume(&c->tmpl, c->tmpl.len);
-    if (buf_append(&c->tmpl, base, c->req.head_len) != 0) {
+    if (buf_append(&c->tmpl, base, c->req->head_len) != 0) {
         conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
         return -1;
     }
@@ -340,8 +340,8 @@ int exchange_request_head(struct conn *c)
                  memmem(target, tlen, "/blobs/", 7) != NULL;
     if (c->is_blob && method == HTTP_GET && digest_from_path(target, tlen, hex))
         c->digest = digest_new(hex);
-    buf_consume(&c->cin, c->req.head_len);
-    http1_resume(&c->req);
+    buf_consume(&c->cin, c->req->head_len);
+    http1_resume(c->req);
     c->link = c->mode == CONN_MITM ? links_pick(&c->gen->links, loop_now(c->px->loop), 0) : -1;
     return exchange_send(c);
 }
@@ -353,7 +353,7 @@ void exchange_release_upstream(struct conn *c, int reusable)
     if (!ep_open(&c->up))
         return;
     if (reusable && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && !c->uin.len &&
-        http1_keep_alive(&c->resp))
+        http1_keep_alive(c->resp))
         pool_put(c->px->pool, c->up_link, c->up_host, c->up_port, c->up_tls, &c->up);
     else
         ep_close(&c->up, c->px->loop);

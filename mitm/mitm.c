@@ -57,7 +57,7 @@ void mitm_start(struct conn *c)
     c->mode = CONN_MITM;
     c->flags &= ~CONN_F_TLS_OK;
     c->t_head = c->t_active = loop_now(c->px->loop);
-    http1_init(&c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);
+    http1_init(c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);
     c->req_method = -1;
     c->log_path[0] = '\0';
 }
@@ -73,16 +73,16 @@ static size_t body_ready(const struct http1 *h)
  * never completes a corrupt blob. */
 static size_t resp_ready(const struct conn *c)
 {
-    size_t n = body_ready(&c->resp);
+    size_t n = body_ready(c->resp);
 
-    if (c->digest && c->resp.state == H1_BODY && !c->resuming && n)
+    if (c->digest && c->resp->state == H1_BODY && !c->resuming && n)
         n--;
     return n;
 }
 
 static int exchange_idle(const struct conn *c)
 {
-    return c->req.state == H1_HEAD && c->resp.state == H1_HEAD && !c->pending &&
+    return c->req->state == H1_HEAD && c->resp->state == H1_HEAD && !c->pending &&
            c->uout.len == 0;
 }
 
@@ -100,25 +100,25 @@ static int client_read(struct conn *c)
         return 0;
     buf_commit(&c->cin, (size_t)r);
     c->flags |= CONN_F_TLS_OK;
-    if (was_empty && c->req.state == H1_HEAD)
+    if (was_empty && c->req->state == H1_HEAD)
         c->t_head = loop_now(c->px->loop);
     return 1;
 }
 
 static int request_step(struct conn *c)
 {
-    switch (http1_feed(&c->req, &c->cin)) {
+    switch (http1_feed(c->req, &c->cin)) {
     case H1_EV_HEAD:
         exchange_request_head(c);
         return 1;
     case H1_EV_DONE:
         return 1;
     case H1_EV_ERROR:
-        if (c->req.state == H1_ERROR && !(c->flags & CONN_F_RESP_SENT)) {
+        if (c->req->state == H1_ERROR && !(c->flags & CONN_F_RESP_SENT)) {
             char msg[200];
 
-            snprintf(msg, sizeof(msg), "hubgate: bad request: %s", c->req.err);
-            conn_error(c, c->req.status ? c->req.status : 400, "BAD_REQUEST", msg);
+            snprintf(msg, sizeof(msg), "hubgate: bad request: %s", c->req->err);
+            conn_error(c, c->req->status ? c->req->status : 400, "BAD_REQUEST", msg);
             return 1;
         }
         return 0;
@@ -144,13 +144,13 @@ static int upstream_write(struct conn *c)
     }
     if (c->uout_sent < c->uout.len)
         return moved;
-    while ((n = body_ready(&c->req)) > 0 && (c->up.flags & EP_F_WR_MAYBE)) {
+    while ((n = body_ready(c->req)) > 0 && (c->up.flags & EP_F_WR_MAYBE)) {
         ssize_t w = ep_write(&c->up, buf_data(&c->cin), n);
 
         if (w <= 0)
             break;
         buf_consume(&c->cin, (size_t)w);
-        http1_consumed(&c->req, (size_t)w);
+        http1_consumed(c->req, (size_t)w);
         c->bytes_in += (uint64_t)w;
         c->flags |= CONN_F_BODY_SENT;
         moved = 1;
@@ -179,8 +179,8 @@ static void response_done(struct conn *c)
 {
     if (c->following) {
         c->following = 0;
-        buf_consume(&c->uin, c->resp.parsed);
-        c->resp.parsed = 0;
+        buf_consume(&c->uin, c->resp->parsed);
+        c->resp->parsed = 0;
         exchange_release_upstream(c, 1);
         exchange_send(c);
         return;
@@ -202,9 +202,9 @@ static int response_step(struct conn *c)
 {
     char msg[200];
 
-    if (c->pending || !ep_open(&c->up) || c->resp.state == H1_DONE)
+    if (c->pending || !ep_open(&c->up) || c->resp->state == H1_DONE)
         return 0;
-    switch (http1_feed(&c->resp, &c->uin)) {
+    switch (http1_feed(c->resp, &c->uin)) {
     case H1_EV_HEAD:
         exchange_response_head(c);
         return 1;
@@ -213,7 +213,7 @@ static int response_step(struct conn *c)
         return 1;
     case H1_EV_ERROR:
         snprintf(msg, sizeof(msg), "hubgate: bad response from %s: %s", c->host,
-                 c->resp.err ? c->resp.err : "malformed");
+                 c->resp->err ? c->resp->err : "malformed");
         conn_error(c, 502, "UNAVAILABLE", msg);
         return 1;
     default:
@@ -236,10 +236,10 @@ static int client_write(struct conn *c)
     }
     if (c->cout.len || c->resp_interim)
         return moved;
-    if (c->following && (n = body_ready(&c->resp)) > 0) {
+    if (c->following && (n = body_ready(c->resp)) > 0) {
         /* the body of a redirect we follow is nobody's */
         buf_consume(&c->uin, n);
-        http1_consumed(&c->resp, n);
+        http1_consumed(c->resp, n);
         return 1;
     }
     while ((n = resp_ready(c)) > 0 && (c->cl.flags & EP_F_WR_MAYBE)) {
@@ -248,7 +248,7 @@ static int client_write(struct conn *c)
         if (w <= 0)
             break;
         buf_consume(&c->uin, (size_t)w);
-        http1_consumed(&c->resp, (size_t)w);
+        http1_consumed(c->resp, (size_t)w);
         c->bytes_out += (uint64_t)w;
         moved = 1;
     }
@@ -259,18 +259,18 @@ static int client_write(struct conn *c)
  * next request on both connections. Returns 1 when state changed. */
 static int exchange_finish(struct conn *c)
 {
-    if (c->resp.state != H1_DONE)
+    if (c->resp->state != H1_DONE)
         return 0;
     if (c->resp_interim) {
         c->resp_interim = 0;
-        http1_next(&c->resp);
-        c->resp.skip_body = c->req_method == HTTP_HEAD;
+        http1_next(c->resp);
+        c->resp->skip_body = c->req_method == HTTP_HEAD;
         return 1;
     }
-    if (c->cout.len || c->resp.parsed || ep_flush(&c->cl) != 0)
+    if (c->cout.len || c->resp->parsed || ep_flush(&c->cl) != 0)
         return 0; /* still flushing */
     conn_log_exchange(c);
-    if (c->req.state != H1_DONE || body_ready(&c->req))
+    if (c->req->state != H1_DONE || body_ready(c->req))
         c->flags |= CONN_F_CLOSE_AFTER; /* answered before the request ended */
     exchange_release_upstream(c, !(c->flags & CONN_F_CLOSE_AFTER));
     if (c->flags & CONN_F_CLOSE_AFTER) {
@@ -278,8 +278,8 @@ static int exchange_finish(struct conn *c)
         conn_close(c);
         return 1;
     }
-    http1_next(&c->req);
-    http1_next(&c->resp);
+    http1_next(c->req);
+    http1_next(c->resp);
     c->req_method = -1;
     c->resp_interim = 0;
     c->flags &= ~(CONN_F_RESP_SENT | CONN_F_BODY_SENT | CONN_F_RETRIED);
@@ -298,18 +298,18 @@ static void upstream_gone(struct conn *c)
 {
     char msg[300];
 
-    if (c->resp.state != H1_DONE && c->resp.state != H1_ERROR &&
-        http1_finish(&c->resp) == H1_EV_DONE) {
+    if (c->resp->state != H1_DONE && c->resp->state != H1_ERROR &&
+        http1_finish(c->resp) == H1_EV_DONE) {
         response_done(c);
         return; /* a read-until-close body ended: normal */
     }
-    if (c->resp.state == H1_DONE)
+    if (c->resp->state == H1_DONE)
         return;
     ep_close(&c->up, c->px->loop);
     /* A pooled connection the origin closed just as we reused it: the
      * request never reached it, so send it again once on a fresh one. */
     if ((c->flags & CONN_F_UP_REUSED) && !(c->flags & (CONN_F_BODY_SENT | CONN_F_RETRIED)) &&
-        c->resp.state == H1_HEAD && c->resp.parsed == 0) {
+        c->resp->state == H1_HEAD && c->resp->parsed == 0) {
         c->flags |= CONN_F_RETRIED;
         log_debug("client %s: pooled upstream closed; retrying", c->peer);
         exchange_send(c);
@@ -317,7 +317,7 @@ static void upstream_gone(struct conn *c)
     }
     /* A blob cut in the middle: ask for the rest (Range) once the bytes we
      * have reached the client, and keep the client's stream going. */
-    if ((c->flags & CONN_F_RESP_SENT) && c->resp.state == H1_BODY && c->is_blob &&
+    if ((c->flags & CONN_F_RESP_SENT) && c->resp->state == H1_BODY && c->is_blob &&
         c->req_method == HTTP_GET && c->body_len > 0 && !c->following &&
         c->body_rx < (uint64_t)c->body_len && c->resume_tries < (int)c->gen->links.n + 1) {
         c->resume_tries++;
@@ -392,7 +392,7 @@ void mitm_pump(struct conn *c)
     if (ep_open(&c->up) && !c->pending && (c->up.flags & (EP_F_RD_EOF | EP_F_ERROR))) {
         if (exchange_idle(c)) {
             ep_close(&c->up, c->px->loop);
-        } else if (c->uout.len || c->resp.state != H1_HEAD) {
+        } else if (c->uout.len || c->resp->state != H1_HEAD) {
             upstream_gone(c);
             if (!(c->flags & CONN_F_CLOSING))
                 mitm_pump(c);
@@ -403,7 +403,7 @@ void mitm_pump(struct conn *c)
         /* A client that stops sending mid-request has given up; one that
          * closes between requests is done. One that half-closes after a
          * complete request, or before reading an error, still gets it. */
-        if (c->req.state == H1_DONE || c->cout.len)
+        if (c->req->state == H1_DONE || c->cout.len)
             c->flags |= CONN_F_CLOSE_AFTER;
         else
             conn_close(c);
@@ -416,7 +416,7 @@ void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
            !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
     *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0) || ep_pending(&c->cl);
     *urd = !c->pending && buf_space(&c->uin) > 0 && !(c->up.flags & EP_F_RD_EOF);
-    *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(&c->req) > 0 ||
+    *uwr = !c->pending && (c->uout_sent < c->uout.len || body_ready(c->req) > 0 ||
                            (ep_open(&c->up) && ep_pending(&c->up)));
 }
 
@@ -432,8 +432,8 @@ void mitm_abort_exchange(struct conn *c)
     c->following = c->resuming = 0;
     digest_free(c->digest);
     c->digest = NULL;
-    c->resp.state = H1_DONE;
-    c->resp.parsed = 0;
-    if (c->req.state != H1_DONE)
-        c->req.state = H1_ERROR;
+    c->resp->state = H1_DONE;
+    c->resp->parsed = 0;
+    if (c->req->state != H1_DONE)
+        c->req->state = H1_ERROR;
 }

@@ -43,7 +43,7 @@ static uint64_t retry_after_ms(const struct conn *c, const char *base)
     char *end;
     unsigned long s;
 
-    if (hdr_get(&c->resp, base, "retry-after", v, sizeof(v)) < 0)
+    if (hdr_get(c->resp, base, "retry-after", v, sizeof(v)) < 0)
         return 0;
     s = strtoul(v, &end, 10);
     if (end == v || *end)
@@ -61,7 +61,7 @@ static int is_redirect(int status)
 static int follow(struct conn *c, const char *base)
 {
     char loc[4096], url[4352];
-    int n = hdr_get(&c->resp, base, "location", loc, sizeof(loc));
+    int n = hdr_get(c->resp, base, "location", loc, sizeof(loc));
 
     if (n <= 0) {
         conn_error(c, 502, "UNAVAILABLE", "hubgate: redirect without a usable Location");
@@ -91,12 +91,12 @@ static int resume_head(struct conn *c, const char *base)
     char cr[128];
     int64_t a, b, n, want = c->range_base + (int64_t)c->body_rx;
 
-    if (http1_status(&c->resp) != 206 || (c->resp.p.flags & F_CHUNKED) ||
-        hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) < 0 ||
+    if (http1_status(c->resp) != 206 || (c->resp->p.flags & F_CHUNKED) ||
+        hdr_get(c->resp, base, "content-range", cr, sizeof(cr)) < 0 ||
         parse_content_range(cr, &a, &b, &n) != 0 || a != want) {
         log_warn("client %s: %s %s: resume got status %d, not the expected 206 from byte %" PRId64
                  "; cutting the transfer", c->peer, c->host, c->log_path,
-                 http1_status(&c->resp), want);
+                 http1_status(c->resp), want);
         conn_close(c);
         return -1;
     }
@@ -109,7 +109,7 @@ static int resume_head(struct conn *c, const char *base)
 int exchange_response_head(struct conn *c)
 {
     const char *base = buf_data(&c->uin);
-    int status = http1_status(&c->resp), close, m = c->req_method;
+    int status = http1_status(c->resp), close, m = c->req_method;
     const struct config *cfg = &c->gen->cfg;
     char cr[128];
 
@@ -129,7 +129,7 @@ int exchange_response_head(struct conn *c)
     }
     if (status >= 100 && status < 200) {
         /* Interim (100 Continue): pass it on, then wait for the final one. */
-        if (hdr_write_response(&c->cout, &c->resp, base, 0, NULL, NULL) != 0) {
+        if (hdr_write_response(&c->cout, c->resp, base, 0, NULL, NULL) != 0) {
             conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
             return -1;
         }
@@ -147,15 +147,15 @@ int exchange_response_head(struct conn *c)
         return -1;
     }
     c->status = status;
-    if (c->px->metrics && hdr_get(&c->resp, base, "ratelimit-remaining", cr, sizeof(cr)) > 0)
+    if (c->px->metrics && hdr_get(c->resp, base, "ratelimit-remaining", cr, sizeof(cr)) > 0)
         metrics_set(c->px->metrics, "hubgate_dockerhub_ratelimit_remaining", "",
                     strtod(cr, NULL));
-    c->body_len = (c->resp.p.flags & F_CONTENT_LENGTH) && !(c->resp.p.flags & F_CHUNKED) &&
-                  !c->resp.skip_body ? (int64_t)c->resp.p.content_length : -1;
+    c->body_len = (c->resp->p.flags & F_CONTENT_LENGTH) && !(c->resp->p.flags & F_CHUNKED) &&
+                  !c->resp->skip_body ? (int64_t)c->resp->p.content_length : -1;
     if (c->digest) {
         int64_t a, b, n;
         int whole = status == 200 ||
-                    (status == 206 && hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) >= 0 &&
+                    (status == 206 && hdr_get(c->resp, base, "content-range", cr, sizeof(cr)) >= 0 &&
                      parse_content_range(cr, &a, &b, &n) == 0 && a == 0 && b + 1 == n);
 
         if (!whole) {
@@ -163,16 +163,16 @@ int exchange_response_head(struct conn *c)
             c->digest = NULL;
         }
     }
-    if (status == 206 && hdr_get(&c->resp, base, "content-range", cr, sizeof(cr)) >= 0) {
+    if (status == 206 && hdr_get(c->resp, base, "content-range", cr, sizeof(cr)) >= 0) {
         int64_t a, b, n;
 
         if (parse_content_range(cr, &a, &b, &n) == 0)
             c->range_base = a;
     }
-    if (llhttp_message_needs_eof(&c->resp.p) || c->px->draining)
+    if (llhttp_message_needs_eof(&c->resp->p) || c->px->draining)
         c->flags |= CONN_F_CLOSE_AFTER;
     close = (c->flags & CONN_F_CLOSE_AFTER) != 0;
-    if (hdr_write_response(&c->cout, &c->resp, base, close, route_rewrite, c) != 0) {
+    if (hdr_write_response(&c->cout, c->resp, base, close, route_rewrite, c) != 0) {
         conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
         return -1;
     }
@@ -184,7 +184,7 @@ int exchange_response_head(struct conn *c)
 consumed:
     if (status >= 200)
         buf_consume(&c->uout, c->uout.len), c->uout_sent = 0;
-    buf_consume(&c->uin, c->resp.head_len);
-    http1_resume(&c->resp);
+    buf_consume(&c->uin, c->resp->head_len);
+    http1_resume(c->resp);
     return 0;
 }

@@ -262,8 +262,10 @@ static int admin_route(struct admin_conn *c)
         return admin_text(c, 405, "only GET and HEAD\n", 0);
     if (len == 8 && memcmp(path, "/metrics", 8) == 0)
         return route_metrics(c, head_only);
+    /* Draining (SIGTERM seen): tell load balancers to stop sending. */
     if (len == 8 && memcmp(path, "/healthz", 8) == 0)
-        return admin_text(c, 200, "ok\n", head_only);
+        return c->a->px->draining ? admin_text(c, 503, "draining\n", head_only)
+                                  : admin_text(c, 200, "ok\n", head_only);
     if (len == 7 && memcmp(path, "/ca.crt", 7) == 0)
         return route_ca(c, head_only);
     if (len == 1 && path[0] == '/')

@@ -6,7 +6,7 @@
  *   GET /          status page (self-contained HTML: version, uptime,
  *                  listen addresses, links and their state, recent pulls)
  *   GET /metrics   Prometheus text format 0.0.4 (metrics_render())
- *   GET /healthz   200 "ok"
+ *   GET /healthz   200 "ok" (503 "draining" once SIGTERM was seen)
  *   GET /ca.crt    the CA certificate, PEM
  * HEAD is answered like GET without a body; other methods get 405, other
  * paths 404. Peers outside [proxy] allow get 403. */

@@ -111,10 +111,18 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     c->req_method = -1;
     c->link = c->up_link = -1;
     c->body_len = -1;
-    http1_init(&c->req, HTTP_REQUEST, cfg->max_header_bytes);
-    http1_init(&c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
+    c->req = calloc(2, sizeof(*c->req));
+    if (!c->req) {
+        free(c);
+        refuse(fd, "503 Service Unavailable");
+        return;
+    }
+    c->resp = c->req + 1;
+    http1_init(c->req, HTTP_REQUEST, cfg->max_header_bytes);
+    http1_init(c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
     if (loop_add(px->loop, fd, LOOP_RD, conn_on_client, c) != 0) {
         gen_unref(c->gen);
+        free(c->req);
         free(c);
         refuse(fd, "503 Service Unavailable");
         return;
@@ -154,6 +162,7 @@ static void conn_free(void *arg)
         c->next->prev = c->prev;
     px->nconns--;
     gen_unref(c->gen);
+    free(c->req);
     free(c);
     if (px->draining && px->nconns == 0)
         loop_stop(px->loop);
@@ -228,7 +237,7 @@ static uint64_t conn_deadline(const struct conn *c, const char **what)
         *what = "TLS handshake";
         return c->t_head + cfg->handshake_timeout_ms;
     }
-    if (c->req.state == H1_HEAD && !c->pending && c->resp.state == H1_HEAD) {
+    if (c->req->state == H1_HEAD && !c->pending && c->resp->state == H1_HEAD) {
         if (c->cin.len) {
             *what = "request head";
             return c->t_head + cfg->header_timeout_ms;
@@ -252,7 +261,7 @@ static void conn_on_timer(struct loop *loop, struct timer *t)
     }
     log_info("client %s: %s timed out, closing", c->peer, what);
     if (c->mode != CONN_TUNNEL && !(c->flags & CONN_F_RESP_SENT) &&
-        c->req.state != H1_HEAD)
+        c->req->state != H1_HEAD)
         conn_error(c, 504, "UNAVAILABLE", "hubgate: upstream timed out");
     else
         conn_close(c);

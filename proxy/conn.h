@@ -74,7 +74,7 @@ struct conn {
     struct buf uout;             /* request head for upstream */
     size_t uout_sent;            /* bytes of uout already written */
 
-    struct http1 req, resp;
+    struct http1 *req, *resp;    /* one allocation; freed once a tunnel */
     int req_method;              /* method of the request being answered, -1 none */
     int resp_interim;            /* the response being parsed is a 1xx */
 

@@ -75,7 +75,7 @@ static void start_drain(struct drain *d)
              px->cfg->drain_timeout_ms);
     for (c = px->conns; c; c = next) {
         next = c->next;
-        if (c->mode != CONN_TUNNEL && c->req.state == H1_HEAD && !c->cin.len &&
+        if (c->mode != CONN_TUNNEL && c->req->state == H1_HEAD && !c->cin.len &&
             !c->pending && !c->uout.len && !c->cout.len)
             conn_close(c);
         else

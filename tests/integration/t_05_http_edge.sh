@@ -246,6 +246,18 @@ body_is() {
     return 1
 }
 
+# client CASE [ARGS...]: a case of edge/client.py, reported as ok or failed.
+client() {
+    local out rc=0
+    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" "$@" 2>&1) || rc=$?
+    if [ "$rc" = 0 ]; then
+        good "${out#ok: }"
+    else
+        bad "${out#FAIL: }"
+    fi
+    return "$rc"
+}
+
 # echo_line LEN SHA FRAMING: the origin's /echo answer.
 echo_line() { printf 'len=%s sha256=%s framing=%s' "$1" "$2" "$3"; }
 small_sha=$(sha256sum <"$tmp/data/small.bin" | cut -d' ' -f1)
@@ -297,11 +309,9 @@ case_no_body() {
     hdr=$(nsx "${C[@]}" -I "$O/file/small.bin" | tr -d '\r')
     grep -qx 'HTTP/1.1 200 OK' <<<"$hdr" && grep -qix 'content-length: 1000' <<<"$hdr" \
         || { bad "HEAD: $hdr"; return; }
-    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" head-keepalive) \
-        && good "$out" || bad "$out"
+    client head-keepalive
     for p in /204 /304 /304cl; do
-        out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" after-no-body "$p") \
-            && good "$out" || bad "$out"
+        client after-no-body "$p"
     done
     out=$(nsx "${C[@]}" -o /dev/null -w '%{http_code} %{size_download}' "$O/204") || true
     [ "$out" = "204 0" ] && good "curl: 204 with no body" || bad "curl 204: $out"
@@ -415,7 +425,7 @@ case_421() {
 # 12. SNI naming another host; 13. a non-intercepted CONNECT
 case_tls() {
     local out rc=0 issuer
-    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" sni-mismatch) && good "$out" || bad "$out"
+    client sni-mismatch
     out=$(nsx curl -sS -v --proxy http://127.0.0.1:3128 --cacert "$tmp/pki/ca.crt" \
         --capath "$tmp/empty" --max-time 20 https://origin.test:8443/hello 2>"$tmp/curl-pass.err") || rc=$?
     [ "$rc" = 0 ] && [ "$out" = hello ] || { bad "CONNECT origin.test:8443: exit $rc: $out $(tail -n 3 "$tmp/curl-pass.err")"; return; }
@@ -448,7 +458,7 @@ case_plain() {
 case_raw() {
     local c out
     for c in garbage pipeline framing-in-connection space-before-colon; do
-        out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" "$c") && good "$c: $out" || bad "$out"
+        client "$c"
         check_alive "$c"
     done
 }
@@ -478,7 +488,7 @@ case_trailers() {
         && good "chunked response with a trailer split across reads: whole" \
         || bad "chunked response with a trailer split across reads: curl got '$out'"
     check_alive trailer-split-response
-    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" trailer-split-req) && good "$out" || bad "$out"
+    client trailer-split-req
     check_alive trailer-split-request
 }
 
