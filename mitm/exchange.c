@@ -281,6 +281,7 @@ static void exchange_reset(struct conn *c)
     c->body_len = -1;
     c->body_rx = 0;
     c->range_base = 0;
+    c->t_progress = 0;
     c->last_err[0] = '\0';
     digest_free(c->digest);
     c->digest = NULL;

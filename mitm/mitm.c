@@ -221,6 +221,32 @@ static int response_step(struct conn *c)
     }
 }
 
+#define PROGRESS_MIN_BYTES (100ull * 1024 * 1024)
+#define PROGRESS_EVERY_MS  10000u
+
+/* Every 10 s of a transfer over 100 MB: where it stands. */
+static void progress(struct conn *c)
+{
+    uint64_t now = loop_now(c->px->loop), dt;
+
+    if (c->body_len < (int64_t)PROGRESS_MIN_BYTES)
+        return;
+    if (!c->t_progress) {
+        c->t_progress = c->t_head;
+        c->progress_bytes = 0;
+    }
+    dt = now - c->t_progress;
+    if (dt < PROGRESS_EVERY_MS)
+        return;
+    log_info("progress %s %s %s %llu/%lld bytes (%.0f%%) %.1f MB/s link=%s", c->peer, c->host,
+             c->log_path, (unsigned long long)c->bytes_out, (long long)c->body_len,
+             100.0 * (double)c->bytes_out / (double)c->body_len,
+             (double)(c->bytes_out - c->progress_bytes) / 1e3 / (double)dt,
+             exchange_link_name(c));
+    c->t_progress = now;
+    c->progress_bytes = c->bytes_out;
+}
+
 static int client_write(struct conn *c)
 {
     int moved = 0;
@@ -252,6 +278,8 @@ static int client_write(struct conn *c)
         c->bytes_out += (uint64_t)w;
         moved = 1;
     }
+    if (moved)
+        progress(c);
     return moved;
 }
 

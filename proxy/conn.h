@@ -101,6 +101,8 @@ struct conn {
     int64_t body_len;            /* Content-Length of the forwarded response, -1 none */
     uint64_t body_rx;            /* body bytes received for the client so far */
     int64_t range_base;          /* first byte of the forwarded 206, else 0 */
+    uint64_t t_progress;         /* last progress line of a large transfer */
+    uint64_t progress_bytes;     /* bytes_out at that line */
     struct digest *digest;       /* blob body hash in progress, or NULL */
 
     /* for the access log of the current exchange */

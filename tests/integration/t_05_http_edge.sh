@@ -345,13 +345,13 @@ case_range() {
 
 # 7. 200 MB both ways
 case_big() {
-    local got rc=0
-    got=$(nsx "${C[@]}" --max-time 180 "$O/file/big.bin" | sha256sum | cut -d' ' -f1) || rc=$?
+    local got
+    got=$(nsx "${C[@]}" --max-time 180 "$O/file/big.bin" | sha256sum | cut -d' ' -f1)
     body_is "200 MB download" "$big_sha" "$got" || return
-    got=$(nsx "${C[@]}" --max-time 180 -T "$tmp/data/big.bin" "$O/echo") || rc=$?
+    got=$(nsx "${C[@]}" --max-time 180 -T "$tmp/data/big.bin" "$O/echo")
     body_is "200 MB PUT" "$(echo_line 209715200 "$big_sha" cl)" "$got" || return
     got=$(nsx "${C[@]}" --max-time 180 -H 'Transfer-Encoding: chunked' \
-        --data-binary @"$tmp/data/big.bin" "$O/echo") || rc=$?
+        --data-binary @"$tmp/data/big.bin" "$O/echo")
     body_is "200 MB chunked POST" "$(echo_line 209715200 "$big_sha" chunked)" "$got" || return
     good "200 MB: download and uploads (Content-Length, chunked), sha256 $big_sha"
 }
@@ -375,7 +375,7 @@ case_cut() {
             rc=0
             nsx "${C[@]}" -o "$tmp/cut.out" "$url" 2>"$tmp/curl-cut.err" || rc=$?
             case $rc in
-                18|56|92|95) ;;   # partial file, recv error, HTTP/2 stream, HTTP/3
+                18|56) ;;   # partial file, receive error
                 0) bad "$url: a cut body ended as a clean $(stat -c %s "$tmp/cut.out")-byte transfer"; return ;;
                 *) bad "$url: curl exit $rc: $(head -c 300 "$tmp/curl-cut.err")"; return ;;
             esac
@@ -456,7 +456,7 @@ case_plain() {
 
 # 15. garbage; 17. pipelining; 18. framing
 case_raw() {
-    local c out
+    local c
     for c in garbage pipeline framing-in-connection space-before-colon; do
         client "$c"
         check_alive "$c"
@@ -481,7 +481,8 @@ case_403() {
     good "client outside [proxy] allow: 403 (plain and CONNECT)"
 }
 
-# 18. trailers split across reads (last: the bug crashed hubgate)
+# 18. trailers split across reads (run last: an over-read on this path could
+# take hubgate down; check_alive restarts it for the cases after)
 case_trailers() {
     local out want=hello
     out=$(nsx "${C[@]}" "$O/trailer-split") && [ "$out" = "$want" ] \

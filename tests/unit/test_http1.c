@@ -726,6 +726,27 @@ static void test_trailer_split_across_feeds(void **state)
     }
 }
 
+/* Trailer fields pass on verbatim with the body, so a folded one must be
+ * refused however the reads cut it, as in the head. */
+static void test_obs_fold_in_trailer_refused(void **state)
+{
+    size_t step;
+
+    (void)state;
+    for (step = 0; step <= 4; step++) {
+        struct rec *r = rec_new(), *q = rec_new();
+
+        if (parse1(HTTP_REQUEST, S("PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                                   "\r\n0\r\nX-T: a\r\n b\r\n\r\n"), step, 65536, 0, r)
+            != H1_EV_ERROR)
+            fail_msg("request, step %zu: folded trailer accepted", step);
+        if (parse1(HTTP_RESPONSE, S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                    "\r\n0\r\nX-T: a\r\n\tb\r\n\r\n"), step, 65536, 0, q)
+            != H1_EV_ERROR)
+            fail_msg("response, step %zu: folded trailer accepted", step);
+    }
+}
+
 /* RFC 9112 5.1: whitespace between a field name and the colon: a server
  * MUST answer 400; a proxy must not pass it on (an origin that trims it
  * would see a second Host, or other header, hubgate never checked). */
@@ -1036,6 +1057,7 @@ int main(void)
         cmocka_unit_test_teardown(test_chunked_with_trailers, free_all),
         cmocka_unit_test_teardown(test_trailers_not_counted_with_head_fields, free_all),
         cmocka_unit_test_teardown(test_trailer_split_across_feeds, free_all),
+        cmocka_unit_test_teardown(test_obs_fold_in_trailer_refused, free_all),
         cmocka_unit_test_teardown(test_space_before_colon_refused, free_all),
         cmocka_unit_test_teardown(test_cl_body_in_pieces, free_all),
         cmocka_unit_test_teardown(test_head_response_skip_body, free_all),
