@@ -97,6 +97,7 @@ uninstall:
 lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \
 	    --inline-suppr --error-exitcode=1 --suppress=missingIncludeSystem \
+	    --suppress=variableScope \
 	    -D_DEFAULT_SOURCE -I. proxy mitm ca dns
 
 tidy:

@@ -150,7 +150,7 @@ void exchange_count_failure(struct conn *c, const char *why)
     else if (strncmp(why, "policy", 6) == 0)
         reason = "policy";
     metrics_add(m, "hubgate_upstream_failures_total",
-                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason", reason, NULL),
+                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason", reason, METRICS_END),
                 1);
     if (strcmp(reason, "tls") == 0)
         metrics_add(m, "hubgate_tls_handshake_failures_total", "side=\"upstream\"", 1);
@@ -194,7 +194,7 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
 
         metrics_add(px->metrics, "hubgate_failovers_total",
                     metrics_label(lb, sizeof(lb), "from", c->gen->links.v[c->link]->name, "to",
-                                  c->gen->links.v[next]->name, NULL), 1);
+                                  c->gen->links.v[next]->name, METRICS_END), 1);
     }
     c->link = next;
     free(c->redir);

@@ -37,13 +37,29 @@ static int on_status(llhttp_t *p, const char *at, size_t n)
     return on_url(p, at, n);
 }
 
+/* Returns 1 when a value piece at `at` continues the previous one across
+ * a line break: obs-fold, which llhttp joins without the CR LF. */
+static int is_fold(const struct http1 *h, const char *at)
+{
+    const char *q = at;
+
+    while (q > h->feed && (q[-1] == ' ' || q[-1] == '\t'))
+        q--;
+    return (q > h->feed ? q[-1] : h->prev_byte) == '\n';
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     struct http1 *h = H(p);
     struct http1_hdr *hd;
 
-    if (h->state != H1_HEAD)
-        return 0; /* a trailer field: checked by llhttp, not kept */
+    if (h->state != H1_HEAD) {
+        /* a trailer field: checked, not kept */
+        if (n)
+            h->tf_last = at[n - 1];
+        h->cur = 1;
+        return 0;
+    }
     if (h->cur != 1) {
         if (h->nhdrs == HTTP1_MAX_HDRS) {
             h->status = 431;
@@ -68,13 +84,16 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     /* llhttp 8.1 accepts obs-fold and hands the CR LF SP inside the
      * value; RFC 9112 lets a proxy refuse it, and we must, so that no two
      * parsers can disagree on where a header ends. */
-    if (memchr(at, '\r', n) || memchr(at, '\n', n)) {
+    if (memchr(at, '\r', n) || memchr(at, '\n', n) ||
+        (h->state != H1_HEAD && h->cur == 2 && is_fold(h, at))) {
         h->status = 400;
         h->err = "obsolete line folding in a header";
         return -1;
     }
-    if (h->state != H1_HEAD)
+    if (h->state != H1_HEAD) {
+        h->cur = 2;
         return 0;
+    }
     if (h->cur != 2) {
         hd->value_off = off_of(h, at);
         h->cur = 2;
@@ -88,8 +107,14 @@ static int on_header_field_complete(llhttp_t *p)
     struct http1 *h = H(p);
     const struct http1_hdr *hd = &h->hdrs[h->nhdrs];
 
-    if (h->state != H1_HEAD)
+    if (h->state != H1_HEAD) {
+        if (h->tf_last == ' ' || h->tf_last == '\t') {
+            h->status = 400;
+            h->err = "whitespace between a header name and its colon";
+            return -1;
+        }
         return 0;
+    }
     /* "Name :" — whitespace before the colon makes two parsers disagree
      * on the name (RFC 9112 5.1: reject). */
     if (hd->name_len == 0 || h->base[hd->name_off + hd->name_len] != ':' ||
@@ -106,8 +131,10 @@ static int on_header_value_complete(llhttp_t *p)
 {
     struct http1 *h = H(p);
 
-    if (h->state != H1_HEAD)
+    if (h->state != H1_HEAD) {
+        h->cur = 0;
         return 0;
+    }
     {
         const struct http1_hdr *hd = &h->hdrs[h->nhdrs];
 
@@ -184,7 +211,20 @@ static enum http1_ev http1_error(struct http1 *h, int status, const char *err)
     return H1_EV_ERROR;
 }
 
+static enum http1_ev http1_feed_inner(struct http1 *h, struct buf *b);
+
 enum http1_ev http1_feed(struct http1 *h, struct buf *b)
+{
+    enum http1_ev ev = http1_feed_inner(h, b);
+
+    /* the byte before the next feed, which may start after the caller
+     * consumed everything before it */
+    if (h->parsed && b->area)
+        h->prev_byte = buf_data(b)[h->parsed - 1];
+    return ev;
+}
+
+static enum http1_ev http1_feed_inner(struct http1 *h, struct buf *b)
 {
     llhttp_errno_t e;
     const char *pos;
@@ -194,6 +234,7 @@ enum http1_ev http1_feed(struct http1 *h, struct buf *b)
     if (!b->area || (b->len == h->parsed && h->state == H1_HEAD))
         return H1_EV_NONE;
     h->base = buf_data(b);
+    h->feed = h->base + h->parsed;
     e = llhttp_execute(&h->p, h->base + h->parsed, b->len - h->parsed);
     switch (e) {
     case HPE_OK:

@@ -48,6 +48,11 @@ struct http1 {
     uint32_t url_off, url_len;  /* request target, or a response's reason */
     unsigned nhdrs;
     int cur;                /* internal: header being parsed: 0 none, 1 field, 2 value */
+    /* internal, for trailer fields (not kept, only checked): where this
+     * feed starts, the last byte of the previous one, the last byte of
+     * the field name so far */
+    const char *feed;
+    char prev_byte, tf_last;
     struct http1_hdr hdrs[HTTP1_MAX_HDRS];
     http1_body_fn on_body;  /* optional: decoded body bytes as they pass */
     void *body_arg;

@@ -225,7 +225,7 @@ static int response_step(struct conn *c)
 #define PROGRESS_EVERY_MS  10000u
 
 /* Every 10 s of a transfer over 100 MB: where it stands. */
-static void progress(struct conn *c)
+static void log_progress(struct conn *c)
 {
     uint64_t now = loop_now(c->px->loop), dt;
 
@@ -279,7 +279,7 @@ static int client_write(struct conn *c)
         moved = 1;
     }
     if (moved)
-        progress(c);
+        log_progress(c);
     return moved;
 }
 

@@ -8,9 +8,7 @@
 
 #include "proxy/proxy.h"
 
-#ifndef HUBGATE_VERSION
-#define HUBGATE_VERSION "0.1.0"
-#endif
+#include "proxy/version.h"
 
 /* The CA of the current configuration generation, or NULL. */
 struct ca *admin_ca(const struct proxy *px);

@@ -79,13 +79,14 @@ static void sb_html(struct sb *s, const char *t)
 
 /* ---- the page ---------------------------------------------------------- */
 
-/* Placeholder until link health is wired in: the lead replaces this with
- * the real link_state(px, i). */
+/* "ok" or "resting Ns: why", in a buffer that lives until the next call. */
 static const char *link_state(struct proxy *px, size_t i)
 {
-    (void)px;
-    (void)i;
-    return "ok";
+    static char buf[160]; /* the page is built on the loop, one call at a time */
+
+    if (!px->gen || i >= px->gen->links.n)
+        return "unknown";
+    return links_state(&px->gen->links, (int)i, loop_now(px->loop), buf, sizeof(buf));
 }
 
 struct recent_rows {

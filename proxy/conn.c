@@ -372,6 +372,9 @@ void conn_error_hdr(struct conn *c, int status, const char *code, const char *ms
     c->bytes_out = 0;
     c->flags |= CONN_F_RESP_SENT | CONN_F_CLOSE_AFTER;
     mitm_abort_exchange(c);
+    /* Called from callbacks too (a failed upstream): make sure a pump runs
+     * to write the answer. */
+    conn_yield(c);
     log_info("client %s: %d %s", c->peer, status, msg);
 }
 
@@ -385,12 +388,12 @@ static void conn_count(struct conn *c, const char *host, const char *link)
         return;
     snprintf(code, sizeof(code), "%d", c->status);
     metrics_add(m, "hubgate_requests_total",
-                metrics_label(lb, sizeof(lb), "host", host, "link", link, "code", code, NULL), 1);
+                metrics_label(lb, sizeof(lb), "host", host, "link", link, "code", code, METRICS_END), 1);
     metrics_add(m, "hubgate_bytes_total",
-                metrics_label(lb, sizeof(lb), "direction", "in", "link", link, NULL),
+                metrics_label(lb, sizeof(lb), "direction", "in", "link", link, METRICS_END),
                 (double)c->bytes_out);
     metrics_add(m, "hubgate_bytes_total",
-                metrics_label(lb, sizeof(lb), "direction", "out", "link", link, NULL),
+                metrics_label(lb, sizeof(lb), "direction", "out", "link", link, METRICS_END),
                 (double)c->bytes_in);
 }
 

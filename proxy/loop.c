@@ -309,7 +309,7 @@ int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg)
     return 0;
 }
 
-void loop_yield_cancel(struct loop *loop, void *arg)
+void loop_yield_cancel(struct loop *loop, const void *arg)
 {
     size_t i;
 

@@ -68,7 +68,7 @@ void loop_run_deferred(struct loop *loop);
 int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg);
 
 /* Forgets queued yields of arg (its owner is going away). */
-void loop_yield_cancel(struct loop *loop, void *arg);
+void loop_yield_cancel(struct loop *loop, const void *arg);
 
 /* Monotonic milliseconds, refreshed once per round. */
 uint64_t loop_now(const struct loop *loop);

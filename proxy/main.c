@@ -30,7 +30,7 @@
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
 
-#define HUBGATE_VERSION "0.1.0"
+#include "proxy/version.h"
 
 static void usage(FILE *f)
 {

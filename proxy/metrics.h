@@ -26,14 +26,21 @@ void metrics_add(struct metrics *m, const char *name, const char *labels, double
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v);
 
 /* Builds a label string into out: pairs of key, value (values escaped per
- * the text format: backslash, double quote, newline), terminated by NULL.
- * Example: metrics_label(out, sizeof(out), "host", h, "code", "200", NULL).
+ * the text format: backslash, double quote, newline), terminated by
+ * METRICS_END (a typed NULL: a bare NULL through "..." is undefined
+ * behaviour where NULL is a plain 0, and cppcheck flags it). A pair that
+ * does not fit is dropped whole. Example:
+ * metrics_label(out, sizeof(out), "host", h, "code", "200", METRICS_END).
  * Returns out. */
+#define METRICS_END ((const char *)0)
 const char *metrics_label(char *out, size_t outlen, ...);
 
 /* Appends the whole exposition (HELP and TYPE lines for every known metric
- * name, then every series) to out, growing it as needed: out must be a
- * heap string the caller frees. Returns 0 or -1 (out of memory). */
+ * name, then every series, sorted: the same state renders the same bytes)
+ * to *out, growing it as needed: *out is NULL (start empty) or a heap
+ * string of *outlen bytes; on return *out is NUL-terminated, *outlen its
+ * length, and the caller frees it (also after -1). Returns 0 or -1 (out of
+ * memory). */
 int metrics_render(const struct metrics *m, char **out, size_t *outlen);
 
 /* Remembers one finished request for the status page (a ring of the last

@@ -84,7 +84,17 @@ static inline void fuzz_check_head(const struct http1 *h, const char *base, size
     FUZZ_CHECK(h->head_len <= h->max_head);
     FUZZ_CHECK(h->nhdrs <= HTTP1_MAX_HDRS);
     FUZZ_CHECK((size_t)h->url_off + h->url_len <= h->head_len);
-    FUZZ_CHECK(!fuzz_has_ctl(base + h->url_off, h->url_len));
+    FUZZ_CHECK(!memchr(base + h->url_off, '\r', h->url_len));
+    FUZZ_CHECK(!memchr(base + h->url_off, '\n', h->url_len));
+    /* RFC 9112 4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ).
+     * llhttp 8.1 passes NUL and other controls in a reason, which
+     * hdr_write_response() copies to the client, and HTAB and FF in a
+     * request target (RFC 3986: none), which hdr_write_request() copies
+     * to the origin. FUZZ_KNOWN=ctl_reason / ctl_target skip these checks
+     * while those bugs are open. */
+    if (!fuzz_known(h->p.type == HTTP_REQUEST ? "ctl_target" : "ctl_reason"))
+        FUZZ_CHECK(!fuzz_has_ctls(base + h->url_off, h->url_len) &&
+                   (h->p.type != HTTP_REQUEST || !memchr(base + h->url_off, '\t', h->url_len)));
     for (i = 0; i < h->nhdrs; i++) {
         const struct http1_hdr *hd = &h->hdrs[i];
 
@@ -93,8 +103,13 @@ static inline void fuzz_check_head(const struct http1 *h, const char *base, size
         FUZZ_CHECK((size_t)hd->value_off + hd->value_len <= h->head_len);
         FUZZ_CHECK(!fuzz_has_ctl(base + hd->name_off, hd->name_len));
         FUZZ_CHECK(!memchr(base + hd->name_off, ':', hd->name_len));
-        FUZZ_CHECK(!memchr(base + hd->name_off, ' ', hd->name_len));
-        FUZZ_CHECK(!fuzz_has_ctl(base + hd->value_off, hd->value_len));
+        /* RFC 9112 5.1: a field name is a token; llhttp 8.1 lets a SP
+         * through inside one ("Foo Bar: x"), which must be refused like
+         * a SP before the colon. FUZZ_KNOWN=sp_name skips this check, to
+         * look for other bugs while that one is open. */
+        if (!fuzz_known("sp_name"))
+            FUZZ_CHECK(!memchr(base + hd->name_off, ' ', hd->name_len));
+        FUZZ_CHECK(!fuzz_has_ctls(base + hd->value_off, hd->value_len));
     }
 }
 

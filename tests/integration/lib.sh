@@ -17,6 +17,10 @@
 #   HUBGATE_DIRECT=1    no hubgate: dockerd talks to the stand-in directly
 #                       (resolving the names through a bind-mounted hosts
 #                       file, trusting the test internet CA) — a baseline
+#   HG_CLIENT=skopeo    t_10 pulls with skopeo instead of dockerd (also its
+#                       fallback when dockerd cannot start on the machine)
+#   DOCKER_CLI=path     docker CLI (default /usr/bin/docker, Debian's)
+#   HG_SKOPEO_TIMEOUT=s time limit of one skopeo run (default 120)
 #   HG_KEEP=1           keep the temp dir (logs, configs, PKI) after the run
 #   HG_LOG_LINES=N      lines of each log shown on failure (default 40)
 #   HG_VERBOSE=1        trace the test (set -x)
@@ -188,7 +192,10 @@ hg_dump_logs() {
 hg_cleanup() {
     local rc=$? i name pid ns
     set +e +x
-    trap - EXIT INT TERM HUP
+    trap - EXIT
+    # Nothing may stop the cleanup half-way: not a second ^C, and not a
+    # write to a reader that is gone (^C on "t.sh | less").
+    trap '' INT TERM HUP PIPE
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
         hg_dump_logs
     fi
@@ -491,16 +498,23 @@ hubgate_stop() {
     [ -n "${HG_PID[hubgate]:-}" ] || return 0
     hg_stop hubgate TERM 10
     [ "$HG_STOP_RC" = 0 ] || hg_fail "hubgate exited $HG_STOP_RC after SIGTERM (want 0 within 10 s)"
+    # A sanitizer build (make SAN=...) reports here even when it exits 0.
+    if grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$HG_LOGS/hubgate.log"; then
+        hg_fail "hubgate's log has a sanitizer report"
+    fi
     hg_log "hubgate stopped cleanly"
 }
 
 # hubgate_log_has METHOD HOST PATH_PART [STATUS]: true if hubgate's log has a
-# request line naming all of them (words for METHOD and STATUS).
+# request line naming all of them (METHOD and STATUS as words). One awk, no
+# pipeline: under pipefail "grep | grep -q" fails when -q exits early.
 hubgate_log_has() {
-    local m=$1 host=$2 path=$3 status=${4:-}
-    grep -F -- "$host" "$HG_LOGS/hubgate.log" | grep -F -- "$path" | grep -qw -- "$m" || return 1
-    [ -z "$status" ] && return 0
-    grep -F -- "$host" "$HG_LOGS/hubgate.log" | grep -F -- "$path" | grep -w -- "$m" | grep -qw -- "$status"
+    awk -v m="$1" -v host="$2" -v path="$3" -v st="${4:-}" '
+        function word(w) {
+            return w == "" || $0 ~ ("(^|[^A-Za-z0-9_])" w "([^A-Za-z0-9_]|$)")
+        }
+        index($0, host) && index($0, path) && word(m) && word(st) { found = 1; exit }
+        END { exit !found }' "$HG_LOGS/hubgate.log"
 }
 
 # ---------------------------------------------------------------- dockerd

@@ -392,7 +392,7 @@ case_unreachable() {
         out=$(nsx "${C[@]}" --max-time 5 -w '\n%{http_code}' "$url" 2>&1) || true
         code=${out##*$'\n'}
         msg=$("$PY" -c 'import json, sys
-d = json.loads(sys.stdin.read().rsplit("\n", 1)[0])
+d = json.loads(sys.stdin.read().rstrip("\n").rsplit("\n", 1)[0])
 e = d["errors"][0]
 print(e["code"], e["message"])' <<<"$out" 2>/dev/null) || msg=""
         if [ "$code" != 502 ] || [ -z "$msg" ]; then

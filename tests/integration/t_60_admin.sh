@@ -7,8 +7,8 @@
 #      gauge equals ca.crt's notAfter;
 #   3. GET /ca.crt is byte-identical to [ca] dir/ca.crt;
 #   4. GET / is a self-contained HTML page (version, listen addresses, the
-#      links without credentials, recent requests HTML-escaped), rendered by
-#      headless Chromium into a non-trivial screenshot;
+#      links without credentials, the request just made through hubgate),
+#      rendered by headless Chromium into a non-trivial screenshot;
 #   5. POST / is 405 (with Allow), an unknown path 404, a malformed request
 #      400, an oversized head 431;
 #   6. an idle connection is closed by the connection deadline (~10 s); a

@@ -16,31 +16,16 @@
 #      http links; a CA expiring in 10 days; local DNS sending auth.docker.io
 #      to another server ("looks poisoned"); a broken config;
 #   4. hubgate stopped: the listening and end-to-end lines FAIL.
-# Runs `hubgate doctor` when main.c knows it, else
-# tests/integration/doctor/doctor_driver.c built here from the objects of
-# `make hubgate`.
+# HUBGATE=path picks the binary (lib.sh), e.g. the sanitizer build.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 hg_init t_61_doctor
 [ "$HUBGATE_DIRECT" = 1 ] && hg_skip "HUBGATE_DIRECT=1: nothing to check without hubgate"
 command -v script >/dev/null 2>&1 || hg_skip "missing script (bsdutils)"
 
-B=${B:-$HG_TOP/build/plain}
 DOCTOR=("$HUBGATE" doctor)
 probe=$("$HUBGATE" doctor -c /nonexistent 2>&1 || true)
-if [[ $probe == *"unknown argument"* ]]; then
-    [ -f "$B/proxy/doctor.o" ] || make -C "$HG_TOP" -s hubgate >/dev/null
-    sanfl=""
-    case $B in */san-*) sanfl="-fsanitize=$(basename "$B" | sed 's/^san-//; s/-/,/g') -fno-sanitize-recover=all" ;; esac
-    # shellcheck disable=SC2046,SC2086  # word splitting of the object list is wanted
-    cc $sanfl -D_DEFAULT_SOURCE -D_GNU_SOURCE -I"$HG_TOP" -I/usr/share/include/llhttp -std=c11 \
-        -Wall -Wextra -Werror -O2 -g -o "$HG_TMP/doctor_driver" \
-        "$HG_TOP/tests/integration/doctor/doctor_driver.c" \
-        $(ls "$B"/proxy/*.o "$B"/mitm/*.o "$B"/ca/*.o "$B"/dns/*.o | grep -v '/main\.o$') \
-        "$B"/llhttp/*.o $(pkg-config --libs openssl libcares inih) \
-        || hg_fail "cannot build the doctor driver (make hubgate first)"
-    DOCTOR=("$HG_TMP/doctor_driver")
-fi
+[[ $probe != *"unknown argument"* ]] || hg_fail "$HUBGATE does not know 'doctor'"
 hg_log "doctor: ${DOCTOR[*]}"
 
 hg_topology_up
@@ -217,6 +202,7 @@ grep -qx "     fix: systemctl start docker" "$HG_LOGS/doctor-nodockerd.log" || h
 if [ ! -d /run/systemd/system ]; then
     cp "$(command -v sleep)" "$HG_TMP/dockerd"
     rc=0
+    # shellcheck disable=SC2016  # $1.. are the inner shell's
     hg_client unshare -pf --mount-proc sh -c '
         env -i HTTPS_PROXY="http://$1" NO_PROXY=localhost "$2/dockerd" 60 &
         sleep 0.2

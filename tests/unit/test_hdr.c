@@ -472,7 +472,8 @@ static void test_no_space(void **state)
     /* Every capacity short of the full head fails with -ENOSPC. */
     for (cap = 1; cap < sizeof(req) - 1; cap += 7) {
         buf_init(&b, cap);
-        assert_int_equal(hdr_write_request(&b, &h, base, "/some/long/path", 15, "h", 0, NULL), -ENOSPC);
+        assert_int_equal(hdr_write_request(&b, &h, base, "/some/long/path", 15, "h", 0, NULL),
+                         -ENOSPC);
         assert_true(b.len <= cap);
         buf_free(&b);
     }

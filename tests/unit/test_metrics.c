@@ -29,12 +29,12 @@ static void test_label_escaping(void **state)
 
     (void)state;
     assert_string_equal(metrics_label(l, sizeof(l), "host", "auth.docker.io", "code", "200",
-                                      (const char *)NULL),
+                                      METRICS_END),
                         "host=\"auth.docker.io\",code=\"200\"");
-    assert_string_equal(metrics_label(l, sizeof(l), "link", "a\"b\\c\nd", (const char *)NULL),
+    assert_string_equal(metrics_label(l, sizeof(l), "link", "a\"b\\c\nd", METRICS_END),
                         "link=\"a\\\"b\\\\c\\nd\"");
-    assert_string_equal(metrics_label(l, sizeof(l), (const char *)NULL), "");
-    assert_string_equal(metrics_label(l, sizeof(l), "k", "", (const char *)NULL), "k=\"\"");
+    assert_string_equal(metrics_label(l, sizeof(l), METRICS_END), "");
+    assert_string_equal(metrics_label(l, sizeof(l), "k", "", METRICS_END), "k=\"\"");
 }
 
 static void test_label_truncation_drops_pairs(void **state)
@@ -44,11 +44,11 @@ static void test_label_truncation_drops_pairs(void **state)
     (void)state;
     /* The second pair does not fit: dropped whole, never cut mid-value. */
     assert_string_equal(metrics_label(l, sizeof(l), "a", "12345", "b", "1234567890",
-                                      (const char *)NULL),
+                                      METRICS_END),
                         "a=\"12345\"");
-    assert_string_equal(metrics_label(l, 5, "host", "x", (const char *)NULL), "");
+    assert_string_equal(metrics_label(l, 5, "host", "x", METRICS_END), "");
     assert_string_equal(metrics_label(l, sizeof(l), "a", "\"\"\"\"\"\"\"\"\"\"\"\"",
-                                      (const char *)NULL), "");
+                                      METRICS_END), "");
 }
 
 static void test_counter_adds(void **state)
@@ -59,7 +59,7 @@ static void test_counter_adds(void **state)
     (void)state;
     assert_non_null(m);
     metrics_label(l, sizeof(l), "host", "registry-1.docker.io", "link", "direct", "code", "200",
-                  (const char *)NULL);
+                  METRICS_END);
     metrics_add(m, "hubgate_requests_total", l, 1);
     metrics_add(m, "hubgate_requests_total", l, 2);
     metrics_add(m, "hubgate_bytes_total", "direction=\"in\",link=\"direct\"", 1048576);
@@ -181,7 +181,7 @@ static void test_render_stable_and_parsable(void **state)
 
         snprintf(code, sizeof(code), "%d", 200 + i);
         metrics_label(l, sizeof(l), "host", "auth.docker.io", "link", "direct", "code", code,
-                      (const char *)NULL);
+                      METRICS_END);
         metrics_add(a, "hubgate_requests_total", l, i);
     }
     for (i = 39; i >= 0; i--) {
@@ -189,14 +189,14 @@ static void test_render_stable_and_parsable(void **state)
 
         snprintf(code, sizeof(code), "%d", 200 + i);
         metrics_label(l, sizeof(l), "host", "auth.docker.io", "link", "direct", "code", code,
-                      (const char *)NULL);
+                      METRICS_END);
         metrics_add(b, "hubgate_requests_total", l, i);
     }
     metrics_add(a, "hubgate_failovers_total", "from=\"direct\",to=\"socks5://h:1\"", 1);
     metrics_add(b, "hubgate_failovers_total", "from=\"direct\",to=\"socks5://h:1\"", 1);
     metrics_add(a, "hubgate_zz_extra_total", "", 2);
     metrics_add(b, "hubgate_zz_extra_total", "", 2);
-    metrics_label(l, sizeof(l), "link", "we\"ird\\", "reason", "a\nb", (const char *)NULL);
+    metrics_label(l, sizeof(l), "link", "we\"ird\\", "reason", "a\nb", METRICS_END);
     metrics_add(a, "hubgate_upstream_failures_total", l, 1);
     metrics_add(b, "hubgate_upstream_failures_total", l, 1);
     ra = render(a);

@@ -14,7 +14,7 @@ are generated from a fixed seed (incompressible, but reproducible).
 Prints a summary for shell tests, one record per line:
     top DIGEST MEDIATYPE               what REF points at
     manifest PLATFORM DIGEST
-    config PLATFORM DIGEST
+    config PLATFORM DIGEST SIZE
     layer PLATFORM DIGEST DIFF_ID SIZE
 """
 
@@ -117,7 +117,7 @@ def write_image(lay, platform, layer_specs, cmd, out):
     if variant:
         config["variant"] = variant
     cdigest, csize = lay.put_json(config)
-    out.append("config %s %s" % (platform, cdigest))
+    out.append("config %s %s %d" % (platform, cdigest, csize))
     manifest = {
         "schemaVersion": 2,
         "mediaType": MT_MANIFEST,

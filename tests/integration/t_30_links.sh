@@ -1,0 +1,201 @@
+#!/bin/bash
+# t_30_links — a stock dockerd pulls through hubgate over each kind of
+# upstream link, with hubgate's own resolver POISONED: in hubgate's mount
+# namespace /etc/hosts maps the three Docker Hub names to 203.0.113.99
+# (TEST-NET-3, no route from the client namespace), while the proxies and
+# relays, in the hub namespace, resolve them to the stand-in. A pull that
+# works cannot have gone direct:
+#   0. control: via = direct fails (hubgate answers 502, docker pull fails);
+#   1. socks5://198.51.100.2:1080                microsocks, no auth
+#   2. socks5://USER:PASS@198.51.100.2:1081      danted, username method
+#   3. http://USER:PASS@198.51.100.2:8888         tinyproxy, Basic auth
+#   4. relay:https://hub.relay.test               nginx one-name relay
+#   5. relay + [relay] (three names)              Caddy relay
+#   6. relay:https://hub.relay.test via socks5://198.51.100.2:1080, with
+#      hub.relay.test poisoned for hubgate too (only microsocks resolves it).
+# Each case pulls its own image: RepoDigest = the registry's, layers = the
+# pushed ones; every request of it in hubgate's log names the link; the
+# proxy's or relay's own log shows the traffic; hubgate never tried the
+# poisoned address; proxy passwords never reach hubgate's log.
+# Packages: microsocks dante-server tinyproxy caddy (installed if missing).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=links/common.sh
+. "$(dirname "$0")/links/common.sh"
+hg_init t_30_links
+hgl_need_pkgs microsocks dante-server tinyproxy caddy
+
+hg_topology_up
+hg_hub_up
+hg_hub_check
+hgl_net_up
+
+DANTE_USER=hgdante
+DANTE_PASS=dp$(openssl rand -hex 8)
+TINY_USER=hgtiny
+TINY_PASS=tp$(openssl rand -hex 8)
+SOCKS=socks5://$HG_HUB_IP:$HGL_MICROSOCKS_PORT
+DANTE=socks5://$HG_HUB_IP:$HGL_DANTE_PORT
+TINY=http://$HG_HUB_IP:$HGL_TINYPROXY_PORT
+
+hgl_microsocks
+hgl_dante "$DANTE_USER" "$DANTE_PASS"
+hgl_tinyproxy "$TINY_USER" "$TINY_PASS"
+hgl_nginx_relay
+hgl_caddy_relay
+hg_log "microsocks, danted, tinyproxy, nginx relay, Caddy relay up"
+
+# --- each proxy and relay works on its own (curl from the client namespace,
+# no hubgate): the Docker Hub 401 challenge, realms rewritten by relays.
+ca=$HG_TMP/pki/ca.crt
+# challenge DESC CURL-ARGS... : prints the WWW-Authenticate value of a 401.
+challenge() {
+    local desc=$1 hdr
+    shift
+    hdr=$(hgl_curl --cacert "$ca" -o /dev/null -D - "$@" | tr -d '\r') \
+        || hg_fail "$desc: curl failed"
+    printf '%s\n' "$hdr" | grep -E '^HTTP/' | tail -n1 | grep -q ' 401' \
+        || hg_fail "$desc: no 401 challenge: $hdr"
+    printf '%s\n' "$hdr" | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}'
+}
+want_realm='Bearer realm="https://auth.docker.io/token",service="registry.docker.io"'
+[ "$(challenge microsocks --socks5-hostname "$HG_HUB_IP:$HGL_MICROSOCKS_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+    || hg_fail "microsocks: unexpected challenge"
+[ "$(challenge danted --socks5-hostname "$DANTE_USER:$DANTE_PASS@$HG_HUB_IP:$HGL_DANTE_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+    || hg_fail "danted: unexpected challenge"
+if hgl_curl --cacert "$ca" -o /dev/null --socks5-hostname "$DANTE_USER:wrong@$HG_HUB_IP:$HGL_DANTE_PORT" \
+        https://registry-1.docker.io/v2/ 2>/dev/null; then
+    hg_fail "danted accepted a wrong password: it does not check credentials"
+fi
+[ "$(challenge tinyproxy --proxy "http://$TINY_USER:$TINY_PASS@$HG_HUB_IP:$HGL_TINYPROXY_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+    || hg_fail "tinyproxy: unexpected challenge"
+if hgl_curl --cacert "$ca" -o /dev/null --proxy "http://$HG_HUB_IP:$HGL_TINYPROXY_PORT" \
+        https://registry-1.docker.io/v2/ 2>/dev/null; then
+    hg_fail "tinyproxy let a CONNECT without credentials through"
+fi
+got=$(challenge "nginx relay" --resolve "hub.relay.test:443:$HGL_NGINX_IP" https://hub.relay.test/v2/)
+[ "$got" = 'Bearer realm="https://hub.relay.test/token",service="registry.docker.io"' ] \
+    || hg_fail "nginx relay: realm not rewritten to itself: $got"
+got=$(challenge "Caddy relay" --resolve "registry.relay.test:443:$HGL_CADDY_IP" https://registry.relay.test/v2/)
+[ "$got" = 'Bearer realm="https://auth.relay.test/token",service="registry.docker.io"' ] \
+    || hg_fail "Caddy relay: realm not rewritten to auth.relay.test: $got"
+hg_log "each proxy and relay answers the Docker Hub challenge on its own (relays rewrite the realm)"
+
+# --- one image per case, pushed straight to the stand-in
+t0=$(date +%s)
+for n in socks dante tiny nginx caddy relaysocks; do hgl_image "$n"; done
+hg_log "pushed 6 images in $(( $(date +%s) - t0 ))s"
+
+# --- 0. control: with the poisoned resolver, direct cannot work
+hgl_hosts "$HG_TMP/hosts.poison"
+hgl_config "$HG_TMP/direct.ini" direct
+hgl_hubgate_start "$HG_TMP/direct.ini" "$HG_TMP/hosts.poison"
+hg_dockerd_start || hg_fail "dockerd cannot start here (see its log)"
+# (hubgate should answer 502 here; that it answers at all when the last link
+# fails is t_31's business: here only "the registry was not reached" counts.)
+code=$(hgl_via_hubgate_code https://registry-1.docker.io/v2/)
+case $code in
+    502) ;;
+    000) hg_log "control: NOTE hubgate did not answer at all (see t_31: 502 when every link fails)" ;;
+    *) hg_fail "control: via = direct with a poisoned resolver answered $code: the registry was reachable, the test proves nothing" ;;
+esac
+hgl_log_new | grep -F "cannot reach registry-1.docker.io" | grep -F "direct" >/dev/null \
+    || { hgl_show_log; hg_fail "control: hubgate's log does not show that direct could not reach registry-1.docker.io"; }
+hg_log "control: via = direct cannot reach the registry ($code): $(hgl_log_new | grep -F -m1 "cannot reach registry-1.docker.io" | cut -c1-220)"
+
+# --- 1. microsocks
+hgl_config "$HG_TMP/socks.ini" "$SOCKS"
+hgl_hubgate_restart "$HG_TMP/socks.ini" "$HG_TMP/hosts.poison"
+hgl_pull socks
+hgl_assert_link socks "$SOCKS"
+hgl_assert_no_direct
+# microsocks logs "client[N] IP: connected to HOST:PORT" per connection.
+grep -Eq "connected to registry-1\.docker\.io:443" "$HG_LOGS/microsocks.log" \
+    || hg_fail "microsocks never connected to registry-1.docker.io:443 (its log: $(tail -n 5 "$HG_LOGS/microsocks.log"))"
+grep -Eq "connected to production\.cloudflare\.docker\.com:443" "$HG_LOGS/microsocks.log" \
+    || hg_fail "microsocks never connected to production.cloudflare.docker.com:443"
+
+# --- 2. danted, username/password
+hgl_config "$HG_TMP/dante.ini" "socks5://$DANTE_USER:$DANTE_PASS@$HG_HUB_IP:$HGL_DANTE_PORT"
+hgl_hubgate_restart "$HG_TMP/dante.ini" "$HG_TMP/hosts.poison"
+hgl_pull dante
+hgl_assert_link dante "$DANTE"
+hgl_assert_no_direct
+# danted logs the authenticated user with each connection it passes.
+grep -F "$DANTE_USER" "$HG_LOGS/dante.log" | grep -q "registry-1.docker.io" \
+    || hg_fail "danted's log shows no connection of user $DANTE_USER to registry-1.docker.io (last: $(tail -n 3 "$HG_LOGS/dante.log"))"
+
+# --- 3. tinyproxy, Basic proxy auth
+hgl_config "$HG_TMP/tiny.ini" "http://$TINY_USER:$TINY_PASS@$HG_HUB_IP:$HGL_TINYPROXY_PORT"
+hgl_hubgate_restart "$HG_TMP/tiny.ini" "$HG_TMP/hosts.poison"
+hgl_pull tiny
+hgl_assert_link tiny "$TINY"
+hgl_assert_no_direct
+grep -q "CONNECT.*registry-1\.docker\.io:443" "$HG_LOGS/tinyproxy.log" \
+    || hg_fail "tinyproxy's log shows no CONNECT registry-1.docker.io:443 (last: $(tail -n 3 "$HG_LOGS/tinyproxy.log"))"
+
+# --- 4. nginx one-name relay
+hgl_config "$HG_TMP/nginx.ini" relay:https://hub.relay.test
+hgl_hubgate_restart "$HG_TMP/nginx.ini" "$HG_TMP/hosts.poison"
+# The relay's name never reaches the client: the challenge names auth.docker.io.
+got=$(hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" -o /dev/null -D - \
+    https://registry-1.docker.io/v2/ | tr -d '\r' | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}')
+[ "$got" = "$want_realm" ] || hg_fail "nginx relay via hubgate: the client got the challenge '$got', want '$want_realm'"
+hgl_pull nginx
+hgl_assert_link nginx relay:https://hub.relay.test
+hgl_assert_no_direct
+for p in "/v2/hubgate-links/nginx/manifests/" "/token?" "/docker/registry/v2/blobs/sha256/"; do
+    grep -F "$p" "$HG_LOGS/nginx-relay.access.log" | grep -q "^$HG_CLIENT_IP " \
+        || hg_fail "the nginx relay's log has no request for $p from hubgate ($HG_CLIENT_IP)"
+done
+hg_log "nginx relay: manifests, token and blobs all went through hub.relay.test; the client saw auth.docker.io"
+
+# --- 5. Caddy three-name relay, via = relay with a [relay] section
+hgl_config "$HG_TMP/caddy.ini" relay "[relay]" \
+    "registry-1.docker.io = https://registry.relay.test" \
+    "auth.docker.io = https://auth.relay.test" \
+    "production.cloudflare.docker.com = https://blobs.relay.test"
+hgl_hubgate_restart "$HG_TMP/caddy.ini" "$HG_TMP/hosts.poison"
+got=$(hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" -o /dev/null -D - \
+    https://registry-1.docker.io/v2/ | tr -d '\r' | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}')
+[ "$got" = "$want_realm" ] || hg_fail "Caddy relay via hubgate: the client got the challenge '$got', want '$want_realm'"
+hgl_pull caddy
+hgl_assert_link caddy relay
+hgl_assert_no_direct
+for h in registry.relay.test auth.relay.test blobs.relay.test; do
+    grep -F "\"host\":\"$h\"" "$HG_LOGS/caddy.access.log" | grep -q '"status":200' \
+        || hg_fail "Caddy's access log has no 200 answer on $h"
+done
+grep -F '"host":"registry.relay.test"' "$HG_LOGS/caddy.access.log" | grep -q "/v2/hubgate-links/caddy/manifests/" \
+    || hg_fail "Caddy's access log has no manifest request of hubgate-links/caddy"
+hg_log "Caddy relay: registry, auth and blob requests went to their three relay names"
+
+# --- 6. the nginx relay reached through microsocks; hubgate cannot resolve
+# hub.relay.test itself (poisoned too), microsocks can.
+hgl_hosts "$HG_TMP/hosts.poison-relay" "$HGL_POISON_IP $HG_HUB_HOSTS hub.relay.test"
+hgl_config "$HG_TMP/relaysocks.ini" "relay:https://hub.relay.test via $SOCKS"
+hgl_hubgate_restart "$HG_TMP/relaysocks.ini" "$HG_TMP/hosts.poison-relay"
+socks_before=$(grep -c "connected to hub\.relay\.test:443" "$HG_LOGS/microsocks.log" || true)
+hgl_pull relaysocks
+hgl_assert_link relaysocks "relay:https://hub.relay.test via $SOCKS"
+hgl_assert_no_direct
+socks_after=$(grep -c "connected to hub\.relay\.test:443" "$HG_LOGS/microsocks.log" || true)
+[ "$socks_after" -gt "$socks_before" ] \
+    || hg_fail "microsocks never connected to hub.relay.test:443 for the relay-via-socks pull"
+grep -F "/v2/hubgate-links/relaysocks/manifests/" "$HG_LOGS/nginx-relay.access.log" >/dev/null \
+    || hg_fail "the nginx relay never saw the manifest request of hubgate-links/relaysocks"
+if grep -F "/hubgate-links/relaysocks/" "$HG_LOGS/nginx-relay.access.log" | grep -q "^$HG_CLIENT_IP "; then
+    hg_fail "the nginx relay saw relaysocks requests straight from hubgate's address, not through microsocks"
+fi
+hg_log "relay via socks5: microsocks carried the connections to hub.relay.test"
+
+# --- secrets: proxy passwords never in hubgate's log
+for s in "$DANTE_PASS" "$TINY_PASS"; do
+    if grep -F -- "$s" "$HG_LOGS/hubgate.log" >/dev/null; then
+        hg_fail "a proxy password from [upstream] via appears in hubgate's log"
+    fi
+done
+hg_log "no proxy password in hubgate's log"
+
+hubgate_stop
+hg_log "t_30_links: all link kinds pulled with a poisoned resolver"
