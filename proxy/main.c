@@ -170,6 +170,7 @@ static int run(struct config *cfg, const char *path)
     memset(&px, 0, sizeof(px));
     memset(&d, 0, sizeof(d));
     d.sfd = -1;
+    timer_init(&d.timer, on_drain_timeout, &d);
     px.lfd = -1;
     px.config_path = path;
     px.loop = loop_new();
@@ -196,7 +197,6 @@ static int run(struct config *cfg, const char *path)
         goto out;
     }
     d.px = &px;
-    timer_init(&d.timer, on_drain_timeout, &d);
     if (signals_setup(&d) != 0) {
         log_err("cannot set up signal handling: %s", strerror(errno));
         goto out;
