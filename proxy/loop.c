@@ -208,7 +208,8 @@ void loop_timer_del(struct loop *loop, struct timer *t)
 {
     size_t i;
 
-    if (t->idx < 0)
+    /* A zeroed, never-armed timer (idx 0) must not remove someone else's. */
+    if (t->idx < 0 || (size_t)t->idx >= loop->nheap || loop->heap[t->idx] != t)
         return;
     i = (size_t)t->idx;
     loop->nheap--;
