@@ -68,6 +68,7 @@ deps:
 
 run: deps
 	$(MAKE) hubgate
+	@mkdir -p var
 	./hubgate -c conf/hubgate.ini
 
 unit: $(UNIT_BINS)

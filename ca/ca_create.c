@@ -260,29 +260,6 @@ done:
     return rc;
 }
 
-/* Creates the missing parents of dir (0755, like mkdir -p); dir itself is
- * made by the caller with 0700. Returns 0 or -1 with errno set. */
-static int mkdir_parents(const char *dir)
-{
-    char path[4096];
-    size_t i, n = strlen(dir);
-
-    if (n >= sizeof(path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(path, dir, n + 1);
-    for (i = 1; i < n; i++) {
-        if (path[i] != '/')
-            continue;
-        path[i] = '\0';
-        if (mkdir(path, 0755) == -1 && errno != EEXIST)
-            return -1;
-        path[i] = '/';
-    }
-    return 0;
-}
-
 /* Accepts dir and the intercept hosts (read, not kept; at least one, each
  * a valid name). Returns 0, or -1 with a message in err. */
 int ca_create(const char *dir, char *const *hosts, size_t nhosts, int force,
@@ -308,7 +285,7 @@ int ca_create(const char *dir, char *const *hosts, size_t nhosts, int force,
             return -1;
         }
     }
-    if (mkdir_parents(dir) != 0 || (mkdir(dir, 0700) == -1 && errno != EEXIST)) {
+    if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
         ca_seterr(err, errlen, "cannot create CA directory %s: %s (create it, or point "
                   "[ca] dir somewhere writable)", dir, strerror(errno));
         return -1;

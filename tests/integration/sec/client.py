@@ -133,14 +133,14 @@ def cmd_hold(a):
             f.write("%d %d\n" % (len(socks), failed))
         os.replace(a.ready + ".tmp", a.ready)
     answered, closed, statuses = set(), set(), {}
+    byfd = {s.fileno(): s for s in socks}
+    poll = select.poll()
+    for s in socks:
+        poll.register(s, select.POLLIN)
     t0 = time.monotonic()
     while time.monotonic() - t0 < a.secs and not (a.stop and os.path.exists(a.stop)):
-        live = [s for s in socks if s.fileno() not in closed]
-        if not live:
-            time.sleep(0.1)
-            continue
-        r, _, _ = select.select(live[:1000], [], [], 0.1)
-        for s in r:
+        for fd, _ in poll.poll(100):
+            s = byfd[fd]
             try:
                 d = s.recv(65536)
             except (BlockingIOError, InterruptedError):
@@ -154,6 +154,7 @@ def cmd_hold(a):
                 answered.add(s.fileno())
             else:
                 closed.add(s.fileno())
+                poll.unregister(s)
     for s in socks:
         s.close()
     print(json.dumps({"opened": len(socks), "failed": failed, "answered": len(answered),

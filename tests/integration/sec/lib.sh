@@ -329,3 +329,10 @@ sec_finish() {
     echo "$SEC_NAME: all cases passed"
     exit 0
 }
+
+# jget JSON KEY: a field of a JSON object ("" when null or absent).
+jget() {
+    "$PY" -c 'import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2])
+print("" if v is None else v)' "$1" "$2" 2>/dev/null
+}
