@@ -6,17 +6,20 @@
 # relays, in the hub namespace, resolve them to the stand-in. A pull that
 # works cannot have gone direct:
 #   0. control: via = direct fails (hubgate answers 502, docker pull fails);
-#   1. socks5://198.51.100.2:1080                microsocks, no auth
-#   2. socks5://USER:PASS@198.51.100.2:1081      danted, username method
-#   3. http://USER:PASS@198.51.100.2:8888         tinyproxy, Basic auth
+#   1. socks5://proxy.links.test:1080            microsocks, no auth
+#   2. socks5://USER:PASS@proxy.links.test:1081  danted, username method
+#   3. http://USER:PASS@proxy.links.test:8888     tinyproxy, Basic auth
 #   4. relay:https://hub.relay.test               nginx one-name relay
 #   5. relay + [relay] (three names)              Caddy relay
-#   6. relay:https://hub.relay.test via socks5://198.51.100.2:1080, with
+#   6. relay:https://hub.relay.test via socks5://proxy.links.test:1080, with
 #      hub.relay.test poisoned for hubgate too (only microsocks resolves it).
-# Each case pulls its own image: RepoDigest = the registry's, layers = the
-# pushed ones; every request of it in hubgate's log names the link; the
-# proxy's or relay's own log shows the traffic; hubgate never tried the
-# poisoned address; proxy passwords never reach hubgate's log.
+# (proxy.links.test is 198.51.100.14, from hubgate's hosts file; IP-literal
+# proxy hosts are t_31's.) Each case pulls its own image: RepoDigest = the
+# registry's, layers = the pushed ones; every request of it in hubgate's log
+# names the link; the stand-in served it all, none of it straight to
+# hubgate's address; the proxy's or relay's own log shows the traffic;
+# hubgate never tried the poisoned address; proxy passwords never reach
+# hubgate's log.
 # Packages: microsocks dante-server tinyproxy caddy (installed if missing).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,9 +37,10 @@ DANTE_USER=hgdante
 DANTE_PASS=dp$(openssl rand -hex 8)
 TINY_USER=hgtiny
 TINY_PASS=tp$(openssl rand -hex 8)
-SOCKS=socks5://$HG_HUB_IP:$HGL_MICROSOCKS_PORT
-DANTE=socks5://$HG_HUB_IP:$HGL_DANTE_PORT
-TINY=http://$HG_HUB_IP:$HGL_TINYPROXY_PORT
+P=$HGL_PROXY_NAME
+SOCKS=socks5://$P:$HGL_MICROSOCKS_PORT
+DANTE=socks5://$P:$HGL_DANTE_PORT
+TINY=http://$P:$HGL_TINYPROXY_PORT
 
 hgl_microsocks
 hgl_dante "$DANTE_USER" "$DANTE_PASS"
@@ -59,17 +63,17 @@ challenge() {
     printf '%s\n' "$hdr" | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}'
 }
 want_realm='Bearer realm="https://auth.docker.io/token",service="registry.docker.io"'
-[ "$(challenge microsocks --socks5-hostname "$HG_HUB_IP:$HGL_MICROSOCKS_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+[ "$(challenge microsocks --socks5-hostname "$HGL_PROXY_IP:$HGL_MICROSOCKS_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
     || hg_fail "microsocks: unexpected challenge"
-[ "$(challenge danted --socks5-hostname "$DANTE_USER:$DANTE_PASS@$HG_HUB_IP:$HGL_DANTE_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+[ "$(challenge danted --socks5-hostname "$DANTE_USER:$DANTE_PASS@$HGL_PROXY_IP:$HGL_DANTE_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
     || hg_fail "danted: unexpected challenge"
-if hgl_curl --cacert "$ca" -o /dev/null --socks5-hostname "$DANTE_USER:wrong@$HG_HUB_IP:$HGL_DANTE_PORT" \
+if hgl_curl --cacert "$ca" -o /dev/null --socks5-hostname "$DANTE_USER:wrong@$HGL_PROXY_IP:$HGL_DANTE_PORT" \
         https://registry-1.docker.io/v2/ 2>/dev/null; then
     hg_fail "danted accepted a wrong password: it does not check credentials"
 fi
-[ "$(challenge tinyproxy --proxy "http://$TINY_USER:$TINY_PASS@$HG_HUB_IP:$HGL_TINYPROXY_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
+[ "$(challenge tinyproxy --proxy "http://$TINY_USER:$TINY_PASS@$HGL_PROXY_IP:$HGL_TINYPROXY_PORT" https://registry-1.docker.io/v2/)" = "$want_realm" ] \
     || hg_fail "tinyproxy: unexpected challenge"
-if hgl_curl --cacert "$ca" -o /dev/null --proxy "http://$HG_HUB_IP:$HGL_TINYPROXY_PORT" \
+if hgl_curl --cacert "$ca" -o /dev/null --proxy "http://$HGL_PROXY_IP:$HGL_TINYPROXY_PORT" \
         https://registry-1.docker.io/v2/ 2>/dev/null; then
     hg_fail "tinyproxy let a CONNECT without credentials through"
 fi
@@ -106,33 +110,45 @@ hg_log "control: via = direct cannot reach the registry ($code): $(hgl_log_new |
 # --- 1. microsocks
 hgl_config "$HG_TMP/socks.ini" "$SOCKS"
 hgl_hubgate_restart "$HG_TMP/socks.ini" "$HG_TMP/hosts.poison"
-hgl_pull socks
+img=socks
+ms_reg=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to registry-1\.docker\.io:443')
+ms_blob=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to production\.cloudflare\.docker\.com:443')
+hgl_pull "$img"
 hgl_assert_link socks "$SOCKS"
 hgl_assert_no_direct
-# microsocks logs "client[N] IP: connected to HOST:PORT" per connection.
-grep -Eq "connected to registry-1\.docker\.io:443" "$HG_LOGS/microsocks.log" \
-    || hg_fail "microsocks never connected to registry-1.docker.io:443 (its log: $(tail -n 5 "$HG_LOGS/microsocks.log"))"
-grep -Eq "connected to production\.cloudflare\.docker\.com:443" "$HG_LOGS/microsocks.log" \
-    || hg_fail "microsocks never connected to production.cloudflare.docker.com:443"
+hgl_assert_hub_saw "$img"
+# microsocks logs "client[N] IP: connected to HOST:PORT" per connection: it
+# got the names, and connected to both hosts for this pull.
+[ "$(hgl_count "$HG_LOGS/microsocks.log" 'connected to registry-1\.docker\.io:443')" -gt "$ms_reg" ] \
+    || hg_fail "microsocks did not connect to registry-1.docker.io:443 for the pull (its log: $(tail -n 5 "$HG_LOGS/microsocks.log"))"
+[ "$(hgl_count "$HG_LOGS/microsocks.log" 'connected to production\.cloudflare\.docker\.com:443')" -gt "$ms_blob" ] \
+    || hg_fail "microsocks did not connect to production.cloudflare.docker.com:443 for the pull"
 
 # --- 2. danted, username/password
-hgl_config "$HG_TMP/dante.ini" "socks5://$DANTE_USER:$DANTE_PASS@$HG_HUB_IP:$HGL_DANTE_PORT"
+hgl_config "$HG_TMP/dante.ini" "socks5://$DANTE_USER:$DANTE_PASS@$P:$HGL_DANTE_PORT"
 hgl_hubgate_restart "$HG_TMP/dante.ini" "$HG_TMP/hosts.poison"
-hgl_pull dante
+img=dante
+dante_seen=$(hgl_count "$HG_LOGS/dante.log" "tcp/connect \\[: username%$DANTE_USER@$HG_CLIENT_IP\\.[0-9]+ .* $HG_HUB_IP\\.443\$")
+hgl_pull "$img"
 hgl_assert_link dante "$DANTE"
 hgl_assert_no_direct
-# danted logs the authenticated user with each connection it passes.
-grep -F "$DANTE_USER" "$HG_LOGS/dante.log" | grep -q "registry-1.docker.io" \
-    || hg_fail "danted's log shows no connection of user $DANTE_USER to registry-1.docker.io (last: $(tail -n 3 "$HG_LOGS/dante.log"))"
+hgl_assert_hub_saw "$img"
+# danted logs each connection it passes with the authenticated user and the
+# address it resolved the name to (the stand-in's).
+[ "$(hgl_count "$HG_LOGS/dante.log" "tcp/connect \\[: username%$DANTE_USER@$HG_CLIENT_IP\\.[0-9]+ .* $HG_HUB_IP\\.443\$")" -gt "$dante_seen" ] \
+    || hg_fail "danted's log shows no connection of user $DANTE_USER to the stand-in for the pull (last: $(tail -n 3 "$HG_LOGS/dante.log"))"
 
 # --- 3. tinyproxy, Basic proxy auth
-hgl_config "$HG_TMP/tiny.ini" "http://$TINY_USER:$TINY_PASS@$HG_HUB_IP:$HGL_TINYPROXY_PORT"
+hgl_config "$HG_TMP/tiny.ini" "http://$TINY_USER:$TINY_PASS@$P:$HGL_TINYPROXY_PORT"
 hgl_hubgate_restart "$HG_TMP/tiny.ini" "$HG_TMP/hosts.poison"
-hgl_pull tiny
+img=tiny
+tiny_seen=$(hgl_count "$HG_LOGS/tinyproxy.log" 'CONNECT.*production\.cloudflare\.docker\.com:443')
+hgl_pull "$img"
 hgl_assert_link tiny "$TINY"
 hgl_assert_no_direct
-grep -q "CONNECT.*registry-1\.docker\.io:443" "$HG_LOGS/tinyproxy.log" \
-    || hg_fail "tinyproxy's log shows no CONNECT registry-1.docker.io:443 (last: $(tail -n 3 "$HG_LOGS/tinyproxy.log"))"
+hgl_assert_hub_saw "$img"
+[ "$(hgl_count "$HG_LOGS/tinyproxy.log" 'CONNECT.*production\.cloudflare\.docker\.com:443')" -gt "$tiny_seen" ] \
+    || hg_fail "tinyproxy's log shows no CONNECT production.cloudflare.docker.com:443 for the pull (last: $(tail -n 3 "$HG_LOGS/tinyproxy.log"))"
 
 # --- 4. nginx one-name relay
 hgl_config "$HG_TMP/nginx.ini" relay:https://hub.relay.test
@@ -141,9 +157,11 @@ hgl_hubgate_restart "$HG_TMP/nginx.ini" "$HG_TMP/hosts.poison"
 got=$(hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" -o /dev/null -D - \
     https://registry-1.docker.io/v2/ | tr -d '\r' | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}')
 [ "$got" = "$want_realm" ] || hg_fail "nginx relay via hubgate: the client got the challenge '$got', want '$want_realm'"
-hgl_pull nginx
+img=nginx
+hgl_pull "$img"
 hgl_assert_link nginx relay:https://hub.relay.test
 hgl_assert_no_direct
+hgl_assert_hub_saw "$img"
 for p in "/v2/hubgate-links/nginx/manifests/" "/token?" "/docker/registry/v2/blobs/sha256/"; do
     grep -F "$p" "$HG_LOGS/nginx-relay.access.log" | grep -q "^$HG_CLIENT_IP " \
         || hg_fail "the nginx relay's log has no request for $p from hubgate ($HG_CLIENT_IP)"
@@ -159,9 +177,11 @@ hgl_hubgate_restart "$HG_TMP/caddy.ini" "$HG_TMP/hosts.poison"
 got=$(hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" -o /dev/null -D - \
     https://registry-1.docker.io/v2/ | tr -d '\r' | awk 'tolower($1) == "www-authenticate:" {sub(/^[^:]*: */, ""); print}')
 [ "$got" = "$want_realm" ] || hg_fail "Caddy relay via hubgate: the client got the challenge '$got', want '$want_realm'"
-hgl_pull caddy
+img=caddy
+hgl_pull "$img"
 hgl_assert_link caddy relay
 hgl_assert_no_direct
+hgl_assert_hub_saw "$img"
 for h in registry.relay.test auth.relay.test blobs.relay.test; do
     grep -F "\"host\":\"$h\"" "$HG_LOGS/caddy.access.log" | grep -q '"status":200' \
         || hg_fail "Caddy's access log has no 200 answer on $h"
@@ -172,14 +192,17 @@ hg_log "Caddy relay: registry, auth and blob requests went to their three relay 
 
 # --- 6. the nginx relay reached through microsocks; hubgate cannot resolve
 # hub.relay.test itself (poisoned too), microsocks can.
-hgl_hosts "$HG_TMP/hosts.poison-relay" "$HGL_POISON_IP $HG_HUB_HOSTS hub.relay.test"
+hgl_hosts "$HG_TMP/hosts.poison-relay" "$HGL_POISON_IP $HG_HUB_HOSTS hub.relay.test" \
+    "$HGL_PROXY_IP $HGL_PROXY_NAME"
 hgl_config "$HG_TMP/relaysocks.ini" "relay:https://hub.relay.test via $SOCKS"
 hgl_hubgate_restart "$HG_TMP/relaysocks.ini" "$HG_TMP/hosts.poison-relay"
-socks_before=$(grep -c "connected to hub\.relay\.test:443" "$HG_LOGS/microsocks.log" || true)
-hgl_pull relaysocks
+socks_before=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to hub\.relay\.test:443')
+img=relaysocks
+hgl_pull "$img"
 hgl_assert_link relaysocks "relay:https://hub.relay.test via $SOCKS"
 hgl_assert_no_direct
-socks_after=$(grep -c "connected to hub\.relay\.test:443" "$HG_LOGS/microsocks.log" || true)
+hgl_assert_hub_saw "$img"
+socks_after=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to hub\.relay\.test:443')
 [ "$socks_after" -gt "$socks_before" ] \
     || hg_fail "microsocks never connected to hub.relay.test:443 for the relay-via-socks pull"
 grep -F "/v2/hubgate-links/relaysocks/manifests/" "$HG_LOGS/nginx-relay.access.log" >/dev/null \

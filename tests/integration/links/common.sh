@@ -9,7 +9,8 @@
 #     198.51.100.11  registry|auth|blobs.relay.test  Caddy three-name relay (Caddyfile.in)
 #     198.51.100.12  fault.relay.test      python fault relay     (fault_relay.py)
 #     198.51.100.13  auth.docker.io        python token service demanding Basic (auth_double.py)
-#     198.51.100.2:1080 microsocks, :1081 danted (user/pass), :8888 tinyproxy (Basic)
+#     198.51.100.14  proxy.links.test      :1080 microsocks, :1081 danted
+#                    (user/pass), :8888 tinyproxy (Basic)
 #   and the hub namespace's hosts file maps the Docker Hub names to the
 #   stand-in (198.51.100.2) and the relay names to their addresses, so the
 #   SOCKS/HTTP proxies and relays resolve them correctly there.
@@ -17,7 +18,9 @@
 #   private mount namespace whose /etc/hosts is a file of the test's choice:
 #   usually the Docker Hub names all map to 203.0.113.99 (TEST-NET-3, no
 #   route from the client namespace), so a pull that works cannot have gone
-#   direct.
+#   direct. hubgate's hosts file names the proxies (proxy.links.test) so that
+#   it resolves them from the file: an IP literal would cost a DNS lookup
+#   (see t_31), and this namespace's DNS server refuses.
 
 HGL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HGL_POISON_IP=203.0.113.99
@@ -25,6 +28,8 @@ HGL_NGINX_IP=198.51.100.10
 HGL_CADDY_IP=198.51.100.11
 HGL_FAULT_IP=198.51.100.12
 HGL_AUTH_IP=198.51.100.13
+HGL_PROXY_IP=198.51.100.14
+HGL_PROXY_NAME=proxy.links.test
 HGL_MICROSOCKS_PORT=1080
 HGL_DANTE_PORT=1081
 HGL_TINYPROXY_PORT=8888
@@ -89,7 +94,7 @@ hgl_cert() {
 # the relays' certificates. After hg_topology_up and hg_hub_up.
 hgl_net_up() {
     local ip
-    for ip in "$HGL_NGINX_IP" "$HGL_CADDY_IP" "$HGL_FAULT_IP" "$HGL_AUTH_IP"; do
+    for ip in "$HGL_NGINX_IP" "$HGL_CADDY_IP" "$HGL_FAULT_IP" "$HGL_AUTH_IP" "$HGL_PROXY_IP"; do
         ip -n "$HG_NS_HUB" addr add "$ip/24" dev "hgh$HG_ID"
     done
     {
@@ -104,7 +109,7 @@ hgl_net_up() {
 
 # hgl_hosts OUT [IP NAME...]...: a hosts file for hubgate. Each argument is
 # one line "IP NAME...". Default: every Docker Hub name poisoned
-# (203.0.113.99) and the relay names correct.
+# (203.0.113.99), the relay names and proxy.links.test correct.
 hgl_hosts() {
     local out=$1 line
     shift
@@ -116,6 +121,7 @@ hgl_hosts() {
             echo "$HGL_NGINX_IP hub.relay.test"
             echo "$HGL_CADDY_IP registry.relay.test auth.relay.test blobs.relay.test"
             echo "$HGL_FAULT_IP fault.relay.test"
+            echo "$HGL_PROXY_IP $HGL_PROXY_NAME"
         fi
         for line in "$@"; do echo "$line"; done
     } >"$out"
@@ -143,7 +149,6 @@ hgl_config() {
         echo "[upstream]"
         echo "via = $via"
         echo "ca_file = $HG_TMP/pki/ca.crt"
-        echo "connect_timeout = 5s"
         for line in "$@"; do echo "$line"; done
     } >"$out"
 }
@@ -179,6 +184,13 @@ hgl_hubgate_start() {
 hgl_hubgate_restart() {
     hubgate_stop
     hgl_hubgate_start "$@"
+}
+
+# hgl_count FILE ERE: how many lines of FILE match ERE (0 if none, or no FILE).
+hgl_count() {
+    local n
+    n=$(grep -cE -- "$2" "$1" 2>/dev/null) || true
+    echo "${n:-0}"
 }
 
 # hgl_log_new: hubgate's log since the last hgl_hubgate_start.
@@ -279,6 +291,28 @@ hgl_assert_no_direct() {
     fi
 }
 
+# hgl_assert_hub_saw NAME: the stand-in's nginx served the manifest and
+# every blob of image NAME, and never to a connection from the client
+# namespace's address (198.51.100.1, where hubgate runs): the link carried
+# them. (Proxies and relays connect from the hub namespace's own addresses.)
+hgl_assert_hub_saw() {
+    local name=$1 pats=$HG_TMP/hub-saw.$1 lines b
+    # What was asked after the pushes (skopeo's user agent left out).
+    lines=$(grep -v 'ua="skopeo/' "$HG_LOGS/nginx.access.log" || true)
+    printf '%s\n' "$lines" | grep -F "\"GET /v2/hubgate-links/$name/manifests/" >/dev/null \
+        || hg_fail "$name: the stand-in never served its manifest"
+    echo "/hubgate-links/$name/" >"$pats"
+    for b in $(hgl_blobs "$name"); do
+        printf '%s\n' "$lines" | grep -F "/${b#sha256:}/data " | grep -q '" 200 ' \
+            || hg_fail "$name: the stand-in never served blob $b"
+        echo "/${b#sha256:}/data " >>"$pats"
+    done
+    if printf '%s\n' "$lines" | grep -F -f "$pats" | grep -q "^$HG_CLIENT_IP "; then
+        hg_fail "$name: the stand-in served some of its requests straight to $HG_CLIENT_IP (hubgate went direct)"
+    fi
+    hg_log "$name: the stand-in served manifest and blobs, none straight to hubgate's address"
+}
+
 # ---------------------------------------------------------------- services
 
 # hgl_render TEMPLATE OUT [VAR=VALUE...]: fills in @VAR@ from the arguments,
@@ -292,13 +326,13 @@ hgl_render() {
     rm -f "$out.pre"
 }
 
-# hgl_microsocks: microsocks (no auth) on 198.51.100.2:1080 in the hub.
+# hgl_microsocks: microsocks (no auth) on 198.51.100.14:1080 in the hub.
 hgl_microsocks() {
-    hg_start microsocks "$HG_NS_HUB" microsocks -i "$HG_HUB_IP" -p "$HGL_MICROSOCKS_PORT"
-    hg_wait_port "$HG_NS_HUB" "$HG_HUB_IP" "$HGL_MICROSOCKS_PORT" microsocks
+    hg_start microsocks "$HG_NS_HUB" microsocks -i "$HGL_PROXY_IP" -p "$HGL_MICROSOCKS_PORT"
+    hg_wait_port "$HG_NS_HUB" "$HGL_PROXY_IP" "$HGL_MICROSOCKS_PORT" microsocks
 }
 
-# hgl_dante USER PASS: danted on 198.51.100.2:1081 in the hub, with
+# hgl_dante USER PASS: danted on 198.51.100.14:1081 in the hub, with
 # username authentication against private copies of /etc/passwd and
 # /etc/shadow holding USER (bind-mounted in danted's own mount namespace).
 hgl_dante() {
@@ -308,21 +342,23 @@ hgl_dante() {
     { cat /etc/passwd; echo "$user:x:64999:64999:hubgate test:/nonexistent:/usr/sbin/nologin"; } >"$d/passwd"
     # Only the test user: the host's own shadow file is not copied.
     ( umask 077; echo "$user:$hash:19000:0:99999:7:::" >"$d/shadow" )
-    hgl_render "$HGL_DIR/danted.conf.in" "$d/danted.conf" DANTE_PORT="$HGL_DANTE_PORT"
+    hgl_render "$HGL_DIR/danted.conf.in" "$d/danted.conf" DANTE_PORT="$HGL_DANTE_PORT" \
+        PROXY_IP="$HGL_PROXY_IP"
     # shellcheck disable=SC2016  # $1.. are the inner shell's
     hg_start dante "$HG_NS_HUB" unshare -m --propagation private sh -c \
         'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/shadow && shift 2 && exec "$@"' \
         sh "$d/passwd" "$d/shadow" danted -f "$d/danted.conf" -N 1
-    hg_wait_port "$HG_NS_HUB" "$HG_HUB_IP" "$HGL_DANTE_PORT" dante
+    hg_wait_port "$HG_NS_HUB" "$HGL_PROXY_IP" "$HGL_DANTE_PORT" dante
 }
 
 # hgl_tinyproxy USER PASS: tinyproxy (CONNECT to 443, Basic auth USER:PASS)
-# on 198.51.100.2:8888 in the hub.
+# on 198.51.100.14:8888 in the hub.
 hgl_tinyproxy() {
     hgl_render "$HGL_DIR/tinyproxy.conf.in" "$HG_TMP/tinyproxy.conf" \
-        TINYPROXY_PORT="$HGL_TINYPROXY_PORT" TINYPROXY_USER="$1" TINYPROXY_PASS="$2"
+        TINYPROXY_PORT="$HGL_TINYPROXY_PORT" TINYPROXY_USER="$1" TINYPROXY_PASS="$2" \
+        PROXY_IP="$HGL_PROXY_IP"
     hg_start tinyproxy "$HG_NS_HUB" tinyproxy -d -c "$HG_TMP/tinyproxy.conf"
-    hg_wait_port "$HG_NS_HUB" "$HG_HUB_IP" "$HGL_TINYPROXY_PORT" tinyproxy
+    hg_wait_port "$HG_NS_HUB" "$HGL_PROXY_IP" "$HGL_TINYPROXY_PORT" tinyproxy
 }
 
 # hgl_nginx_relay: the one-name nginx relay hub.relay.test on 198.51.100.10.

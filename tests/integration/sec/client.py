@@ -2,9 +2,10 @@
 """client.py — raw clients for t_40_security and t_41_faults (stdlib only).
 Every command prints one JSON object on stdout.
 
-  client.py send HOST PORT [--src IP] (--data S | --random N) [--wait SECS]
-      Connects, sends S (Python escapes: \\r\\n, \\xNN) or N random bytes,
-      reads until the server closes or SECS (5) pass.
+  client.py send HOST PORT [--src IP] [--data S] [--random N] [--wait SECS]
+           [--until STR]
+      Connects, sends S (Python escapes: \\r\\n, \\xNN) then N random bytes,
+      reads until the server closes, STR arrives, or SECS (5) pass.
       -> {"connected", "status": first line, "first_ms", "close_ms", "bytes",
           "reset", "timeout", "head": first 300 bytes}
 
@@ -46,7 +47,7 @@ def connect(host, port, src, timeout=5):
 def cmd_send(a):
     out = {"connected": False, "status": "", "first_ms": None, "close_ms": None, "bytes": 0,
            "reset": False, "timeout": False, "head": ""}
-    data = os.urandom(a.random) if a.random else unescape(a.data or "")
+    data = unescape(a.data or "") + os.urandom(a.random)
     t0 = time.monotonic()
     try:
         s = connect(a.host, a.port, a.src)
@@ -68,6 +69,8 @@ def cmd_send(a):
             if out["first_ms"] is None:
                 out["first_ms"] = int((time.monotonic() - t0) * 1000)
             got += d
+            if a.until and a.until.encode() in got:
+                break
     except socket.timeout:
         out["timeout"] = True
     except ConnectionResetError:
@@ -171,6 +174,7 @@ def main():
     p.add_argument("--data")
     p.add_argument("--random", type=int, default=0)
     p.add_argument("--wait", type=float, default=5)
+    p.add_argument("--until")
     p = sub.add_parser("trickle")
     p.add_argument("host")
     p.add_argument("port", type=int)
