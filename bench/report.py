@@ -108,9 +108,12 @@ rows = [
      "hubgate", "—", ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
     ("2 · same, added over direct", "p99 µs added", "lower", "lat:diff", "p99_us",
      "hubgate", "—", ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
-    ("2 · manifest GETs, passthrough CONNECT", "p50 µs", "lower", "lat", "p50_us",
+    ("2 · manifest GETs, passthrough CONNECT (tinyproxy: %s GETs, Nagle-bound)" % meta.get("lat_n_tinyproxy"),
+     "p50 µs", "lower", "lat", "p50_us",
      "hubgate-pass", "direct", ["not run", "not run", "tinyproxy", NA_REVERSE, NA_REVERSE]),
     ("4 · %s, intercepted" % meta.get("par"), "req/s", "higher", "par", "rps",
+     "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
+    ("4 · same", "p50 µs", "lower", "par", "p50_us",
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
     ("4 · same", "p99 µs", "lower", "par", "p99_us",
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
@@ -120,7 +123,9 @@ rows = [
      "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", "tinyproxy", NA_REVERSE, NA_REVERSE]),
     ("5 · same", "KiB per tunnel", "lower", "idle_tunnel", "kib_per_conn",
      "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", "tinyproxy", NA_REVERSE, NA_REVERSE]),
-    ("5 · same", "descriptors", "lower", "idle_tunnel", "fds",
+    ("5 · same", "descriptors open", "lower", "idle_tunnel", "fds",
+     "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", "tinyproxy", NA_REVERSE, NA_REVERSE]),
+    ("5 · same", "descriptors added", "lower", "idle_tunnel", "fds_added",
      "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", "tinyproxy", NA_REVERSE, NA_REVERSE]),
     ("5 · %s intercepted conns. idle after 1 GET" % meta.get("idle_int_n"), "RSS MiB", "lower",
      "idle_int", "rss_mib", "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", NOT_RUN]),
@@ -130,7 +135,11 @@ rows = [
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
     ("6 · TTFB, same name again (leaf cached)", "ms", "lower", "leaf", "cached_ms",
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
-    ("6 · first use − cached", "ms", "lower", "leaf:self", "first_ms",
+    ("6 · first use − cached (TTFB)", "ms", "lower", "leaf:self", "first_ms",
+     "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
+    ("6 · TLS handshake done (curl appconnect), new name", "ms", "lower", "leaf", "first_tls_ms",
+     "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
+    ("6 · TLS handshake done, same name again", "ms", "lower", "leaf", "cached_tls_ms",
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
     ("7 · CPU per GiB, intercepted (case 1)", "CPU s/GiB", "lower", "cpu", "s_per_gib",
      "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
@@ -153,13 +162,15 @@ def row_values(case, metric, subj):
     if case.endswith(":diff"):
         return diffs(case[:-5], subj, metric, "direct")
     if case.endswith(":self"):
-        return diffs(case[:-5], subj, metric, subj, "cached_ms")
+        return diffs(case[:-5], subj, metric, subj, metric.replace("first", "cached"))
     return values(case, subj, metric)
 
 
 def ratio(a, b):
-    if a is None or b is None or b == 0:
+    if a is None or b is None:
         return "?"
+    if a <= 0 or b <= 0:
+        return "—"
     return "×%.2f" % (a / b)
 
 
@@ -281,8 +292,12 @@ set yrange [0:*]
 set multiplot layout 3,2 title 'hubgate benchmark, %(date)s, medians of %(rounds)s round(s)'
 set title 'Case 1: %(blob)s MiB blob over TLS (MiB/s, higher is better)'
 plot '%(d1)s' using 2:xtic(1) title 'MiB/s' lc rgb '#3070b0'
-set title 'Case 2: manifest GET latency, one keep-alive connection (µs, lower is better)'
+set title 'Case 2: manifest GET latency, one keep-alive connection (µs, log scale, lower is better)'
+set logscale y
+set yrange [10:*]
 plot '%(d2)s' using 2:xtic(1) title 'p50' lc rgb '#3070b0', '' using 3 title 'p99' lc rgb '#c05030'
+unset logscale y
+set yrange [0:*]
 set title 'Case 4: %(par)s (req/s, higher is better)'
 plot '%(d4)s' using 2:xtic(1) title 'req/s' lc rgb '#3070b0'
 set title 'Case 7: proxy CPU seconds per GiB moved (lower is better)'

@@ -32,12 +32,12 @@ BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results}
 if [ "$BENCH_QUICK" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-1}
     BLOB_MIB=${BENCH_BLOB_MIB:-32}
-    LAT_N=2000 PAR_C=200 PAR_N=10 IDLE_N=1000 IDLE_INT_N=200
+    LAT_N=2000 LAT_N_TINYPROXY=100 PAR_C=200 PAR_N=10 IDLE_N=1000 IDLE_INT_N=200
     DOCKER_LAYERS_MIB="8 16 24"
 else
     ROUNDS=${BENCH_ROUNDS:-5}
     BLOB_MIB=${BENCH_BLOB_MIB:-256}
-    LAT_N=2000 PAR_C=200 PAR_N=50 IDLE_N=8000 IDLE_INT_N=1000
+    LAT_N=2000 LAT_N_TINYPROXY=200 PAR_C=200 PAR_N=50 IDLE_N=8000 IDLE_INT_N=1000
     DOCKER_LAYERS_MIB="32 48 64 96"
 fi
 BENCH_LEAVES=$((ROUNDS * 2))
@@ -121,11 +121,12 @@ bench_meta() {
         printf 'docker\t%s\n' "$BENCH_DOCKER"
         printf 'blob_mib\t%s\n' "$BLOB_MIB"
         printf 'lat_n\t%s\n' "$LAT_N"
+        printf 'lat_n_tinyproxy\t%s\n' "$LAT_N_TINYPROXY"
         printf 'par\t%s clients x %s GETs of %s bytes\n' "$PAR_C" "$PAR_N" "$SMALL_BYTES"
         printf 'idle_n\t%s\n' "$IDLE_N"
         printf 'idle_int_n\t%s\n' "$IDLE_INT_N"
         printf 'docker_image\t%s MiB layers: %s\n' "$(( ${DOCKER_IMAGE_BYTES:-0} / 1048576 ))" "$DOCKER_LAYERS_MIB"
-        printf 'hubgate\t%s (%s)\n' "$("$HUBGATE" --version 2>&1 | head -n1)" "$rev"
+        printf 'hubgate\t%s (%s)\n' "$("$HUBGATE" --version 2>&1 | sed -n 1p)" "$rev"
         printf 'machine\t%s cores, %s MiB, kernel %s\n' "$(nproc)" \
             "$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)" "$(uname -r)"
         printf 'peers\tmitmproxy %s, squid %s, tinyproxy %s, nginx %s, curl %s\n' \

@@ -295,7 +295,8 @@ bench_subjects() {
 
 # subj_curl SUBJECT HOST PATH MAXTIME [CURL_ARGS...]: curl through SUBJECT
 # (HOST replaces the subject's name when not empty); prints curl's -w line
-# "code bytes total_s ttfb_s".
+# "code bytes total_s ttfb_s tls_done_s" (tls_done: curl's time_appconnect,
+# the end of the TLS handshake with whoever presents the origin's name).
 subj_curl() {
     local s=$1 host=${2:-${S_HOST[$1]}} path=$3 tmo=$4 a=()
     shift 4
@@ -305,7 +306,7 @@ subj_curl() {
         a=(--resolve "$host:${S_PORT[$s]}:${S_ADDR[$s]%:*}")
     fi
     hg_client curl -sS --http1.1 --max-time "$tmo" --cacert "${S_CA[$s]}" "${a[@]}" "$@" \
-        -o /dev/null -w '%{http_code} %{size_download} %{time_total} %{time_starttransfer}\n' \
+        -o /dev/null -w '%{http_code} %{size_download} %{time_total} %{time_starttransfer} %{time_appconnect}\n' \
         "https://$host:${S_PORT[$s]}$path"
 }
 

@@ -15,7 +15,7 @@
  * lower-case hosts, relays pair with hosts); an error is NUL-terminated
  * inside its buffer and starts with the file's name; no password of a
  * link URL ("scheme://user:PASS@") or of a users entry ("name:PASS")
- * appears in an error. */
+ * on a "key = value" line appears in an error. */
 #include "tests/fuzz/fuzz_common.h"
 
 #include <fcntl.h>
@@ -83,6 +83,30 @@ static void check_no_secret(const char *text, const char *err)
         pw[n] = '\0';
         if (strstr(text, pw) != p + 1 || strstr(p + 1 + n, pw) != NULL)
             continue;   /* also elsewhere: it may be quoted legitimately */
+        {
+            /* only a "key = value" line holds a secret; a broken line
+             * ("[sect", no '=') may be quoted whole in its error */
+            const char *ls = p, *eq;
+
+            while (ls > text && ls[-1] != '\n')
+                ls--;
+            while (*ls == ' ' || *ls == '\t')
+                ls++;
+            eq = memchr(ls, '=', (size_t)(p - ls));
+            if (*ls == '[' || *ls == ';' || *ls == '#' || eq == NULL)
+                continue;
+            /* A mistyped link ("socks5:/u:PASS@h:1", "u:PASS@h:1") is
+             * quoted whole: an open bug. FUZZ_KNOWN=link_typo skips it. */
+            if (*e == '@' && fuzz_known("link_typo")) {
+                const char *u = p;
+
+                while (u > eq + 1 && u[-1] != ' ' && u[-1] != ',' && u[-1] != '=' &&
+                       u[-1] != '/')
+                    u--;
+                if (u < eq + 4 || memcmp(u - 3, "://", 3) != 0)
+                    continue;
+            }
+        }
         if (*e == '@' || (p > text && strstr(text, "users") != NULL)) {
             if (*e != '@') {
                 /* a users entry: the line names the key users */

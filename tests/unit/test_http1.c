@@ -24,30 +24,7 @@
 
 #define ARENA_SIZE (512u * 1024u)
 
-static char *arena_map;
-static size_t arena_maplen;
-static char *arena_end;  /* first byte of the PROT_NONE page */
-
-static int arena_up(void **state)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-    (void)state;
-    arena_maplen = ARENA_SIZE + pg;
-    arena_map = mmap(NULL, arena_maplen, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (arena_map == MAP_FAILED)
-        return -1;
-    arena_end = arena_map + ARENA_SIZE;
-    return mprotect(arena_end, pg, PROT_NONE);
-}
-
-static int arena_down(void **state)
-{
-    (void)state;
-    munmap(arena_map, arena_maplen);
-    return 0;
-}
+#include "arena.h"
 
 /* ---- a message stream fed to the parser --------------------------------- */
 

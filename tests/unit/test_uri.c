@@ -18,30 +18,7 @@
 
 #define ARENA_SIZE (16u * 1024u)
 
-static char *arena_map;
-static size_t arena_maplen;
-static char *arena_end;
-
-static int arena_up(void **state)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-    (void)state;
-    arena_maplen = ARENA_SIZE + pg;
-    arena_map = mmap(NULL, arena_maplen, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (arena_map == MAP_FAILED)
-        return -1;
-    arena_end = arena_map + ARENA_SIZE;
-    return mprotect(arena_end, pg, PROT_NONE);
-}
-
-static int arena_down(void **state)
-{
-    (void)state;
-    munmap(arena_map, arena_maplen);
-    return 0;
-}
+#include "arena.h"
 
 /* n bytes of s, ending at the guard page. */
 static const char *at_end_n(const char *s, size_t n)

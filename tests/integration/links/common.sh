@@ -176,7 +176,7 @@ hgl_hubgate_start() {
         sleep 0.1
     done
     [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] || hg_fail "hubgate made no $HG_HUBGATE_CA_DIR/ca.crt"
-    hg_log "hubgate up: $(grep -m1 '^via' "$conf"), resolver: $(grep -v localhost "$hosts" | tr '\n' ';')"
+    hg_log "hubgate up: $(grep -m1 '^via' "$conf" | sed 's|//[^@/ ]*@|//***@|g'), resolver: $(grep -v localhost "$hosts" | tr '\n' ';')"
 }
 
 # hgl_hubgate_restart CONFIG HOSTS: stops hubgate (must exit 0) and starts
@@ -384,18 +384,21 @@ hgl_caddy_relay() {
     hg_wait_port "$HG_NS_HUB" "$HGL_CADDY_IP" 443 caddy
 }
 
-# hgl_fault_relay ARGS...: fault_relay.py as fault.relay.test on
-# 198.51.100.12:443, logging to $HG_LOGS/fault-relay.jsonl.
+# hgl_fault_relay NAME ARGS...: fault_relay.py (service NAME) as
+# fault.relay.test on 198.51.100.12:443, with the fault ARGS, logging each
+# request to $HG_LOGS/NAME.jsonl. Stop it (hg_stop NAME) before another.
 hgl_fault_relay() {
-    hg_start fault-relay "$HG_NS_HUB" timeout 900 "$HG_PY" "$HGL_DIR/fault_relay.py" \
+    local name=$1
+    shift
+    hg_start "$name" "$HG_NS_HUB" timeout 900 "$HG_PY" "$HGL_DIR/fault_relay.py" \
         --listen "$HGL_FAULT_IP:443" --cert "$HG_TMP/pki/fault.relay.test.crt" \
         --key "$HG_TMP/pki/fault.relay.test.key" --ca "$HG_TMP/pki/ca.crt" \
-        --origin https://fault.relay.test --log "$HG_LOGS/fault-relay.jsonl" "$@"
-    hg_wait_port "$HG_NS_HUB" "$HGL_FAULT_IP" 443 fault-relay
+        --origin https://fault.relay.test --log "$HG_LOGS/$name.jsonl" "$@"
+    hg_wait_port "$HG_NS_HUB" "$HGL_FAULT_IP" 443 "$name"
 }
 
-# hgl_fault_count JQ-LIKE-PYTHON-EXPR: how many requests in the fault relay's
-# log satisfy the python expression over r (the request's record).
+# hgl_fault_count NAME PYTHON-EXPR: how many requests in fault relay NAME's
+# log satisfy the python expression over r (one request's record).
 hgl_fault_count() {
     "$HG_PY" -c '
 import json, sys
@@ -404,7 +407,7 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     if eval(sys.argv[2], {}, {"r": r}):
         n += 1
-print(n)' "$HG_LOGS/fault-relay.jsonl" "$1"
+print(n)' "$HG_LOGS/$1.jsonl" "$2"
 }
 
 # hgl_auth_double CREDFILE: auth_double.py as auth.docker.io on

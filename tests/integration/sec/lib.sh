@@ -15,7 +15,8 @@
 #                                       registry-1.docker.io, auth.docker.io,
 #                                       production.cloudflare.docker.com
 #                                       (certificate by SNI); plain HTTP :80
-#                                       records every byte (origin.test)
+#                                       records every byte (origin.test),
+#                                       :8080 serves the same paths as :443
 #                         198.51.100.4  site.example.test TLS :443 (tunnelled)
 #                         10.77.0.7, 192.168.77.7  private LAN hosts (banner :443)
 #                         169.254.169.254          "cloud metadata" (banner :443, :80)
@@ -232,7 +233,7 @@ sec_origins() {
     mkdir -p "$TMP/data" "$TMP/rec"
     sec_start origin "$NS_B" "$PY" -u "$SEC_DIR/origin.py" --pki "$TMP/pki" \
         --data "$TMP/data" --rec "$TMP/rec" \
-        --tls "$HUB_IP:443" --tls "$SITE_IP:443" --record "$HUB_IP:80" \
+        --tls "$HUB_IP:443" --tls "$SITE_IP:443" --record "$HUB_IP:80" --http "$HUB_IP:8080" \
         --banner "$LAN_HOST_IP:443" --banner "$LAN2_HOST_IP:443" \
         --banner "$META_IP:443" --banner "$META_IP:80" --banner "$LAN_HOST_IP:22"
     sec_start origin-a "$NS_A" "$PY" -u "$SEC_DIR/origin.py" --rec "$TMP/rec" \
@@ -240,6 +241,7 @@ sec_origins() {
     wait_port "$NS_B" "$HUB_IP" 443 origin
     wait_port "$NS_B" "$SITE_IP" 443 origin
     wait_port "$NS_B" "$HUB_IP" 80 origin
+    wait_port "$NS_B" "$HUB_IP" 8080 origin
     wait_port "$NS_B" "$META_IP" 443 origin
     wait_port "$NS_A" 127.0.0.1 8022 origin-a
 }
