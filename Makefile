@@ -17,9 +17,9 @@ HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fno-common
 SANFL    = $(if $(SAN),-fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer)
 LLHTTP_DIR = /usr/share/llhttp
 LLHTTP_INC = /usr/share/include/llhttp
-ALL_CFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -I$(LLHTTP_INC) $(WARN) $(HARDEN) $(SANFL) \
+ALL_CFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -pthread -I. -I$(LLHTTP_INC) $(WARN) $(HARDEN) $(SANFL) \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 # A build per flavour, so a sanitizer build never mixes with a plain one.
 B        = build/$(if $(SAN),san-$(subst $(comma),-,$(SAN)),plain)

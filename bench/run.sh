@@ -92,6 +92,9 @@ bench_init() {
     SAMPLES=$HG_TMP/samples.tsv FAILURES=$HG_TMP/failures.tsv
     : >"$SAMPLES"
     : >"$FAILURES"
+    # One binary for the whole run, whatever rebuilds ./hubgate meanwhile.
+    cp "$HUBGATE" "$HG_TMP/hubgate"
+    HUBGATE_SRC=$HUBGATE HUBGATE=$HG_TMP/hubgate
     HGBENCH=$HG_TMP/hgbench
     cc -O2 -Wall -o "$HGBENCH" "$BENCH_DIR/hgbench.c" -lssl -lcrypto -lpthread
     bench_log "temp dir $HG_TMP; $ROUNDS round(s), blob $BLOB_MIB MiB, docker=$BENCH_DOCKER"
@@ -126,7 +129,8 @@ bench_meta() {
         printf 'idle_n\t%s\n' "$IDLE_N"
         printf 'idle_int_n\t%s\n' "$IDLE_INT_N"
         printf 'docker_image\t%s MiB layers: %s\n' "$(( ${DOCKER_IMAGE_BYTES:-0} / 1048576 ))" "$DOCKER_LAYERS_MIB"
-        printf 'hubgate\t%s (%s)\n' "$("$HUBGATE" --version 2>&1 | sed -n 1p)" "$rev"
+        printf 'hubgate\t%s (%s, %s, sha256 %.12s)\n' "$("$HUBGATE" --version 2>&1 | sed -n 1p)" \
+            "$HUBGATE_SRC" "$rev" "$(sha256sum "$HUBGATE" | cut -d' ' -f1)"
         printf 'machine\t%s cores, %s MiB, kernel %s\n' "$(nproc)" \
             "$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)" "$(uname -r)"
         printf 'peers\tmitmproxy %s, squid %s, tinyproxy %s, nginx %s, curl %s\n' \

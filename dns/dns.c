@@ -81,11 +81,8 @@ struct dns *dns_new(struct loop *loop, const struct str_list *servers,
     struct dns *dns;
     int rc;
 
-    rc = ares_library_init(ARES_LIB_INIT_ALL);
-    if (rc != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares init: %s", ares_strerror(rc));
-        return NULL;
-    }
+    /* ares_library_init() is the caller's, once per process: it is not
+     * thread-safe and every worker has a channel. */
     dns = calloc(1, sizeof(*dns));
     if (!dns) {
         snprintf(err, errlen, "out of memory");
@@ -134,7 +131,6 @@ void dns_free(struct dns *dns)
     loop_timer_del(dns->loop, &dns->timer);
     ares_destroy(dns->ch); /* runs outstanding callbacks with ARES_EDESTRUCTION */
     free(dns);
-    ares_library_cleanup();
 }
 
 static void dns_deliver(void *arg)

@@ -54,7 +54,7 @@ void mitm_start(struct conn *c)
     SSL_set_app_data(ssl, c->host);  /* for the SNI check */
     SSL_set_accept_state(ssl);
     ep_init_tls(&c->cl, c->cl.fd, ssl);
-    c->mode = CONN_MITM;
+    conn_set_mode(c, CONN_MITM);
     c->flags &= ~CONN_F_TLS_OK;
     c->t_head = c->t_active = loop_now(c->px->loop);
     http1_init(c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);

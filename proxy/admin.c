@@ -167,18 +167,26 @@ struct ca *admin_ca(const struct proxy *px)
     return px->gen ? px->gen->ca : NULL;
 }
 
+unsigned admin_count(const struct proxy *px, int kind)
+{
+    unsigned n = 0;
+    size_t i;
+
+    /* every worker's counts, written by its own thread */
+    for (i = 0; i < (px->npeers ? px->npeers : 1); i++) {
+        const struct proxy *p = px->npeers ? px->peers[i] : px;
+
+        n += __atomic_load_n(kind == CONN_TUNNEL ? &p->n_tunnel :
+                             kind == CONN_MITM ? &p->n_mitm : &p->nconns, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
 static void admin_update_gauges(struct proxy *px, struct metrics *m)
 {
-    unsigned tunnel = 0, mitm = 0;
-    const struct conn *c;
+    unsigned tunnel = admin_count(px, CONN_TUNNEL), mitm = admin_count(px, CONN_MITM);
 
-    for (c = px->conns; c; c = c->next) {
-        if (c->mode == CONN_TUNNEL)
-            tunnel++;
-        else if (c->mode == CONN_MITM)
-            mitm++;
-    }
-    metrics_set(m, "hubgate_connections", "kind=\"client\"", px->nconns);
+    metrics_set(m, "hubgate_connections", "kind=\"client\"", admin_count(px, CONN_HTTP));
     metrics_set(m, "hubgate_connections", "kind=\"tunnel\"", tunnel);
     metrics_set(m, "hubgate_connections", "kind=\"intercepted\"", mitm);
     if (admin_ca(px))

@@ -10,6 +10,10 @@
 
 #include "proxy/version.h"
 
+/* Connections open in all workers: CONN_TUNNEL, CONN_MITM, or CONN_HTTP
+ * for all client connections. */
+unsigned admin_count(const struct proxy *px, int kind);
+
 /* The CA of the current configuration generation, or NULL. */
 struct ca *admin_ca(const struct proxy *px);
 

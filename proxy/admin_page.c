@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ca/ca.h"
+#include "proxy/conn.h"
 #include "proxy/link.h"
 #include "proxy/metrics.h"
 
@@ -179,7 +180,8 @@ int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
     sb_printf(&s, ":%u</td></tr>\n<tr><th>admin listen</th><td class=\"mono\">",
               (unsigned)cfg->listen_port);
     sb_html(&s, listen);
-    sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n", px->nconns);
+    sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n",
+              admin_count(px, CONN_HTTP));
     if (admin_ca(px)) {
         time_t exp = ca_not_after(admin_ca(px));
         struct tm tm;

@@ -131,8 +131,25 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     if (px->conns)
         px->conns->prev = c;
     px->conns = c;
-    px->nconns++;
+    __atomic_store_n(&px->nconns, px->nconns + 1, __ATOMIC_RELAXED);
     conn_update(c);
+}
+
+/* The owner thread writes these counts; the admin page, on another
+ * worker's thread, reads them. */
+static void count_kind(struct proxy *px, enum conn_mode mode, int delta)
+{
+    unsigned *n = mode == CONN_TUNNEL ? &px->n_tunnel : mode == CONN_MITM ? &px->n_mitm : NULL;
+
+    if (n)
+        __atomic_store_n(n, *n + (unsigned)delta, __ATOMIC_RELAXED);
+}
+
+void conn_set_mode(struct conn *c, enum conn_mode mode)
+{
+    count_kind(c->px, c->mode, -1);
+    c->mode = mode;
+    count_kind(c->px, mode, +1);
 }
 
 static void conn_free(void *arg)
@@ -160,7 +177,8 @@ static void conn_free(void *arg)
         px->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    px->nconns--;
+    count_kind(px, c->mode, -1);
+    __atomic_store_n(&px->nconns, px->nconns - 1, __ATOMIC_RELAXED);
     gen_unref(c->gen);
     free(c->req);
     free(c);

@@ -114,6 +114,10 @@ struct conn {
 /* Takes a freshly accepted, non-blocking socket. On failure closes fd. */
 void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer);
 
+/* Switches c to CONN_TUNNEL or CONN_MITM, keeping the per-kind counts
+ * the admin page reads from other threads. */
+void conn_set_mode(struct conn *c, enum conn_mode mode);
+
 /* Marks c for release after the current event; idempotent. */
 void conn_close(struct conn *c);
 

@@ -40,7 +40,7 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
         return;
     }
     c->bytes_out = 0;
-    c->mode = CONN_TUNNEL;
+    conn_set_mode(c, CONN_TUNNEL);
     /* A tunnel parses nothing: its HTTP state goes, so that thousands of
      * idle tunnels stay small. */
     free(c->req);

@@ -52,10 +52,10 @@ static void listener_on_accept(struct loop *loop, int lfd, void *arg, uint32_t e
     }
 }
 
-int listener_start(struct proxy *px, char *err, size_t errlen)
+int listener_start(struct proxy *px, int reuseport, char *err, size_t errlen)
 {
     const struct config *cfg = px->cfg;
-    int fd = net_listen(cfg->listen_host, cfg->listen_port, 0);
+    int fd = net_listen(cfg->listen_host, cfg->listen_port, reuseport);
 
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s:%u: %s%s", cfg->listen_host,

@@ -6,7 +6,7 @@
 
 /* Opens [proxy] listen and starts accepting. Returns 0, or -1 with a
  * message in err. */
-int listener_start(struct proxy *px, char *err, size_t errlen);
+int listener_start(struct proxy *px, int reuseport, char *err, size_t errlen);
 
 /* Stops accepting and closes the socket (draining). */
 void listener_stop(struct proxy *px);

@@ -6,6 +6,9 @@
  *   hubgate doctor [-c FILE]             check the whole setup
  *   hubgate --version */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ares.h>
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
@@ -29,6 +33,7 @@
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream.h"
+#include "proxy/worker.h"
 
 #include "proxy/version.h"
 
@@ -44,106 +49,30 @@ static void usage(FILE *f)
             CONFIG_DEFAULT_PATH);
 }
 
-struct drain {
-    struct proxy *px;
-    struct timer timer;
-    int sfd;
-};
+#define WORKERS_MAX 16
 
-static void on_drain_timeout(struct loop *loop, struct timer *t)
+/* How many event loops: one per core, or HUBGATE_WORKERS. */
+static int worker_count(void)
 {
-    struct drain *d = t->arg;
+    const char *env = getenv("HUBGATE_WORKERS");
+    long n = env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
 
-    log_warn("drain: %u connection(s) still open after [proxy] drain_timeout; stopping",
-             d->px->nconns);
-    loop_stop(loop);
+    if (n < 1)
+        n = 1;
+    return n > WORKERS_MAX ? WORKERS_MAX : (int)n;
 }
 
-/* SIGTERM/SIGINT: stop accepting, close idle connections, give the rest
- * drain_timeout to finish. */
-static void start_drain(struct drain *d)
+/* The main thread: starts the workers one after the other (each must say
+ * it is ready before the next starts, so start-up errors stop everything
+ * early and library set-up never races), then turns signals into
+ * commands: SIGTERM/SIGINT drain, SIGHUP reload. */
+static int run(const char *path)
 {
-    struct proxy *px = d->px;
-    struct conn *c, *next;
-
-    if (px->draining)
-        return;
-    px->draining = 1;
-    notify_send("STOPPING=1");
-    listener_stop(px);
-    log_info("draining: %u connection(s) in flight, up to %ums", px->nconns,
-             px->cfg->drain_timeout_ms);
-    for (c = px->conns; c; c = next) {
-        next = c->next;
-        if (c->mode != CONN_TUNNEL && c->req->state == H1_HEAD && !c->cin.len &&
-            !c->pending && !c->uout.len && !c->cout.len)
-            conn_close(c);
-        else
-            c->flags |= CONN_F_CLOSE_AFTER;
-    }
-    if (px->nconns == 0) {
-        loop_stop(px->loop);
-        return;
-    }
-    loop_timer_set(px->loop, &d->timer, px->cfg->drain_timeout_ms);
-}
-
-/* SIGHUP: a new generation for new connections; live ones keep theirs.
- * A bad config is refused and the running one kept. */
-static void reload(struct proxy *px)
-{
-    struct config cfg;
-    struct gen *g;
-    char err[512];
-
-    log_info("SIGHUP: reloading %s", px->config_path);
-    notify_send("RELOADING=1");
-    if (config_load(&cfg, px->config_path, err, sizeof(err)) != 0) {
-        log_err("reload refused, keeping the running configuration: %s", err);
-        notify_send("READY=1");
-        return;
-    }
-    if (strcmp(cfg.listen_host, px->cfg->listen_host) != 0 ||
-        cfg.listen_port != px->cfg->listen_port)
-        log_warn("reload: [proxy] listen changed; it takes effect after a restart "
-                 "(still listening on %s:%u)", px->cfg->listen_host,
-                 (unsigned)px->cfg->listen_port);
-    g = gen_new(&cfg, err, sizeof(err));
-    if (!g) {
-        log_err("reload refused, keeping the running configuration: %s", err);
-        notify_send("READY=1");
-        return;
-    }
-    gen_unref(px->gen);
-    px->gen = g;
-    px->cfg = &g->cfg;
-    /* pooled connections belong to the old links */
-    pool_free(px->pool);
-    px->pool = pool_new(px->loop, 64, 30000);
-    if (px->metrics)
-        metrics_set(px->metrics, "hubgate_ca_expiry_timestamp_seconds", "",
-                    (double)ca_not_after(g->ca));
-    log_info("reloaded: new connections use the new configuration");
-    notify_send("READY=1");
-}
-
-static void on_signal(struct loop *loop, int fd, void *arg, uint32_t events)
-{
-    struct drain *d = arg;
-    struct signalfd_siginfo si;
-
-    (void)loop;
-    (void)events;
-    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-            start_drain(d);
-        else if (si.ssi_signo == SIGHUP)
-            reload(d->px);
-    }
-}
-
-static int signals_setup(struct drain *d)
-{
+    static struct worker w[WORKERS_MAX];
+    static struct proxy *peers[WORKERS_MAX];
+    struct metrics *metrics = metrics_new();
+    int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
+    int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
 
     signal(SIGPIPE, SIG_IGN);
@@ -151,100 +80,97 @@ static int signals_setup(struct drain *d)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-        return -1;
-    d->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (d->sfd == -1)
-        return -1;
-    return loop_add(d->px->loop, d->sfd, LOOP_RD, on_signal, d);
-}
+    /* Blocked here, so every worker thread inherits the mask. */
+    if (!metrics || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+        (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
+        pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+        log_err("cannot set up: %s", strerror(errno));
+        rc = 1;
+        goto out;
+    }
+    for (i = 0; i < nw; i++)
+        peers[i] = &w[i].px;
+    for (i = 0; i < nw; i++) {
+        char r = 'F';
 
-static int run(struct config *cfg, const char *path)
-{
-    struct proxy px;
-    struct drain d;
-    char err[512];
-    int rc = 1;
-    time_t exp;
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].index = i;
+        w[i].config_path = path;
+        w[i].metrics = metrics;
+        w[i].peers = peers;
+        w[i].npeers = (size_t)nw;
+        w[i].ready_fd = ready[1];
+        w[i].done_fd = done[1];
+        if (pipe2(w[i].ctl, O_NONBLOCK | O_CLOEXEC) == -1 ||
+            pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
+            log_err("cannot start worker %d: %s", i, strerror(errno));
+            rc = 1;
+            break;
+        }
+        started++;
+        running++;
+        if (read(ready[0], &r, 1) != 1 || r != 'R') {
+            rc = 1;
+            break;
+        }
+    }
+    if (rc == 0) {
+        const struct config *cfg = w[0].px.cfg;
+        time_t exp = ca_not_after(w[0].px.gen->ca);
 
-    memset(&px, 0, sizeof(px));
-    memset(&d, 0, sizeof(d));
-    d.sfd = -1;
-    timer_init(&d.timer, on_drain_timeout, &d);
-    px.lfd = -1;
-    px.config_path = path;
-    px.loop = loop_new();
-    if (!px.loop) {
-        log_err("cannot create the event loop: %s", strerror(errno));
-        config_free(cfg);
-        return 1;
+        log_info("hubgate %s listening on %s:%u with %d event loop(s); CA %s/ca.crt valid "
+                 "until %.24s", HUBGATE_VERSION, cfg->listen_host, (unsigned)cfg->listen_port,
+                 nw, cfg->ca_dir, ctime(&exp));
+        notify_send("READY=1");
     }
-    px.gen = gen_new(cfg, err, sizeof(err));
-    if (!px.gen) {
-        log_err("%s", err);
-        goto out;
+    for (i = 0; i < started; i++)
+        if (rc)
+            worker_command(&w[i], 'T');
+    while (running > 0) {
+        struct pollfd pf[2] = {{sfd, POLLIN, 0}, {done[0], POLLIN, 0}};
+        struct signalfd_siginfo si;
+        char d;
+
+        if (poll(pf, 2, -1) == -1 && errno != EINTR)
+            break;
+        if (pf[1].revents & POLLIN && read(done[0], &d, 1) == 1) {
+            running--;
+            /* one loop ended (drained or failed): the others follow */
+            for (i = 0; i < started; i++)
+                worker_command(&w[i], 'T');
+        }
+        if (pf[0].revents & POLLIN && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (si.ssi_signo == SIGHUP) {
+                notify_send("RELOADING=1");
+                for (i = 0; i < started; i++)
+                    worker_command(&w[i], 'H');
+                notify_send("READY=1");
+            } else {
+                notify_send("STOPPING=1");
+                for (i = 0; i < started; i++)
+                    worker_command(&w[i], 'T');
+            }
+        }
     }
-    px.cfg = &px.gen->cfg;
-    px.pool = pool_new(px.loop, 64, 30000);
-    px.metrics = metrics_new();
-    if (!px.pool || !px.metrics) {
-        log_err("out of memory");
-        goto out;
+    for (i = 0; i < started; i++) {
+        pthread_join(w[i].tid, NULL);
+        rc |= w[i].rc;
+        close(w[i].ctl[0]);
+        close(w[i].ctl[1]);
     }
-    px.dns = dns_new(px.loop, &px.cfg->dns_servers, err, sizeof(err));
-    if (!px.dns) {
-        log_err("%s", err);
-        goto out;
-    }
-    d.px = &px;
-    if (signals_setup(&d) != 0) {
-        log_err("cannot set up signal handling: %s", strerror(errno));
-        goto out;
-    }
-    if (listener_start(&px, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        goto out;
-    }
-    if (px.cfg->admin_listen &&
-        admin_start(&px, px.cfg->admin_listen, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        goto out;
-    }
-    exp = ca_not_after(px.gen->ca);
-    metrics_set(px.metrics, "hubgate_ca_expiry_timestamp_seconds", "", (double)exp);
-    log_info("hubgate %s listening on %s:%u; CA %s/ca.crt valid until %.24s",
-             HUBGATE_VERSION, px.cfg->listen_host, (unsigned)px.cfg->listen_port,
-             px.cfg->ca_dir, ctime(&exp));
-    notify_send("READY=1");
-    if (loop_run(px.loop) != 0) {
-        log_err("event loop failed: %s", strerror(errno));
-        goto out;
-    }
-    log_info("stopped");
-    rc = 0;
+    if (rc == 0)
+        log_info("stopped");
 out:
-    /* Reverse order of acquisition. */
-    while (px.conns) {
-        conn_close(px.conns);
-        loop_run_deferred(px.loop);
+    if (sfd >= 0)
+        close(sfd);
+    for (i = 0; i < 2; i++) {
+        if (ready[i] >= 0)
+            close(ready[i]);
+        if (done[i] >= 0)
+            close(done[i]);
     }
-    admin_stop(&px);
-    listener_stop(&px);
-    loop_timer_del(px.loop, &d.timer);
-    if (d.sfd >= 0) {
-        loop_del(px.loop, d.sfd);
-        close(d.sfd);
-    }
-    pool_free(px.pool);
-    while (px.npipes > 0) {
-        px.npipes--;
-        close(px.pipes[px.npipes][0]);
-        close(px.pipes[px.npipes][1]);
-    }
-    metrics_free(px.metrics);
-    dns_free(px.dns);
-    gen_unref(px.gen);
-    loop_free(px.loop);
+    metrics_free(metrics);
+    ares_library_cleanup();
     return rc;
 }
 
@@ -299,5 +225,13 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc ? 1 : 0;
     }
-    return run(&cfg, path);
+    /* The CA is made once here, before any worker opens it. */
+    rc = ca_create(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, 0, err,
+                   sizeof(err));
+    config_free(&cfg);
+    if (rc != 0) {
+        log_err("%s", err);
+        return 1;
+    }
+    return run(path);
 }

@@ -10,6 +10,7 @@
 #include "proxy/metrics.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct series {
 };
 
 struct metrics {
+    pthread_mutex_t lock;       /* the event loops of all workers update it */
     struct series *bucket[METRICS_BUCKETS];
     size_t nseries;
     char recent[METRICS_RECENT][METRICS_LINE];
@@ -69,7 +71,13 @@ struct metrics {
 
 struct metrics *metrics_new(void)
 {
-    return calloc(1, sizeof(struct metrics));
+    struct metrics *m = calloc(1, sizeof(struct metrics));
+
+    if (m && pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
+    return m;
 }
 
 void metrics_free(struct metrics *m)
@@ -89,6 +97,7 @@ void metrics_free(struct metrics *m)
         }
         m->bucket[i] = NULL;
     }
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -156,9 +165,11 @@ void metrics_add(struct metrics *m, const char *name, const char *labels, double
 
     if (!m)
         return;
+    pthread_mutex_lock(&m->lock);
     s = series_get(m, name, labels, MT_COUNTER);
     if (s)
         s->v += v;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v)
@@ -167,9 +178,11 @@ void metrics_set(struct metrics *m, const char *name, const char *labels, double
 
     if (!m)
         return;
+    pthread_mutex_lock(&m->lock);
     s = series_get(m, name, labels, MT_GAUGE);
     if (s)
         s->v = v;
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* Appends the escaped form of v at out[*at], within outlen - 1 bytes.
@@ -327,7 +340,19 @@ static void render_head(struct strbuf *sb, const char *name, const char *help,
               t == MT_COUNTER ? "counter" : "gauge");
 }
 
+static int metrics_render_locked(const struct metrics *m, char **out, size_t *outlen);
+
 int metrics_render(const struct metrics *m, char **out, size_t *outlen)
+{
+    int rc;
+
+    pthread_mutex_lock((pthread_mutex_t *)&m->lock);
+    rc = metrics_render_locked(m, out, outlen);
+    pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return rc;
+}
+
+static int metrics_render_locked(const struct metrics *m, char **out, size_t *outlen)
 {
     /* Appends to what *out already holds (cap unknown: the first write
      * reallocates). */
@@ -397,6 +422,7 @@ void metrics_recent(struct metrics *m, const char *line)
 
     if (!m || !line)
         return;
+    pthread_mutex_lock(&m->lock);
     slot = m->recent[m->recent_next];
     snprintf(slot, METRICS_LINE, "%s", line);
     /* One line each: a newline inside would split it on the page. */
@@ -406,6 +432,7 @@ void metrics_recent(struct metrics *m, const char *line)
     m->recent_next = (m->recent_next + 1) % METRICS_RECENT;
     if (m->recent_n < METRICS_RECENT)
         m->recent_n++;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_recent_each(const struct metrics *m, void (*fn)(void *arg, const char *line),
@@ -415,7 +442,9 @@ void metrics_recent_each(const struct metrics *m, void (*fn)(void *arg, const ch
 
     if (!m)
         return;
+    pthread_mutex_lock((pthread_mutex_t *)&m->lock);
     start = (m->recent_next + METRICS_RECENT - m->recent_n) % METRICS_RECENT;
     for (i = 0; i < m->recent_n; i++)
         fn(arg, m->recent[(start + i) % METRICS_RECENT]);
+    pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
 }

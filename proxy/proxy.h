@@ -32,7 +32,10 @@ struct proxy {
     struct pool *pool;
     int pipes[64][2];           /* idle pipes for splice(), reused by tunnels */
     int npipes;          /* idle upstream connections */
-    struct metrics *metrics;
+    struct metrics *metrics;    /* shared by all workers (locked inside) */
+    struct proxy **peers;       /* every worker's proxy, read-only */
+    size_t npeers;
+    unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
 };
 

@@ -15,6 +15,8 @@
 # request and exits 0 on SIGTERM.
 #   HUBGATE=path  binary   HG_KEEP=1  keep the temp dir
 #   SOAK_CLIENTS=200 SOAK_OPS=3 SOAK_SEED=1   the load
+#   SOAK_ROUNDS=1   rounds of it (more: does RSS keep growing?)
+#   SOAK_ENV="MALLOC_MMAP_THRESHOLD_=65536"   environment for hubgate
 source "$(dirname "$0")/sec/lib.sh"
 
 sec_init t_42_soak
@@ -27,7 +29,8 @@ head -c 5242880 /dev/urandom >"$TMP/data/e-5m.bin"
 sec_origins
 
 hg_conf "$TMP/soak.ini" 3128
-hg_up soak 3128 "$TMP/soak.ini"
+# shellcheck disable=SC2086  # SOAK_ENV is a list of VAR=VALUE words
+hg_up soak 3128 "$TMP/soak.ini" env ${SOAK_ENV:-}
 PID=$HG_PID
 CA=$TMP/ca-3128
 P=http://127.0.0.1:3128
@@ -45,19 +48,9 @@ pcurl "$NS_A" -o /dev/null -x "$P" http://origin.test:8080/file/a-1k.bin
 rss0=$(rss_kb "$PID")
 sec_log "start: $fd0 descriptors, RSS $rss0 kB"
 
-t0=$(date +%s)
-timeout 150 ip netns exec "$NS_A" "$PY" -u "$SEC_DIR/soak.py" --proxy 127.0.0.1:3128 \
-    --hubgate-ca "$CA/ca.crt" --site-ca "$TMP/pki/ca.crt" --data "$TMP/data" \
-    --clients "${SOAK_CLIENTS:-200}" --ops "${SOAK_OPS:-3}" --seed "${SOAK_SEED:-1}" \
-    --deadline 60 >"$TMP/soak.json" 2>"$TMP/soak.err"
-rc=$?
-fdpeak=$(fd_count "$PID") rsspeak=$(rss_kb "$PID")
-res=$(cat "$TMP/soak.json")
-sec_log "soak.py rc $rc after $(($(date +%s) - t0)) s: $res"
-sec_log "right after: $fdpeak descriptors, RSS $rsspeak kB"
-[ "$rc" = 0 ] && [ -n "$res" ] || bad "soak.py failed (rc $rc): $(tail -n 5 "$TMP/soak.err")"
-
-"$PY" - "$res" >"$TMP/verdict" <<'PYEOF'
+# verdict JSON: one line per finding of a round: "ok ...", "bad ...", "err ...".
+verdict() {
+    "$PY" - "$1" <<'PYEOF'
 import json, sys
 r = json.loads(sys.argv[1] or "{}")
 ok, fail = r.get("ok", {}), r.get("fail", {})
@@ -78,13 +71,30 @@ if sum(ok.get(k, 0) for k in ("blob", "cdn", "tunnel", "plain")) < 300:
 for e in r.get("errors", []):
     print("err %s" % e)
 PYEOF
-while read -r tag rest; do
-    case $tag in
-        ok) good "transfers: $rest; $(jget "$res" bytes) bytes in $(jget "$res" secs) s" ;;
-        bad) bad "soak: $rest" ;;
-        err) echo "# first errors: $rest" ;;
-    esac
-done <"$TMP/verdict"
+}
+
+for ((round = 1; round <= ${SOAK_ROUNDS:-1}; round++)); do
+    t0=$(date +%s)
+    timeout 150 ip netns exec "$NS_A" "$PY" -u "$SEC_DIR/soak.py" --proxy 127.0.0.1:3128 \
+        --hubgate-ca "$CA/ca.crt" --site-ca "$TMP/pki/ca.crt" --data "$TMP/data" \
+        --clients "${SOAK_CLIENTS:-200}" --ops "${SOAK_OPS:-3}" --seed "$(( ${SOAK_SEED:-1} + round - 1 ))" \
+        --deadline 60 >"$TMP/soak.json" 2>"$TMP/soak.err"
+    rc=$?
+    fdpeak=$(fd_count "$PID") rsspeak=$(rss_kb "$PID")
+    res=$(cat "$TMP/soak.json")
+    sec_log "round $round: soak.py rc $rc after $(($(date +%s) - t0)) s: $res"
+    sec_log "round $round, right after: $fdpeak descriptors, RSS $rsspeak kB"
+    [ "$rc" = 0 ] && [ -n "$res" ] || bad "soak.py failed (rc $rc): $(tail -n 5 "$TMP/soak.err")"
+
+    verdict "$res" >"$TMP/verdict"
+    while read -r tag rest; do
+        case $tag in
+            ok) good "transfers: $rest; $(jget "$res" bytes) bytes in $(jget "$res" secs) s" ;;
+            bad) bad "soak: $rest" ;;
+            err) echo "# first errors: $rest" ;;
+        esac
+    done <"$TMP/verdict"
+done
 
 alive soak || bad "hubgate died during the soak"
 # idle close: keep-alive clients and pooled upstream connections go
@@ -97,7 +107,9 @@ rss1=$(rss_kb "$PID")
 if [ "$n" -ge $((fd0 - 2)) ] && [ "$n" -le $((fd0 + 2)) ]; then
     good "descriptors back to $n (start $fd0, peak $fdpeak) after $i s"
 else
-    bad "descriptors: $n after 40 s idle, $fd0 at start (peak $fdpeak): $(ls -l "/proc/$PID/fd" | awk 'NR > 1 {print $NF}' | sed 's/[0-9]*//g' | sort | uniq -c | tr '\n' ' ')"
+    kinds=$(ls -l "/proc/$PID/fd" | awk 'NR > 1 {print $NF}' | sed 's/[0-9]*//g' | sort | uniq -c | tr '\n' ' ')
+    pipes=$(ls -l "/proc/$PID/fd" | grep -o 'pipe:\[[0-9]*\]' | sort | uniq -c | awk '{n++; if ($1 == 1) one++} END {printf "%d pipes, %d with one end open", n, one}')
+    bad "descriptors: $n after 40 s idle, $fd0 at start (peak $fdpeak): $kinds($pipes)"
 fi
 if [ "$rss1" -le $((rss0 * 3 / 2)) ]; then
     good "RSS $rss1 kB (start $rss0, peak $rsspeak)"

@@ -43,7 +43,7 @@ HGL_ARCH=""
 hgl_need_pkgs() {
     local p missing=()
     for p in "$@"; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' \
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null \
             || missing+=("$p")
     done
     [ "${#missing[@]}" = 0 ] && return 0
@@ -201,7 +201,7 @@ hgl_log_new() {
 # hgl_show_log [N]: the first N (60) lines of hubgate's log since the mark.
 hgl_show_log() {
     echo "---- hubgate log of this case (first ${1:-60} lines):" >&2
-    hgl_log_new | head -n "${1:-60}" >&2
+    hgl_log_new | head -n "${1:-60}" >&2 || true
 }
 
 # hgl_curl ARGS...: curl in the client namespace (with its hosts file), 20 s.
@@ -273,7 +273,7 @@ hgl_assert_link() {
     [ -n "$lines" ] || { hgl_show_log; hg_fail "$name: no access line in hubgate's log"; }
     bad=$(printf '%s\n' "$lines" | grep -vF " link=$link" || true)
     [ -z "$bad" ] || { hgl_show_log; hg_fail "$name: requests not on link $link: $bad"; }
-    printf '%s\n' "$lines" | grep -Eq " GET registry-1\.docker\.io /v2/hubgate-links/$name/manifests/[^ ]+ 200 " \
+    printf '%s\n' "$lines" | grep -E " GET registry-1\.docker\.io /v2/hubgate-links/$name/manifests/[^ ]+ 200 " >/dev/null \
         || { hgl_show_log; hg_fail "$name: no 200 manifest GET in hubgate's log"; }
     for b in $(hgl_blobs "$name"); do
         printf '%s\n' "$lines" | grep -F " GET registry-1.docker.io /v2/hubgate-links/$name/blobs/$b 200 " >/dev/null \
@@ -303,11 +303,11 @@ hgl_assert_hub_saw() {
         || hg_fail "$name: the stand-in never served its manifest"
     echo "/hubgate-links/$name/" >"$pats"
     for b in $(hgl_blobs "$name"); do
-        printf '%s\n' "$lines" | grep -F "/${b#sha256:}/data " | grep -q '" 200 ' \
+        printf '%s\n' "$lines" | grep -F "/${b#sha256:}/data " | grep '" 200 ' >/dev/null \
             || hg_fail "$name: the stand-in never served blob $b"
         echo "/${b#sha256:}/data " >>"$pats"
     done
-    if printf '%s\n' "$lines" | grep -F -f "$pats" | grep -q "^$HG_CLIENT_IP "; then
+    if printf '%s\n' "$lines" | grep -F -f "$pats" | grep "^$HG_CLIENT_IP " >/dev/null; then
         hg_fail "$name: the stand-in served some of its requests straight to $HG_CLIENT_IP (hubgate went direct)"
     fi
     hg_log "$name: the stand-in served manifest and blobs, none straight to hubgate's address"

@@ -14,7 +14,8 @@
              GET /v2/NAME/blobs/sha256:HEX
                                         the file of --data whose sha256 is HEX
                                         (404 when none)
-             GET /v2/bad/blobs/sha256:HEX   200 with other bytes (digest mismatch)
+             GET /v2/bad/blobs/sha256:HEX   200 with the file of that digest,
+                                        its last bit flipped (digest mismatch)
              GET /cut                   Content-Length 1000000, 300000 bytes, close
              GET /cut-chunked           chunked, a chunk cut short, close
              GET /stall                 head (Content-Length 1000000) and 1000
@@ -216,7 +217,15 @@ def http_conn(sock, peer, ctx, data, cid):
                 else:
                     answer(c, "404 Not Found", b"no such file\n")
             elif path.startswith("/v2/bad/blobs/sha256:"):
-                body = b"these are not the bytes you hashed\n" * 100
+                hexd = path.rsplit("sha256:", 1)[1]
+                if hexd in SHA:
+                    # the file with its last bit flipped: one byte wrong
+                    with open(SHA[hexd], "rb") as f:
+                        body = bytearray(f.read())
+                    body[-1] ^= 1
+                    body = bytes(body)
+                else:
+                    body = b"these are not the bytes you hashed\n" * 100
                 answer(c, "200 OK", body, "application/octet-stream")
             elif "/blobs/sha256:" in path and path.startswith("/v2/"):
                 hexd = path.rsplit("sha256:", 1)[1]

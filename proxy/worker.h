@@ -1,0 +1,37 @@
+/* worker.h — one event loop on its own thread, with everything it serves
+ * from: listener (SO_REUSEPORT, so the kernel spreads connections over
+ * the workers), resolver, connection pool, configuration generation. The
+ * workers share nothing mutable but the metrics (locked per update) and
+ * the read-only list of peers the admin page sums over.
+ *
+ * The main thread controls them through a pipe each: 'T' drains, 'H'
+ * reloads. */
+#ifndef HUBGATE_WORKER_H
+#define HUBGATE_WORKER_H
+
+#include <pthread.h>
+
+#include "proxy/proxy.h"
+
+struct worker {
+    struct proxy px;
+    int index;
+    const char *config_path;
+    struct metrics *metrics;    /* shared by all workers */
+    struct proxy **peers;       /* every worker's proxy, for the admin page */
+    size_t npeers;
+    int ctl[2];                 /* commands from the main thread */
+    int ready_fd;               /* written once: 'R' ready, 'F' failed */
+    int done_fd;                /* written when the worker's loop ended */
+    struct timer drain_timer;
+    pthread_t tid;
+    int rc;                     /* 0, or 1 when start-up or the loop failed */
+};
+
+/* Thread body: arg is a struct worker. */
+void *worker_main(void *arg);
+
+/* Sends a command ('T' or 'H') to a running worker. */
+void worker_command(struct worker *w, char cmd);
+
+#endif
