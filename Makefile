@@ -6,6 +6,8 @@
 #   make unit       unit tests only
 #   make SAN=address,undefined test    the same under ASan/UBSan
 #   make lint       cppcheck;  make tidy   clang-tidy
+#   make fuzz       libFuzzer targets, 60 s each (make test runs them 10 s each)
+#   make bench      throughput, latency and memory against direct and other proxies
 
 PKGS     = openssl libcares inih
 CC      ?= cc
@@ -32,7 +34,7 @@ LLHTTP_OBJS = $(B)/llhttp/llhttp.o $(B)/llhttp/api.o $(B)/llhttp/http.o
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: FORCE deps-test test-bins all run test unit integration bench lint tidy clean deps fuzz install uninstall
+.PHONY: fuzz-smoke FORCE deps-test test-bins all run test unit integration bench lint tidy clean deps fuzz install uninstall
 
 all: hubgate
 
@@ -77,7 +79,15 @@ unit: $(UNIT_BINS)
 # Dependencies first, then a fresh make, so pkg-config sees what was installed.
 test: deps-test
 	$(MAKE) hubgate test-bins
+	tests/fuzz/run.sh 10
 	tests/run.sh $(B)/tests
+
+# libFuzzer targets (clang): replay the corpora and past crashes, then fuzz.
+fuzz:
+	tests/fuzz/run.sh 60
+
+fuzz-smoke:
+	tests/fuzz/run.sh 10
 
 test-bins: $(UNIT_BINS)
 

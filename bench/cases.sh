@@ -148,13 +148,16 @@ idle_one() {
 }
 
 # case_idle ROUND: IDLE_N idle CONNECT tunnels (to the sink), and
-# IDLE_INT_N intercepted connections idle after one manifest GET each.
+# IDLE_INT_N intercepted connections idle after one manifest GET each, each
+# measured on a freshly started service.
 case_idle() {
     local r=$1 s
     for s in $(rotate "$r" hubgate mitmproxy squid tinyproxy); do
+        svc_restart "${S_SVC[$s]}"
         idle_one "$r" idle_tunnel "$s" "$IDLE_N" --no-tls --host "$PASS_HOST" --port "$SINK_PORT"
     done
     for s in $(rotate "$r" hubgate mitmproxy squid nginx); do
+        svc_restart "${S_SVC[$s]}"
         idle_one "$r" idle_int "$s" "$IDLE_INT_N" --tls --host "${S_HOST[$s]}" \
             --port "${S_PORT[$s]}" --cafile "${S_CA[$s]}" --path "$MANIFEST_PATH"
     done

@@ -153,12 +153,16 @@ bench_hubgate_up() {
 # bench_peers_up: mitmdump, squid (bump origin names, splice the rest),
 # tinyproxy (tunnels), nginx reverse proxy with default and tuned buffers.
 bench_peers_up() {
-    local d=$HG_TMP/squid t=$HG_TMP/tinyproxy.conf r=$HG_TMP/rp.conf srv port
-    hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3140 \
-        --set confdir="$HG_TMP/peerca/mitm" --set stream_large_bodies=1m \
-        --set ssl_verify_upstream_trusted_ca="$TESTCA" --set flow_detail=0 \
-        --set termlog_verbosity=warn --ignore-hosts "^${PASS_HOST//./\\.}$"
+    peer_config
+    svc_start mitmproxy
+    svc_start squid
+    svc_start tinyproxy
+    svc_start rp
+}
 
+# peer_config: the peers' configuration files and Squid's certificate store.
+peer_config() {
+    local d=$HG_TMP/squid t=$HG_TMP/tinyproxy.conf r=$HG_TMP/rp.conf srv port
     mkdir -p "$d"
     install -m 600 "$HG_TMP/peerca/ca.key" "$d/ca.key"
     cp "$HG_TMP/peerca/ca.crt" "$d/ca.crt"
@@ -194,8 +198,6 @@ EOF
     chown -R proxy:proxy "$d"
     hg_client squid -k parse -f "$d/squid.conf" >"$HG_LOGS/squid-parse.log" 2>&1 \
         || hg_fail "squid rejects $d/squid.conf: $(tail -n 5 "$HG_LOGS/squid-parse.log")"
-    hg_start squid "$HG_NS_CLIENT" squid -N -f "$d/squid.conf"
-
     cat >"$t" <<EOF
 Port 3142
 Listen 127.0.0.1
@@ -207,8 +209,6 @@ ConnectPort $SINK_PORT
 LogLevel Error
 PidFile "$HG_RUN/tinyproxy.pid"
 EOF
-    hg_start tinyproxy "$HG_NS_CLIENT" tinyproxy -d -c "$t"
-
     {
         cat <<EOF
 user root;
@@ -261,13 +261,44 @@ EOF
     } >"$r"
     hg_client nginx -t -q -e "$HG_LOGS/rp.error.log" -c "$r" >"$HG_LOGS/rp-t.log" 2>&1 \
         || hg_fail "nginx -t rejects $r: $(head -c 2000 "$HG_LOGS/rp-t.log")"
-    hg_start rp "$HG_NS_CLIENT" nginx -e "$HG_LOGS/rp.error.log" -c "$r"
+}
 
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3140 mitmproxy 60
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3141 squid 30
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3142 tinyproxy
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8443 rp
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8444 rp
+# svc_start NAME: starts a service (hubgate or a peer) and waits for its
+# ports.
+svc_start() {
+    case $1 in
+        hubgate)
+            hubgate_start "$HG_TMP/hubgate.ini" >/dev/null ;;
+        mitmproxy)
+            hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3140 \
+                --set confdir="$HG_TMP/peerca/mitm" --set stream_large_bodies=1m \
+                --set ssl_verify_upstream_trusted_ca="$TESTCA" --set flow_detail=0 \
+                --set termlog_verbosity=warn --ignore-hosts "^${PASS_HOST//./\\.}$"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3140 mitmproxy 60 ;;
+        squid)
+            hg_start squid "$HG_NS_CLIENT" squid -N -f "$HG_TMP/squid/squid.conf"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3141 squid 30 ;;
+        tinyproxy)
+            hg_start tinyproxy "$HG_NS_CLIENT" tinyproxy -d -c "$HG_TMP/tinyproxy.conf"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3142 tinyproxy ;;
+        rp)
+            hg_start rp "$HG_NS_CLIENT" nginx -e "$HG_LOGS/rp.error.log" -c "$HG_TMP/rp.conf"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8443 rp
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8444 rp ;;
+        *) hg_fail "svc_start: unknown service $1" ;;
+    esac
+}
+
+# svc_restart NAME: stops the service and starts a fresh process, so what
+# it holds afterwards owes nothing to earlier cases (memory a process freed
+# is rarely returned to the kernel, so a used process's RSS is a high-water
+# mark).
+svc_restart() {
+    case $1 in
+        rp) hg_stop rp QUIT 10 ;;
+        *) hg_stop "$1" TERM 15 ;;
+    esac
+    svc_start "$1"
 }
 
 # ---------------------------------------------------------------- subjects

@@ -151,9 +151,43 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
+/* What llhttp 8.1 lets through in a head and we must not pass on: control
+ * bytes in a request target (and HTAB, RFC 3986) or a reason phrase (HTAB
+ * allowed, RFC 9112 4), blanks inside a field name, and anything but
+ * HTTP/1.x (0.9 request lines, the HTTP/2 preface). Returns a description,
+ * or NULL when the head is clean. */
+static const char *head_problem(const struct http1 *h)
+{
+    const unsigned char *t = (const unsigned char *)h->base + h->url_off;
+    unsigned i;
+    uint32_t k;
+
+    if (h->p.http_major != 1)
+        return "not an HTTP/1.x message";
+    for (k = 0; k < h->url_len; k++) {
+        if (t[k] == 0x7f || (t[k] < 0x20 && !(h->p.type == HTTP_RESPONSE && t[k] == '\t')))
+            return h->p.type == HTTP_REQUEST ? "control byte in the request target"
+                                             : "control byte in the reason phrase";
+    }
+    for (i = 0; i < h->nhdrs; i++) {
+        const char *n = h->base + h->hdrs[i].name_off;
+
+        if (memchr(n, ' ', h->hdrs[i].name_len) || memchr(n, '\t', h->hdrs[i].name_len))
+            return "blank inside a header name";
+    }
+    return NULL;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct http1 *h = H(p);
+    const char *bad = head_problem(h);
+
+    if (bad) {
+        h->status = p->type == HTTP_REQUEST ? 400 : 502;
+        h->err = bad;
+        return -1;
+    }
 
     /* Let the parser pass the head's end, then stop so the caller can act
      * on the head before any body byte moves. */

@@ -326,28 +326,49 @@ void link_free(struct link *l)
  * needed) a copy where the userinfo of every URL becomes "***". */
 void link_redact(const char *entry, char *out, size_t outlen)
 {
-    size_t o = 0;
-    const char *p = entry, *end, *at, *q;
+    size_t o = 0, n = strlen(entry), i = 0;
 
     if (outlen == 0)
         return;
-    while (*p != '\0' && o + 1 < outlen) {
-        if (strncmp(p, "://", 3) != 0) {
-            out[o++] = *p++;
+    /* Token by token (blanks and commas separate): from where the
+     * authority starts to the token's last '@' is user[:password] — in a
+     * well-formed URL or a mistyped one, which is exactly when an entry
+     * gets quoted in an error. An '@' in a path is hidden too: a secret
+     * shown by mistake costs more than a path hidden. */
+    while (i < n && o + 1 < outlen) {
+        size_t t = i, te, as, ae, at = (size_t)-1, k;
+        const char *sep;
+
+        if (strchr(" \t,", entry[i])) {
+            out[o++] = entry[i++];
             continue;
         }
-        end = p + 3 + strcspn(p + 3, "/?# \t");
-        for (at = NULL, q = p + 3; q < end; q++)
-            if (*q == '@')
-                at = q;
-        if (at == NULL) {
-            out[o++] = *p++;
-            continue;
+        for (te = t; te < n && !strchr(" \t,", entry[te]); te++)
+            ;
+        /* after the first "//" or ":/" (mistyped schemes included) */
+        sep = NULL;
+        for (k = t; k + 1 < te && !sep; k++)
+            if ((entry[k] == '/' && entry[k + 1] == '/') || (entry[k] == ':' && entry[k + 1] == '/'))
+                sep = entry + k;
+        as = !sep ? t : (size_t)(sep - entry) + 2;
+        if (sep && sep[0] == ':' && as < te && entry[as] == '/')
+            as++;
+        /* the last '@' of the token: a password may hold '/' or '?' */
+        for (ae = as; ae < te; ae++)
+            if (entry[ae] == '@')
+                at = ae;
+        for (k = t; k < te && o + 1 < outlen; k++) {
+            if (at != (size_t)-1 && k == as) {
+                const char *r;
+
+                for (r = "***"; *r && o + 1 < outlen; r++)
+                    out[o++] = *r;
+                k = at; /* continue from the '@' */
+            }
+            if (o + 1 < outlen)
+                out[o++] = entry[k];
         }
-        o += (size_t)snprintf(out + o, outlen - o, "://***");
-        if (o >= outlen)
-            o = outlen - 1;
-        p = at;
+        i = te;
     }
     out[o] = '\0';
 }

@@ -16,10 +16,9 @@
 # (proxy.links.test is 198.51.100.14, from hubgate's hosts file; IP-literal
 # proxy hosts are t_31's.) Each case pulls its own image: RepoDigest = the
 # registry's, layers = the pushed ones; every request of it in hubgate's log
-# names the link; the stand-in served it all, none of it straight to
-# hubgate's address; the proxy's or relay's own log shows the traffic;
-# hubgate never tried the poisoned address; proxy passwords never reach
-# hubgate's log.
+# names the link, none is on direct; the stand-in served it all, none of it
+# straight to hubgate's address; the proxy's or relay's own log shows the
+# traffic of this pull; proxy passwords never reach hubgate's log.
 # Packages: microsocks dante-server tinyproxy caddy (installed if missing).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -111,7 +110,7 @@ img=socks
 ms_reg=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to registry-1\.docker\.io:443')
 ms_blob=$(hgl_count "$HG_LOGS/microsocks.log" 'connected to production\.cloudflare\.docker\.com:443')
 hgl_pull "$img"
-hgl_assert_link socks "$SOCKS"
+hgl_assert_link "$img" "$SOCKS"
 hgl_assert_no_direct
 hgl_assert_hub_saw "$img"
 # microsocks logs "client[N] IP: connected to HOST:PORT" per connection: it

@@ -6,7 +6,7 @@
 # ranges and a "cloud metadata" address reachable on the veth).
 #
 # Instances (one at a time unless said): MAIN :3128 (allow loopback and
-# the LAN client 198.51.100.2, header_timeout 2s, via a SOCKS5 link with a
+# the LAN range 198.51.100.0/30, header_timeout 2s, via a SOCKS5 link with a
 # password that refuses, then direct), AUTH :3129 (users = alice:secret),
 # PORTS :3130 (connect_ports = 443), IDLE :3131, MAXC :3132
 # (max_connections = 50), FDS :3133 (ulimit -n 64).
@@ -61,7 +61,7 @@ LANPROXY=http://$A_IP:3128
 connect_status() {
     local ns=$1 port=$2 target=$3 src=${4:-} out
     out=$(client "$ns" send "$([ "$ns" = "$NS_A" ] && echo 127.0.0.1 || echo "$A_IP")" "$port" \
-        ${src:+--src "$src"} --wait 3 --until banner \
+        ${src:+--src "$src"} --wait 6 --until banner \
         --data "CONNECT $target HTTP/1.1\\r\\nHost: $target\\r\\n\\r\\n")
     printf '%s|%s\n' "$(jget "$out" status)" \
         "$(jget "$out" head | tr -d '\r' | awk 'NR > 1 && /^banner/ {print; exit}')"

@@ -746,6 +746,17 @@ static void test_space_before_colon_refused(void **state)
     expect_error(HTTP_REQUEST, S("GET / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello"), 400);
 }
 
+/* Found by fuzzing (tests/fuzz/regress/http1_*): llhttp 8.1 passes these. */
+static void test_head_bytes_llhttp_lets_through(void **state)
+{
+    (void)state;
+    expect_error(HTTP_REQUEST, S("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+    expect_error(HTTP_REQUEST, S("GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+    expect_error(HTTP_REQUEST, S("GET / HTTP/1.1\r\nFoo Bar: x\r\n\r\n"), 400);
+    expect_error(HTTP_REQUEST, S("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 400);
+    expect_error(HTTP_RESPONSE, S("HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n"), 502);
+}
+
 static void test_cl_body_in_pieces(void **state)
 {
     static const char in[] = "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 26\r\n\r\n"
@@ -1047,6 +1058,7 @@ int main(void)
         cmocka_unit_test_teardown(test_trailer_split_across_feeds, free_all),
         cmocka_unit_test_teardown(test_trailer_fields_checked_like_head, free_all),
         cmocka_unit_test_teardown(test_space_before_colon_refused, free_all),
+        cmocka_unit_test_teardown(test_head_bytes_llhttp_lets_through, free_all),
         cmocka_unit_test_teardown(test_cl_body_in_pieces, free_all),
         cmocka_unit_test_teardown(test_head_response_skip_body, free_all),
         cmocka_unit_test_teardown(test_1xx_then_final, free_all),

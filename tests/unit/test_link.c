@@ -372,8 +372,11 @@ static void test_redact(void **state)
     assert_string_equal(out, "relay:https://r via http://***@h:1/x");
     link_redact("direct", out, sizeof(out));
     assert_string_equal(out, "direct");
-    link_redact("socks5://h:1/a@b", out, sizeof(out));
-    assert_string_equal(out, "socks5://h:1/a@b");
+    /* a password may hold '/': everything up to the last '@' goes */
+    link_redact("socks5://u:Pa/SECRET7@h:1", out, sizeof(out));
+    assert_string_equal(out, "socks5://***@h:1");
+    link_redact("https//u:SECRET5@relay.example", out, sizeof(out));
+    assert_string_equal(out, "https//***@relay.example");
     link_redact("socks5://alice:pw@h:1", out, 12);
     assert_string_equal(out, "socks5://**");
     link_free(NULL);

@@ -256,7 +256,7 @@ hg_conf() {
     {
         echo "[proxy]"
         echo "listen = 0.0.0.0:$port"
-        echo "allow = 127.0.0.0/8 $LAN_IP/32"
+        echo "allow = 127.0.0.0/8 198.51.100.0/30"   # the LAN range .0-.3; .66 is outside
         echo "drain_timeout = 2s"
         echo "[ca]"
         echo "dir = $TMP/ca-$port"
@@ -323,6 +323,14 @@ rec_bytes() { cat "$TMP/rec/$1".bin 2>/dev/null | wc -c; }
 rec_conns() { cat "$TMP/rec/$1".conns 2>/dev/null || echo 0; }
 
 sec_finish() {
+    local f
+    # a sanitizer build (make SAN=address,undefined) reports into the logs
+    for f in "$TMP"/*.log; do
+        [ -f "$f" ] || continue
+        if grep -qE 'ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:' "$f"; then
+            bad "sanitizer report in $(basename "$f"): $(grep -m1 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$f" | cut -c1-200)"
+        fi
+    done
     if [ "${#SEC_FAILS[@]}" -gt 0 ]; then
         echo "$SEC_NAME: ${#SEC_FAILS[@]} case(s) failed:"
         printf '  - %s\n' "${SEC_FAILS[@]}"
