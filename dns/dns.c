@@ -187,6 +187,29 @@ static void dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_add
         dns_deliver(req);
 }
 
+/* An IP literal needs no lookup (and must not wait on a resolver that is
+ * slow or refuses): fills req's result. Returns 1 when host was one. */
+static int dns_literal(struct dns_req *req, const char *host)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)&req->res.addr[0];
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&req->res.addr[0];
+
+    memset(&req->res.addr[0], 0, sizeof(req->res.addr[0]));
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)req->port);
+        req->res.len[0] = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)req->port);
+        req->res.len[0] = sizeof(*sin6);
+    } else {
+        return 0;
+    }
+    req->res.n = 1;
+    return 1;
+}
+
 struct dns_req *dns_resolve(struct dns *dns, const char *host, unsigned port,
                             dns_cb cb, void *arg)
 {
@@ -199,6 +222,14 @@ struct dns_req *dns_resolve(struct dns *dns, const char *host, unsigned port,
     req->cb = cb;
     req->arg = arg;
     req->port = port;
+    if (dns_literal(req, host)) {
+        /* delivered from the loop, as a lookup would be */
+        if (loop_defer(dns->loop, dns_deliver, req) != 0) {
+            free(req);
+            return NULL;
+        }
+        return req;
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

@@ -165,6 +165,8 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
 
     snprintf(c->last_err, sizeof(c->last_err), "%s", why);
     ep_close(&c->up, px->loop);
+    /* what the failed attempt sent (a 429 head, its body) is nobody's */
+    buf_consume(&c->uin, c->uin.len);
     exchange_count_failure(c, why);
     if (strncmp(why, "policy: ", 8) == 0) {
         snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why + 8);

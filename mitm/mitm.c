@@ -326,7 +326,10 @@ static void upstream_gone(struct conn *c)
 {
     char msg[300];
 
+    /* Only a read-until-close body may end at EOF; a cut Content-Length
+     * body is kept in H1_BODY, so that it can be resumed below. */
     if (c->resp->state != H1_DONE && c->resp->state != H1_ERROR &&
+        (c->resp->state != H1_BODY || llhttp_message_needs_eof(&c->resp->p)) &&
         http1_finish(c->resp) == H1_EV_DONE) {
         response_done(c);
         return; /* a read-until-close body ended: normal */

@@ -12,11 +12,19 @@
 
 #define LINKS_MAX 32
 
+/* Link health shared by every worker (and kept across reloads): a link
+ * that failed rests for all of them. Keyed by link name. */
+struct links_health;
+
+struct links_health *links_health_new(void);
+void links_health_free(struct links_health *h);
+
 struct links {
     size_t n;
     struct link *v[LINKS_MAX];
-    uint64_t rest_until[LINKS_MAX];   /* loop_now() ms; 0 = awake */
-    char why[LINKS_MAX][96];          /* last failure, for the status page */
+    struct links_health *health;      /* not owned; NULL: local only */
+    uint64_t rest_until[LINKS_MAX];   /* local health when health is NULL */
+    char why[LINKS_MAX][96];
 };
 
 /* Parses every entry of vias. Returns 0, or -1 with a message in err. */

@@ -71,6 +71,7 @@ static int run(const char *path)
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
     struct metrics *metrics = metrics_new();
+    struct links_health *health = links_health_new();
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
@@ -81,7 +82,7 @@ static int run(const char *path)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked here, so every worker thread inherits the mask. */
-    if (!metrics || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+    if (!metrics || !health || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
         (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
         pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         log_err("cannot set up: %s", strerror(errno));
@@ -97,6 +98,7 @@ static int run(const char *path)
         w[i].index = i;
         w[i].config_path = path;
         w[i].metrics = metrics;
+        w[i].health = health;
         w[i].peers = peers;
         w[i].npeers = (size_t)nw;
         w[i].ready_fd = ready[1];
@@ -170,6 +172,7 @@ out:
             close(done[i]);
     }
     metrics_free(metrics);
+    links_health_free(health);
     ares_library_cleanup();
     return rc;
 }

@@ -34,6 +34,7 @@ struct proxy {
     int npipes;          /* idle upstream connections */
     struct metrics *metrics;    /* shared by all workers (locked inside) */
     struct proxy **peers;       /* every worker's proxy, read-only */
+    struct links_health *health; /* link health, shared by all workers */
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;

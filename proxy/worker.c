@@ -85,6 +85,7 @@ static void reload(struct worker *w)
             log_err("reload refused, keeping the running configuration: %s", err);
         return;
     }
+    g->links.health = px->health;
     gen_unref(px->gen);
     px->gen = g;
     px->cfg = &g->cfg;
@@ -131,6 +132,7 @@ static int worker_start(struct worker *w)
     px->lfd = -1;
     px->config_path = w->config_path;
     px->metrics = w->metrics;
+    px->health = w->health;
     px->peers = w->peers;
     px->npeers = w->npeers;
     timer_init(&px->accept_backoff, NULL, px);
@@ -150,6 +152,7 @@ static int worker_start(struct worker *w)
         return -1;
     }
     px->cfg = &px->gen->cfg;
+    px->gen->links.health = px->health;
     px->pool = pool_new(px->loop, 64, 30000);
     if (!px->pool) {
         log_err("out of memory");

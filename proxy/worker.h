@@ -18,6 +18,7 @@ struct worker {
     int index;
     const char *config_path;
     struct metrics *metrics;    /* shared by all workers */
+    struct links_health *health; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
     size_t npeers;
     int ctl[2];                 /* commands from the main thread */

@@ -108,7 +108,7 @@ for t in $targets; do
     if [ "${#inputs[@]}" -gt 0 ]; then
         if ! timeout 300 "$bin" -runs=1 -timeout=10 "${inputs[@]}" >"$log.replay" 2>&1; then
             echo "FAIL $t: a regression or seed input crashes; last lines of $log.replay:"
-            grep -E '^(Running|==[0-9]+==ERROR|SUMMARY|.*invariant broken)' "$log.replay" \
+            grep -aE '^(Running|==[0-9]+==ERROR|SUMMARY|.*invariant broken)' "$log.replay" \
                 | tail -n 8
             failed="$failed $t"
             continue
@@ -124,11 +124,11 @@ for t in $targets; do
     timeout $((secs + 120)) "$bin" "${args[@]}" "$out/work/$t" "$fz/corpus/$t" >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -n 1)
+    cov=$(grep -aEo 'cov: [0-9]+' "$log" | tail -n 1)
     if [ "$rc" != 0 ]; then
-        art=$(grep -Eo "$out/artifacts/$t/[a-z]+-[0-9a-f]+" "$log" | tail -n 1)
+        art=$(grep -aEo "$out/artifacts/$t/[a-z]+-[0-9a-f]+" "$log" | tail -n 1)
         echo "FAIL $t: rc=$rc after ${execs:-?} runs; input: ${art:-none}; log: $log"
-        grep -E '==[0-9]+==ERROR|SUMMARY|invariant broken|runtime error' "$log" | head -n 5
+        grep -aE '==[0-9]+==ERROR|SUMMARY|invariant broken|runtime error' "$log" | head -n 5
         [ -n "$art" ] && echo "     reproduce: $bin $art"
         failed="$failed $t"
     else
