@@ -70,6 +70,20 @@ static void refuse(int fd, const char *status_line)
     close(fd);
 }
 
+/* Client connections open in all workers ([proxy] max_connections is for
+ * the whole process). */
+static unsigned conn_total(const struct proxy *px)
+{
+    unsigned n = 0;
+    size_t i;
+
+    if (!px->npeers)
+        return px->nconns;
+    for (i = 0; i < px->npeers; i++)
+        n += __atomic_load_n(&px->peers[i]->nconns, __ATOMIC_RELAXED);
+    return n;
+}
+
 void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
 {
     const struct config *cfg = px->cfg;
@@ -82,9 +96,9 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
         refuse(fd, "403 Forbidden");
         return;
     }
-    if (px->nconns >= cfg->max_connections) {
+    if (conn_total(px) >= cfg->max_connections) {
         log_warn("client %s refused: %u connections open ([proxy] max_connections)",
-                 who, px->nconns);
+                 who, conn_total(px));
         refuse(fd, "503 Service Unavailable");
         return;
     }
