@@ -54,6 +54,12 @@ bench_pki() {
 bench_names() {
     local i
     ip -n "$HG_NS_HUB" addr add "$ORIGIN_IP/24" dev "hgh$HG_ID"
+    # Case 5 opens 4 x 8,000 tunnels to one sink address a round; the
+    # proxies close first, so their ports sit in TIME_WAIT: without these
+    # (per-namespace) settings the last subject's connect()s crawl through an
+    # exhausted port range.
+    ip netns exec "$HG_NS_CLIENT" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+        net.ipv4.tcp_tw_reuse=1
     for ((i = 1; i <= BENCH_LEAVES; i++)); do LEAF_NAMES+=("$(printf 'leaf-%02d.%s' "$i" "$INT_HOST")"); done
     for i in "$INT_HOST" "$PASS_HOST" "${LEAF_NAMES[@]}"; do
         echo "$ORIGIN_IP $i"

@@ -330,33 +330,35 @@ void link_redact(const char *entry, char *out, size_t outlen)
 
     if (outlen == 0)
         return;
-    /* Token by token (blanks and commas separate): from where the
+    /* Token by token (blanks separate; a password may hold a comma): from where the
      * authority starts to the token's last '@' is user[:password] — in a
      * well-formed URL or a mistyped one, which is exactly when an entry
      * gets quoted in an error. An '@' in a path is hidden too: a secret
      * shown by mistake costs more than a path hidden. */
     while (i < n && o + 1 < outlen) {
-        size_t t = i, te, as, ae, at = (size_t)-1, k;
-        const char *sep;
+        size_t t = i, te, as, at = (size_t)-1, k;
 
-        if (strchr(" \t,", entry[i])) {
+        if (entry[i] == ' ' || entry[i] == '\t') {
             out[o++] = entry[i++];
             continue;
         }
-        for (te = t; te < n && !strchr(" \t,", entry[te]); te++)
+        for (te = t; te < n && entry[te] != ' ' && entry[te] != '\t'; te++)
             ;
-        /* after the first "//" or ":/" (mistyped schemes included) */
-        sep = NULL;
-        for (k = t; k + 1 < te && !sep; k++)
-            if ((entry[k] == '/' && entry[k + 1] == '/') || (entry[k] == ':' && entry[k + 1] == '/'))
-                sep = entry + k;
-        as = !sep ? t : (size_t)(sep - entry) + 2;
-        if (sep && sep[0] == ':' && as < te && entry[as] == '/')
+        /* the token's last '@' (a password may hold '/', '?', '@') */
+        for (k = t; k < te; k++)
+            if (entry[k] == '@')
+                at = k;
+        /* hidden: from after the first "//" or ":/" before that '@'
+         * (mistyped schemes included; several URLs run together), else
+         * from the token's start */
+        as = t;
+        for (k = t; at != (size_t)-1 && k + 1 < at; k++)
+            if (entry[k + 1] == '/' && (entry[k] == '/' || entry[k] == ':')) {
+                as = k + 2;
+                break;
+            }
+        while (at != (size_t)-1 && as < at && entry[as] == '/')
             as++;
-        /* the last '@' of the token: a password may hold '/' or '?' */
-        for (ae = as; ae < te; ae++)
-            if (entry[ae] == '@')
-                at = ae;
         for (k = t; k < te && o + 1 < outlen; k++) {
             if (at != (size_t)-1 && k == as) {
                 const char *r;

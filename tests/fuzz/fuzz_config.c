@@ -101,8 +101,14 @@ static void no_pw(const char *text, const char *err, const char *w, size_t n)
     }
 }
 
-static int is_blank(char ch)
+/* Where the value of a key splits into entries, as config.c splits it:
+ * users at blanks and commas, via at commas only, a relay URL nowhere. */
+static int is_sep(char ch, int mode)
 {
+    if (mode == 2)
+        return ch == '\r';
+    if (mode == 1)
+        return ch == ',' || ch == '\r';
     return ch == ' ' || ch == '\t' || ch == ',' || ch == '\r';
 }
 
@@ -117,6 +123,7 @@ static void check_no_secret(const char *text, const char *err)
     for (; *line; line = nl ? nl + 1 : line + strlen(line)) {
         const char *ls = line, *eq, *v, *end, *ke;
         size_t kl;
+        int mode;
 
         nl = strchr(line, '\n');
         end = nl ? nl : line + strlen(line);
@@ -138,14 +145,17 @@ static void check_no_secret(const char *text, const char *err)
         for (ke = eq; ke > ls && (ke[-1] == ' ' || ke[-1] == '\t'); ke--)
             ;
         kl = (size_t)(ke - ls);
-        for (v = eq + 1; v < end;) {      /* each word of the value */
+        mode = !strcmp(sect, "relay") ? 2 : (kl == 3 && !memcmp(ls, "via", 3)) ? 1 : 0;
+        for (v = eq + 1; v < end;) {      /* each entry of the value */
             const char *w = v, *we, *c, *at;
 
-            while (w < end && is_blank(*w))
+            while (w < end && (is_sep(*w, mode) || *w == ' ' || *w == '\t'))
                 w++;
-            for (we = w; we < end && !is_blank(*we); we++)
+            for (we = w; we < end && !is_sep(*we, mode); we++)
                 ;
-            v = we;
+            while (we > w && (we[-1] == ' ' || we[-1] == '\t'))
+                we--;
+            v = we < end ? we + 1 : end;
             if (w == we)
                 continue;
             if (strcmp(sect, "proxy") == 0 && kl == 5 && !memcmp(ls, "users", 5)) {
@@ -158,31 +168,34 @@ static void check_no_secret(const char *text, const char *err)
                    (!strcmp(sect, "upstream") || !strcmp(sect, "passthrough"))) ||
                   !strcmp(sect, "relay")))
                 continue;
-            at = NULL;
-            for (c = w; c < we; c++)
-                if (*c == '@')
-                    at = c;
-            if (!at)
-                continue;
-            for (c = at; c > w && c[-1] != ':' && c[-1] != '/'; c--)
-                ;
-            if (c == w || c[-1] != ':')
-                continue;
-            if (fuzz_known("link_typo")) {
-                /* A mistyped link ("socks5:/u:PASS@h:1", "u:PASS@h:1"),
-                 * or one whose userinfo holds '/', '?', '#' or '@', is
-                 * quoted (partly) as is: an open bug. FUZZ_KNOWN=link_typo
-                 * skips those: only "scheme://user:PASS@" is checked. */
-                const char *u = memmem(w, (size_t)(we - w), "://", 3), *q;
-                int plain = u != NULL && u < c;
-
-                for (q = u ? u + 3 : w; plain && q < at; q++)
-                    if (*q == '/' || *q == '?' || *q == '#' || *q == '@')
-                        plain = 0;
-                if (!plain)
+            for (at = w; at < we; at++) {   /* each "user:PASS@" */
+                if (*at != '@')
                     continue;
+                for (c = at; c > w && c[-1] != ':' && c[-1] != '/' && c[-1] != ' ' &&
+                             c[-1] != '@'; c--)
+                    ;
+                if (c == w || c[-1] != ':')
+                    continue;
+                if (fuzz_known("link_typo")) {
+                    /* A mistyped link ("socks5:/u:PASS@h:1", "u:PASS@h:1"),
+                     * or one whose userinfo holds '/', '?', '#' or '@', is
+                     * quoted (partly) as is: an open bug. FUZZ_KNOWN=
+                     * link_typo skips those: only "scheme://user:PASS@"
+                     * is checked. */
+                    const char *u = c - 1, *q;
+                    int plain;
+
+                    while (u > w && u[-1] != '/' && u[-1] != ' ')
+                        u--;
+                    plain = u - w >= 3 && memcmp(u - 3, "://", 3) == 0;
+                    for (q = u; plain && q < at; q++)
+                        if (*q == '/' || *q == '?' || *q == '#' || *q == '@')
+                            plain = 0;
+                    if (!plain)
+                        continue;
+                }
+                no_pw(text, err, c, (size_t)(at - c));
             }
-            no_pw(text, err, c, (size_t)(at - c));
         }
     }
 }

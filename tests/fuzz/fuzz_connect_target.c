@@ -104,6 +104,11 @@ static void check_secret(const char *entry, const char *name, const char *red,
 {
     if (pass == NULL || strlen(pass) < 4 || !once(entry, pass))
         return;
+    /* link_redact() splits an entry at blanks and commas, so a password
+     * holding one ("u:Pa,SECRET@h") is shown up to it: an open bug.
+     * FUZZ_KNOWN=link_sep skips those. */
+    if (strpbrk(pass, ", \t") && fuzz_known("link_sep"))
+        return;
     if (name)
         FUZZ_CHECK(strstr(name, pass) == NULL);
     FUZZ_CHECK(strstr(red, pass) == NULL);

@@ -523,8 +523,15 @@ if want emfile; then
         bad "after EMFILE and the clients closing: want 200, got '$code' (alive: $(alive fds && echo y || echo n))"
     fi
     n=$(fd_settle "$FPID" "$fd0" 10)
-    [ "$n" -le "$fd0" ] && good "descriptors back to $n (start $fd0)" \
-        || bad "after EMFILE: $n descriptors open, $fd0 at start"
+    socks=$(hg_socks "$FPID" "$NS_A")
+    cl=$(awk '$1 != "LISTEN" && $2 ~ /:3133$/' <<<"$socks" | wc -l)
+    if [ "$n" -le "$fd0" ]; then
+        good "descriptors back to $n (start $fd0)"
+    elif [ "$cl" = 0 ] && ! awk '$1 != "ESTAB" && $1 != "LISTEN"' <<<"$socks" | grep -q .; then
+        good "descriptors $n (start $fd0): no client socket left, the rest idle upstream (pool per worker)"
+    else
+        bad "after EMFILE: $n descriptors open, $fd0 at start; $cl client socket(s): $(tr '\n' '|' <<<"$socks")"
+    fi
     sec_stop fds
 fi
 

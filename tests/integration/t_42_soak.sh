@@ -108,6 +108,7 @@ if [ "$n" -ge $((fd0 - 2)) ] && [ "$n" -le $((fd0 + 2)) ]; then
     good "descriptors back to $n (start $fd0, peak $fdpeak) after $i s"
 else
     kinds=$(ls -l "/proc/$PID/fd" | awk 'NR > 1 {print $NF}' | sed 's/[0-9]*//g' | sort | uniq -c | tr '\n' ' ')
+    # shellcheck disable=SC2010  # /proc/PID/fd holds numbers only
     pipes=$(ls -l "/proc/$PID/fd" | grep -o 'pipe:\[[0-9]*\]' | sort | uniq -c | awk '{n++; if ($1 == 1) one++} END {printf "%d pipes, %d with one end open", n, one}')
     bad "descriptors: $n after 40 s idle, $fd0 at start (peak $fdpeak): $kinds($pipes)"
 fi

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # globals (SEC_RC, HG_PID...) are read by the tests
 # sec/lib.sh — shared by t_40_security, t_41_faults and t_42_soak: two
 # network namespaces joined by a veth pair, the origins of sec/origin.py,
 # and helpers to run and measure ./hubgate. Source it, then call sec_init.
@@ -185,7 +185,7 @@ sec_start() {
     SEC_PID[$name]=$!
 }
 
-# sec_stop NAME [SIGNAL]: signals it and waits (5 s, then SIGKILL). Sets
+# sec_stop NAME [SIGNAL]: signals it and waits (10 s, then SIGKILL). Sets
 # SEC_RC to its exit status.
 SEC_RC=0
 sec_stop() {
@@ -345,4 +345,9 @@ jget() {
     "$PY" -c 'import json, sys
 v = json.loads(sys.argv[1]).get(sys.argv[2])
 print("" if v is None else v)' "$1" "$2" 2>/dev/null
+}
+
+# hg_socks PID NS: the TCP sockets of PID in NS, one "STATE LOCAL PEER" a line.
+hg_socks() {
+    ip netns exec "$2" ss -tanpH 2>/dev/null | awk -v p="pid=$1," 'index($0, p) {print $1, $4, $5}'
 }
