@@ -5,6 +5,7 @@
  * a name without them. */
 #include "proxy/link.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,17 +349,25 @@ void link_redact(const char *entry, char *out, size_t outlen)
         for (k = t; k < te; k++)
             if (entry[k] == '@')
                 at = k;
-        /* hidden: from after the first "//" or ":/" before that '@'
-         * (mistyped schemes included; several URLs run together), else
-         * from the token's start */
+        /* Shown before it: only a leading "[relay:]scheme://" (or a
+         * mistyped "scheme:/", "scheme//"); everything from there to the
+         * last '@' is hidden, whatever it holds. */
         as = t;
-        for (k = t; at != (size_t)-1 && k + 1 < at; k++)
-            if (entry[k + 1] == '/' && (entry[k] == '/' || entry[k] == ':')) {
-                as = k + 2;
-                break;
-            }
-        while (at != (size_t)-1 && as < at && entry[as] == '/')
-            as++;
+        k = t;
+        if (te - k > 6 && strncmp(entry + k, "relay:", 6) == 0)
+            k += 6;
+        while (k < te && (isalnum((unsigned char)entry[k]) || entry[k] == '+' ||
+                          entry[k] == '.' || entry[k] == '-'))
+            k++;
+        if (k + 1 < te && ((entry[k] == ':' && entry[k + 1] == '/') ||
+                           (entry[k] == '/' && entry[k + 1] == '/'))) {
+            k += entry[k] == ':' ? 1 : 0;
+            while (k < te && entry[k] == '/')
+                k++;
+            as = k;
+        }
+        if (at != (size_t)-1 && at < as)
+            as = t;
         for (k = t; k < te && o + 1 < outlen; k++) {
             if (at != (size_t)-1 && k == as) {
                 const char *r;
