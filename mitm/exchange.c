@@ -108,6 +108,7 @@ int exchange_send(struct conn *c)
     http1_init(c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
     c->resp->skip_body = c->req_method == HTTP_HEAD;
     c->resp->on_body = exchange_on_body;
+    c->body_safe = 0;
     c->resp->body_arg = c;
     c->flags &= ~CONN_F_UP_REUSED;
     if (pool_get(c->px->pool, c->up_link, r.host, r.port, r.tls, &c->up)) {
@@ -369,6 +370,9 @@ void exchange_on_body(void *arg, const char *p, size_t n)
     if (c->following)
         return;
     c->body_rx += n;
-    if (c->digest)
+    if (c->digest) {
         digest_update(c->digest, p, n);
+        if (n)
+            c->body_safe = (size_t)(p + n - 1 - buf_data(&c->uin));
+    }
 }

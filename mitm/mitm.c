@@ -75,8 +75,10 @@ static size_t resp_ready(const struct conn *c)
 {
     size_t n = body_ready(c->resp);
 
-    if (c->digest && c->resp->state == H1_BODY && !c->resuming && n)
-        n--;
+    /* Until response_done() has checked the digest, the last body byte
+     * and any framing after it wait. */
+    if (c->digest && !c->resuming && n > c->body_safe)
+        n = c->body_safe;
     return n;
 }
 
@@ -86,11 +88,37 @@ static int exchange_idle(const struct conn *c)
            c->uout.len == 0;
 }
 
+/* A lingering close: read and drop what the client still sends until it
+ * closes or the linger time ends. */
+static int linger_read(struct conn *c)
+{
+    char junk[16384];
+    ssize_t r;
+    int moved = 0;
+
+    while ((c->cl.flags & EP_F_RD_MAYBE) && !(c->cl.flags & EP_F_RD_EOF)) {
+        r = ep_read(&c->cl, junk, sizeof(junk));
+        if (r <= 0)
+            break;
+        moved = 1;
+    }
+    if (c->cl.flags & (EP_F_RD_EOF | EP_F_ERROR))
+        conn_close(c);
+    return moved;
+}
+
 static int client_read(struct conn *c)
 {
     int was_empty = c->cin.len == 0;
     ssize_t r;
 
+    /* A head longer than the buffer gets room up to the limit, so that it
+     * is either parsed or refused with 431, never left hanging. */
+    if (c->req->state == H1_HEAD && buf_space(&c->cin) == 0 &&
+        c->cin.size < c->req->max_head + 1024)
+        buf_grow(&c->cin, c->req->max_head + 1024);
+    if (c->flags & CONN_F_LINGER)
+        return linger_read(c);
     if (!(c->cl.flags & EP_F_RD_MAYBE) || (c->cl.flags & EP_F_RD_EOF) ||
         (c->flags & CONN_F_CLOSE_AFTER && c->flags & CONN_F_RESP_SENT) ||
         buf_space(&c->cin) == 0 || buf_reserve(&c->cin) != 0 || buf_room(&c->cin) == 0)
@@ -275,6 +303,7 @@ static int client_write(struct conn *c)
             break;
         buf_consume(&c->uin, (size_t)w);
         http1_consumed(c->resp, (size_t)w);
+        c->body_safe = c->body_safe > (size_t)w ? c->body_safe - (size_t)w : 0;
         c->bytes_out += (uint64_t)w;
         moved = 1;
     }
@@ -303,6 +332,16 @@ static int exchange_finish(struct conn *c)
     exchange_release_upstream(c, !(c->flags & CONN_F_CLOSE_AFTER));
     if (c->flags & CONN_F_CLOSE_AFTER) {
         ep_shutdown(&c->cl);
+        ep_flush(&c->cl);
+        /* A client still sending would get a reset instead of our answer
+         * if we closed now: read its bytes away for a moment first. */
+        if (!(c->cl.flags & (EP_F_RD_EOF | EP_F_ERROR)) &&
+            (c->req->state != H1_DONE || c->cin.len)) {
+            c->flags |= CONN_F_LINGER;
+            buf_consume(&c->cin, c->cin.len);
+            conn_touch(c, loop_now(c->px->loop));
+            return 0;
+        }
         conn_close(c);
         return 1;
     }
@@ -383,18 +422,31 @@ void mitm_pump(struct conn *c)
     uint64_t now = loop_now(c->px->loop);
     int progress, budget = CONN_PUMP_BUDGET;
 
+    if (c->flags & CONN_F_LINGER) {
+        while (linger_read(c) && !(c->flags & CONN_F_CLOSING))
+            ;
+        return;
+    }
     do {
         if (--budget == 0) {
             conn_yield(c);
             break;
         }
         progress = client_read(c);
-        progress |= request_step(c);
+        /* Parse all the client sent before anything is written upstream,
+         * so that a bad chunk already here stops the request first. */
+        while (request_step(c)) {
+            progress = 1;
+            if (c->flags & CONN_F_CLOSING || c->mode == CONN_TUNNEL)
+                return;
+        }
         if (c->flags & CONN_F_CLOSING || c->mode == CONN_TUNNEL)
             return;
         progress |= upstream_write(c);
         progress |= upstream_read(c);
         progress |= response_step(c);
+        if (c->flags & CONN_F_CLOSING)
+            return; /* a reset (bad digest) must not let one more byte out */
         progress |= resume_step(c);
         progress |= client_write(c);
         progress |= exchange_finish(c);
@@ -443,6 +495,12 @@ void mitm_pump(struct conn *c)
 
 void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
 {
+    if (c->flags & CONN_F_LINGER) {
+        *crd = 1;
+        *cwr = ep_pending(&c->cl) > 0;
+        *urd = *uwr = 0;
+        return;
+    }
     *crd = buf_space(&c->cin) > 0 && !(c->cl.flags & EP_F_RD_EOF) &&
            !((c->flags & CONN_F_CLOSE_AFTER) && (c->flags & CONN_F_RESP_SENT));
     *cwr = c->cout.len > 0 || (!c->resp_interim && resp_ready(c) > 0) || ep_pending(&c->cl);

@@ -21,6 +21,24 @@ int buf_reserve(struct buf *b)
     return 0;
 }
 
+int buf_grow(struct buf *b, size_t size)
+{
+    char *a;
+
+    if (size <= b->size)
+        return 0;
+    if (!b->area) {
+        b->size = size;
+        return 0;
+    }
+    a = realloc(b->area, size);
+    if (!a)
+        return -ENOMEM;
+    b->area = a;
+    b->size = size;
+    return 0;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -46,6 +46,9 @@ int buf_reserve(struct buf *b);
 static inline char *buf_tail(const struct buf *b) { return b->area + b->off + b->len; }
 static inline void buf_commit(struct buf *b, size_t n) { b->len += n; }
 
+/* Raises the capacity to size (keeping the data). Returns 0 or -ENOMEM. */
+int buf_grow(struct buf *b, size_t size);
+
 /* Drops n bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 

@@ -198,6 +198,8 @@ static void conn_free(void *arg)
     free(c);
     if (px->draining && px->nconns == 0)
         loop_stop(px->loop);
+    else if (px->nconns == 0 && px->idle_timer.fn)
+        loop_timer_set(px->loop, &px->idle_timer, CONN_IDLE_TRIM_MS);
 }
 
 void conn_close(struct conn *c)
@@ -219,6 +221,12 @@ void conn_reset(struct conn *c)
 {
     struct linger lg = {1, 0};
 
+    /* Nothing more reaches the client: not what waits in our buffers, not
+     * what the TLS layer gathered. */
+    buf_consume(&c->uin, c->uin.len);
+    buf_consume(&c->cout, c->cout.len);
+    if (c->cl.ssl)
+        (void)BIO_reset(SSL_get_wbio(c->cl.ssl));
     if (c->cl.fd >= 0)
         setsockopt(c->cl.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     conn_log_exchange(c);
@@ -261,6 +269,10 @@ static uint64_t conn_deadline(const struct conn *c, const char **what)
 {
     const struct config *cfg = &c->gen->cfg;
 
+    if (c->flags & CONN_F_LINGER) {
+        *what = "lingering close";
+        return c->t_active + CONN_LINGER_MS;
+    }
     if (c->mode == CONN_TUNNEL) {
         *what = "idle tunnel";
         return c->t_active + cfg->idle_timeout_ms;
@@ -291,12 +303,19 @@ static void conn_on_timer(struct loop *loop, struct timer *t)
         loop_timer_set(loop, t, dl - now);
         return;
     }
+    if (c->flags & CONN_F_LINGER) {
+        conn_close(c);
+        return;
+    }
     log_info("client %s: %s timed out, closing", c->peer, what);
     if (c->mode != CONN_TUNNEL && !(c->flags & CONN_F_RESP_SENT) &&
-        c->req->state != H1_HEAD)
+        c->req->state != H1_HEAD) {
         conn_error(c, 504, "UNAVAILABLE", "hubgate: upstream timed out");
-    else
+        /* a new deadline for writing the answer, not the expired one */
+        conn_touch(c, now);
+    } else {
         conn_close(c);
+    }
     if (!(c->flags & CONN_F_CLOSING))
         conn_update(c);
 }

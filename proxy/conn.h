@@ -45,6 +45,15 @@ enum conn_mode {
 #define CONN_F_LOGGED      0x40u
 #define CONN_F_TLS_OK      0x80u  /* the client's first bytes arrived (handshake done) */
 #define CONN_F_YIELDED     0x100u /* a pump is queued for the next round */
+#define CONN_F_LINGER      0x200u /* answered and half-closed: reading the rest away */
+
+/* How long a lingering close reads what the client still sends, so that
+ * it sees our answer (400, 431) instead of a reset. */
+#define CONN_LINGER_MS 2000u
+
+/* A worker with no connection for this long gives back pooled pipes and
+ * free heap. */
+#define CONN_IDLE_TRIM_MS 5000u
 
 /* Rounds of reading and writing one pump may do before letting other
  * connections have their turn (each moves at most one buffer). */
@@ -104,6 +113,9 @@ struct conn {
     uint64_t t_progress;         /* last progress line of a large transfer */
     uint64_t progress_bytes;     /* bytes_out at that line */
     struct digest *digest;       /* blob body hash in progress, or NULL */
+    size_t body_safe;            /* uin bytes before the last body byte seen:
+                                  * all a client may have before the digest
+                                  * is checked (chunk framing after it waits) */
 
     /* for the access log of the current exchange */
     char log_path[200];

@@ -23,8 +23,15 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
     if (fd < 0) {
         int refused = strncmp(err, "policy: ", 8) == 0;
 
-        snprintf(msg, sizeof(msg), "hubgate: %s %s:%u: %s", refused ? "refused" : "cannot reach",
-                 c->host, c->port, refused ? err + 8 : err);
+        const struct link *l = c->gen->pass_links.v[0];
+
+        if (l->kind == LINK_DIRECT || refused)
+            snprintf(msg, sizeof(msg), "hubgate: %s %s:%u: %s",
+                     refused ? "refused" : "cannot reach", c->host, c->port,
+                     refused ? err + 8 : err);
+        else
+            snprintf(msg, sizeof(msg), "hubgate: cannot reach %s:%u via %s: %s", c->host,
+                     c->port, l->name, err);
         c->status = refused ? 403 : 502;
         conn_error(c, c->status, refused ? "DENIED" : "UNAVAILABLE", msg);
         conn_update(c);

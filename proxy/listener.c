@@ -1,6 +1,10 @@
-/* listener.c — accept loop. When descriptors run out (EMFILE/ENFILE) it
- * stops watching the socket for a moment instead of spinning on an
- * accept that keeps failing. */
+/* listener.c — the accept side of a worker. All workers share one
+ * listening socket, bound once by the main thread (so a second hubgate on
+ * the same address fails with "address in use" instead of silently taking
+ * half the connections); each worker watches it with EPOLLEXCLUSIVE, so a
+ * new connection wakes one of them. When descriptors run out
+ * (EMFILE/ENFILE) a worker stops watching for a moment instead of spinning
+ * on an accept that keeps failing. */
 #include "proxy/listener.h"
 
 #include <errno.h>
@@ -14,13 +18,20 @@
 
 #define LISTENER_BACKOFF_MS 100u
 
+static void listener_on_accept(struct loop *loop, int lfd, void *arg, uint32_t events);
+
+static int listener_watch(struct proxy *px)
+{
+    return loop_add(px->loop, px->lfd, LOOP_RD | EPOLLEXCLUSIVE, listener_on_accept, px);
+}
 
 static void listener_on_backoff(struct loop *loop, struct timer *t)
 {
     struct proxy *px = t->arg;
 
-    if (px->lfd >= 0)
-        loop_mod(loop, px->lfd, LOOP_RD);
+    (void)loop;
+    if (px->lfd >= 0 && listener_watch(px) != 0)
+        log_err("cannot watch the listening socket again");
 }
 
 static void listener_on_accept(struct loop *loop, int lfd, void *arg, uint32_t events)
@@ -43,7 +54,8 @@ static void listener_on_accept(struct loop *loop, int lfd, void *arg, uint32_t e
         if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
             log_warn("accept: %s; pausing accepts for %ums (raise LimitNOFILE / ulimit -n)",
                      strerror(-fd), LISTENER_BACKOFF_MS);
-            loop_mod(loop, lfd, 0);
+            /* an EPOLLEXCLUSIVE watch cannot be modified, only removed */
+            loop_del(loop, lfd);
             loop_timer_set(loop, &px->accept_backoff, LISTENER_BACKOFF_MS);
             return;
         }
@@ -52,24 +64,26 @@ static void listener_on_accept(struct loop *loop, int lfd, void *arg, uint32_t e
     }
 }
 
-int listener_start(struct proxy *px, int reuseport, char *err, size_t errlen)
+int listener_open(const struct config *cfg, char *err, size_t errlen)
 {
-    const struct config *cfg = px->cfg;
-    int fd = net_listen(cfg->listen_host, cfg->listen_port, reuseport);
+    int fd = net_listen(cfg->listen_host, cfg->listen_port, 0);
 
-    if (fd < 0) {
+    if (fd < 0)
         snprintf(err, errlen, "cannot listen on %s:%u: %s%s", cfg->listen_host,
                  (unsigned)cfg->listen_port, strerror(-fd),
                  fd == -EADDRINUSE ? " (another hubgate or proxy is running there?)" : "");
-        return -1;
-    }
+    return fd;
+}
+
+int listener_start(struct proxy *px, int lfd, char *err, size_t errlen)
+{
     timer_init(&px->accept_backoff, listener_on_backoff, px);
-    if (loop_add(px->loop, fd, LOOP_RD, listener_on_accept, px) != 0) {
-        close(fd);
+    px->lfd = lfd;
+    if (listener_watch(px) != 0) {
+        px->lfd = -1;
         snprintf(err, errlen, "cannot watch the listening socket");
         return -1;
     }
-    px->lfd = fd;
     return 0;
 }
 
@@ -78,7 +92,6 @@ void listener_stop(struct proxy *px)
     loop_timer_del(px->loop, &px->accept_backoff);
     if (px->lfd < 0)
         return;
-    loop_del(px->loop, px->lfd);
-    close(px->lfd);
+    loop_del(px->loop, px->lfd); /* the socket itself is the main thread's */
     px->lfd = -1;
 }

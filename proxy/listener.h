@@ -4,11 +4,15 @@
 
 #include "proxy/proxy.h"
 
-/* Opens [proxy] listen and starts accepting. Returns 0, or -1 with a
- * message in err. */
-int listener_start(struct proxy *px, int reuseport, char *err, size_t errlen);
+/* Opens [proxy] listen (once, for all workers). Returns the socket, or
+ * -1 with a message in err. */
+int listener_open(const struct config *cfg, char *err, size_t errlen);
 
-/* Stops accepting and closes the socket (draining). */
+/* Starts accepting on lfd (owned by the caller). Returns 0, or -1 with a
+ * message in err. */
+int listener_start(struct proxy *px, int lfd, char *err, size_t errlen);
+
+/* Stops accepting (draining); the socket stays open for its owner. */
 void listener_stop(struct proxy *px);
 
 #endif

@@ -66,7 +66,7 @@ static int worker_count(void)
  * it is ready before the next starts, so start-up errors stop everything
  * early and library set-up never races), then turns signals into
  * commands: SIGTERM/SIGINT drain, SIGHUP reload. */
-static int run(const char *path)
+static int run(const char *path, int lfd)
 {
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
@@ -103,6 +103,7 @@ static int run(const char *path)
         w[i].npeers = (size_t)nw;
         w[i].ready_fd = ready[1];
         w[i].done_fd = done[1];
+        w[i].lfd = lfd;
         if (pipe2(w[i].ctl, O_NONBLOCK | O_CLOEXEC) == -1 ||
             pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
             log_err("cannot start worker %d: %s", i, strerror(errno));
@@ -171,6 +172,7 @@ out:
         if (done[i] >= 0)
             close(done[i]);
     }
+    close(lfd);
     metrics_free(metrics);
     links_health_free(health);
     ares_library_cleanup();
@@ -180,7 +182,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
-    int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc;
+    int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc, lfd;
     struct config cfg;
     char err[512];
 
@@ -231,10 +233,11 @@ int main(int argc, char **argv)
     /* The CA is made once here, before any worker opens it. */
     rc = ca_create(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, 0, err,
                    sizeof(err));
+    lfd = rc == 0 ? listener_open(&cfg, err, sizeof(err)) : -1;
     config_free(&cfg);
-    if (rc != 0) {
+    if (rc != 0 || lfd < 0) {
         log_err("%s", err);
         return 1;
     }
-    return run(path);
+    return run(path, lfd);
 }

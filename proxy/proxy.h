@@ -31,7 +31,8 @@ struct proxy {
     struct conn *conns;         /* all client connections (for draining) */
     struct pool *pool;
     int pipes[64][2];           /* idle pipes for splice(), reused by tunnels */
-    int npipes;          /* idle upstream connections */
+    int npipes;
+    struct timer idle_timer;    /* armed when the last connection closes */          /* idle upstream connections */
     struct metrics *metrics;    /* shared by all workers (locked inside) */
     struct proxy **peers;       /* every worker's proxy, read-only */
     struct links_health *health; /* link health, shared by all workers */

@@ -42,6 +42,15 @@ static void spipe_put(struct proxy *px, struct spipe *sp)
     sp->len = 0;
 }
 
+void tunnel_trim(struct proxy *px)
+{
+    while (px->npipes > 0) {
+        px->npipes--;
+        close(px->pipes[px->npipes][0]);
+        close(px->pipes[px->npipes][1]);
+    }
+}
+
 void tunnel_release_pipes(struct conn *c)
 {
     spipe_put(c->px, &c->sp_cu);

@@ -12,6 +12,9 @@ void tunnel_pump(struct conn *c);
 /* Gives the tunnel's pipes back to the pool (or closes them). */
 void tunnel_release_pipes(struct conn *c);
 
+/* Closes the pooled pipes (the worker went idle). */
+void tunnel_trim(struct proxy *px);
+
 /* What each endpoint waits for. */
 void tunnel_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr);
 

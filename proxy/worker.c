@@ -3,6 +3,7 @@
 #include "proxy/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,20 @@
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
+#include "proxy/tunnel.h"
+
+/* Nobody connected for a while: pooled pipes and freed heap go back to
+ * the system, so that memory after a burst returns near its start. */
+static void on_idle(struct loop *loop, struct timer *t)
+{
+    struct proxy *px = t->arg;
+
+    (void)loop;
+    if (px->nconns)
+        return;
+    tunnel_trim(px);
+    malloc_trim(0);
+}
 
 static void on_drain_timeout(struct loop *loop, struct timer *t)
 {
@@ -142,6 +157,7 @@ static int worker_start(struct worker *w)
         return -1;
     }
     timer_init(&w->drain_timer, on_drain_timeout, w);
+    timer_init(&px->idle_timer, on_idle, px);
     if (config_load(&cfg, w->config_path, err, sizeof(err)) != 0) {
         log_err("%s", err);
         return -1;
@@ -167,7 +183,7 @@ static int worker_start(struct worker *w)
         log_err("cannot watch the control pipe");
         return -1;
     }
-    if (listener_start(px, w->npeers > 1, err, sizeof(err)) != 0) {
+    if (listener_start(px, w->lfd, err, sizeof(err)) != 0) {
         log_err("%s", err);
         return -1;
     }
@@ -194,13 +210,10 @@ static void worker_stop(struct worker *w)
     admin_stop(px);
     listener_stop(px);
     loop_timer_del(px->loop, &w->drain_timer);
+    loop_timer_del(px->loop, &px->idle_timer);
     loop_del(px->loop, w->ctl[0]);
     pool_free(px->pool);
-    while (px->npipes > 0) {
-        px->npipes--;
-        close(px->pipes[px->npipes][0]);
-        close(px->pipes[px->npipes][1]);
-    }
+    tunnel_trim(px);
     dns_free(px->dns);
     gen_unref(px->gen);
     loop_free(px->loop);

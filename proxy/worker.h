@@ -21,6 +21,7 @@ struct worker {
     struct links_health *health; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
     size_t npeers;
+    int lfd;                    /* the listening socket, shared, not owned */
     int ctl[2];                 /* commands from the main thread */
     int ready_fd;               /* written once: 'R' ready, 'F' failed */
     int done_fd;                /* written when the worker's loop ended */

@@ -212,12 +212,14 @@ if want limits; then
     else
         bad "head of 70 KB > max_header_bytes (64KiB): want 431 at once, got '$st' (answer after ${ms:-none} ms, closed after $(jget "$out" close_ms) ms, reset $(jget "$out" reset); header_timeout is 2 s)"
     fi
+    [ "$(rec_bytes "$rec")" = "$b0" ] || bad "the 70 KB head (431) reached the origin"
     mid=$("$PY" -c 'print("X-Mid: " + "m" * 20000, end="")')
     out=$(client "$NS_A" send 127.0.0.1 3128 --wait 5 \
         --data "GET http://origin.test/mid HTTP/1.1\\r\\nHost: origin.test\\r\\nConnection: close\\r\\n$mid\\r\\n\\r\\n")
     st=$(jget "$out" status)
     [[ $st == "HTTP/1.1 200"* ]] && good "head of 20 KB (< max_header_bytes 64KiB): 200" \
         || bad "head of 20 KB, under max_header_bytes (64KiB): want 200, got '$st' (closed after $(jget "$out" close_ms) ms; header_timeout is 2 s)"
+    b0=$(rec_bytes "$rec")  # the 20 KB request above reached it, as it should
     many() { "$PY" -c 'import sys; print("".join("X-F%d: v\\r\\n" % i for i in range(int(sys.argv[1]))), end="")' "$1"; }
     out=$(client "$NS_A" send 127.0.0.1 3128 --wait 5 \
         --data "GET http://origin.test/many HTTP/1.1\\r\\nHost: origin.test\\r\\n$(many 100)\\r\\n")

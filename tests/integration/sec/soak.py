@@ -139,8 +139,13 @@ def client(i, a, files, barrier, ctx_hub, ctx_site, deadline):
             else:  # baddigest: must not succeed
                 st, got, n, cl = fetch_tls(a.proxy, "registry-1.docker.io",
                                            "/v2/bad/blobs/sha256:" + hexd, ctx_hub)
-                note(kind, False, "a blob with the wrong bytes was delivered whole "
-                     "(status %d, %d bytes)" % (st, n), n, mismatch=True)
+                # Python's ssl module may end a reset stream quietly (ragged
+                # EOF): what counts is that the client never got it whole.
+                if st == 200 and n == size:
+                    note(kind, False, "a blob with the wrong bytes was delivered whole "
+                         "(status %d, %d bytes)" % (st, n), n, mismatch=True)
+                else:
+                    note(kind, True, None, n)
                 continue
             if st == 200 and got == hexd and n == size:
                 note(kind, True, None, n)
