@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "mitm/mitm.h"
 #include "mitm/policy.h"
@@ -40,11 +41,20 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
     conn_attach_upstream(c, fd, ssl);
     if (c->flags & CONN_F_CLOSING)
         return;
-    /* The 200 goes first in the client-bound stream, before any byte
-     * the origin sends. */
-    if (buf_append(&c->uin, established, sizeof(established) - 1) != 0) {
-        conn_close(c);
-        return;
+    /* The 200 goes first in the client-bound stream, before any byte the
+     * origin sends. A fresh socket takes these few bytes at once; only if
+     * it does not do they wait in a buffer (idle tunnels hold none). */
+    {
+        ssize_t n = send(c->cl.fd, established, sizeof(established) - 1,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0)
+            n = 0;
+        if ((size_t)n < sizeof(established) - 1 &&
+            buf_append(&c->uin, established + n, sizeof(established) - 1 - (size_t)n) != 0) {
+            conn_close(c);
+            return;
+        }
     }
     c->bytes_out = 0;
     conn_set_mode(c, CONN_TUNNEL);
