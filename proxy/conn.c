@@ -19,7 +19,7 @@
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
-#define CONN_CIN_SIZE  (16u * 1024u)
+#define CONN_CIN_SIZE  (4u * 1024u)   /* grows for long heads (client_read) */
 #define CONN_UIN_SIZE  (64u * 1024u)
 
 static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events);
