@@ -79,6 +79,7 @@ unit: $(UNIT_BINS)
 # Dependencies first, then a fresh make, so pkg-config sees what was installed.
 test: deps-test
 	$(MAKE) hubgate test-bins
+	$(if $(SAN),,tests/valgrind.sh $(B)/tests)
 	tests/fuzz/run.sh 10
 	tests/run.sh $(B)/tests
 

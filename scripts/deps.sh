@@ -8,7 +8,7 @@ BUILD="gcc make pkg-config libssl-dev libc-ares-dev libinih-dev node-llhttp ca-c
 TEST="libcmocka-dev docker.io docker-registry skopeo nginx python3 python3-jwt \
 python3-cryptography iproute2 curl openssl util-linux procps psmisc \
 prometheus chromium bsdutils microsocks dante-server tinyproxy caddy \
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev valgrind"
 
 want="$BUILD"
 [ "${1:-}" = "--test" ] && want="$want $TEST"
