@@ -62,7 +62,7 @@ $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $<"
-	@$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
+	@$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -MF $@.d -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 deps:
@@ -118,7 +118,7 @@ tidy:
 clean:
 	rm -rf build hubgate
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 deps-test:
 	scripts/deps.sh --test
