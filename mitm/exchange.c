@@ -164,7 +164,6 @@ void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
     char msg[400];
     int next;
 
-    snprintf(c->last_err, sizeof(c->last_err), "%s", why);
     ep_close(&c->up, px->loop);
     /* what the failed attempt sent (a 429 head, its body) is nobody's */
     buf_consume(&c->uin, c->uin.len);
@@ -285,7 +284,6 @@ static void exchange_reset(struct conn *c)
     c->body_rx = 0;
     c->range_base = 0;
     c->t_progress = 0;
-    c->last_err[0] = '\0';
     digest_free(c->digest);
     c->digest = NULL;
 }

@@ -26,7 +26,7 @@ int policy_intercept(const struct config *cfg, const char *host, unsigned port)
     return 0;
 }
 
-static int sa_loopback(const struct sockaddr *sa)
+int policy_is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
@@ -104,7 +104,7 @@ static int is_self(const struct config *cfg, const struct sockaddr *sa)
     if (cidr_parse(cfg->listen_host, &self) != 0)
         return 1;
     if (cidr_is_any(&self))  /* a wildcard listener answers on every local address */
-        return sa_loopback(sa) || is_local_addr(sa);
+        return policy_is_loopback(sa) || is_local_addr(sa);
     return cidr_list_match(&one, sa);
 }
 
@@ -119,7 +119,7 @@ int policy_dest_ok(const struct config *cfg, const struct sockaddr *sa, int clie
         *why = "policy: destination is in [proxy] deny_targets";
         return 0;
     }
-    if (sa_any(sa) || (sa_loopback(sa) && !client_loopback)) {
+    if (sa_any(sa) || (policy_is_loopback(sa) && !client_loopback)) {
         *why = "policy: loopback destinations are only for clients on this host";
         return 0;
     }

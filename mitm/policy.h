@@ -25,6 +25,9 @@ struct sockaddr;
 int policy_dest_ok(const struct config *cfg, const struct sockaddr *sa, int client_loopback,
                    const char **why);
 
+/* Returns 1 when sa is a loopback address (127/8, ::1, v4-mapped 127/8). */
+int policy_is_loopback(const struct sockaddr *sa);
+
 /* Returns 1 when port may be CONNECTed to ([proxy] connect_ports). */
 int policy_port_ok(const struct config *cfg, unsigned port);
 

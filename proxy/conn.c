@@ -13,6 +13,7 @@
 #include "mitm/digest.h"
 #include "mitm/exchange.h"
 #include "mitm/mitm.h"
+#include "mitm/policy.h"
 #include "proxy/addr.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
@@ -43,18 +44,6 @@ void conn_yield(struct conn *c)
         c->flags |= CONN_F_YIELDED;
 }
 
-
-static int sa_is_loopback(const struct sockaddr_storage *ss)
-{
-    if (ss->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
-    if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    return 0;
-}
 
 /* Best-effort answer on a socket we will not serve (no conn exists yet). */
 static void refuse(int fd, const char *status_line)
@@ -111,12 +100,12 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     c->gen = gen_ref(px->gen);
     c->id = ++px->next_id;
     memcpy(c->peer, who, sizeof(c->peer));
-    c->peer_loopback = sa_is_loopback(peer);
+    c->peer_loopback = policy_is_loopback((const struct sockaddr *)peer);
     ep_init_raw(&c->cl, fd);
     ep_init_raw(&c->up, -1);
     c->sp_cu.fd[0] = c->sp_cu.fd[1] = c->sp_uc.fd[0] = c->sp_uc.fd[1] = -1;
     timer_init(&c->timer, conn_on_timer, c);
-    c->t_accept = c->t_active = c->t_head = loop_now(px->loop);
+    c->t_active = c->t_head = loop_now(px->loop);
     buf_init(&c->cin, CONN_CIN_SIZE);
     buf_init(&c->uin, CONN_UIN_SIZE);
     buf_init(&c->cout, cfg->max_header_bytes + 4096);

@@ -74,7 +74,7 @@ struct conn {
     struct upstream *pending;    /* upstream attempt in progress */
 
     struct timer timer;
-    uint64_t t_accept, t_active, t_head; /* loop_now() ms */
+    uint64_t t_active, t_head;   /* loop_now() ms: last progress, start of head/exchange */
 
     struct buf cin;              /* from client */
     struct buf uin;              /* from upstream */
@@ -100,7 +100,6 @@ struct conn {
     int link;                    /* link of the current attempt, -1 none */
     int up_link;                 /* link c->up belongs to */
     uint32_t tried;              /* links this request already used */
-    char last_err[200];          /* last upstream failure, for the final 502 */
     char *redir;                 /* URL of a followed redirect, NULL otherwise */
     int hops;                    /* redirects followed for this request */
     int following;               /* draining a 3xx that we follow */
