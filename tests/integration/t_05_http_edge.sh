@@ -493,8 +493,30 @@ case_trailers() {
     check_alive trailer-split-request
 }
 
+# 16. SIGHUP: new connections get the new config, a download in flight goes on
+case_reload() {
+    local got code dl
+    nsx "${C[@]}" --max-time 60 --limit-rate 40M "$O/file/big.bin" -o "$tmp/reload.out" &
+    dl=$!
+    sleep 1
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "10.0.0.0/8"
+    kill -HUP "${pids[hubgate]}"
+    sleep 0.5
+    code=$(nsx "${C[@]}" -o /dev/null -w '%{http_code}' "$O/hello" 2>/dev/null) || true
+    wait "$dl" || { bad "reload: the download in flight failed"; }
+    got=$(sha256sum <"$tmp/reload.out" | cut -d' ' -f1)
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
+    kill -HUP "${pids[hubgate]}"
+    sleep 0.5
+    body_is "reload: 200 MB download across SIGHUP" "$big_sha" "$got" || return
+    [ "$code" != 200 ] || { bad "reload: a new connection still got 200 after allow changed"; return; }
+    grep -q 'refused: not in \[proxy\] allow' "$tmp/hubgate.log" \
+        || { bad "reload: no refusal logged for the new connection"; return; }
+    good "SIGHUP: the download in flight finished intact, a new connection was refused by the new allow list"
+}
+
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
-                    raw 403 trailers}; do
+                    raw 403 trailers reload}; do
     "case_$c"
     check_alive "$c"
 done
