@@ -493,10 +493,12 @@ case_trailers() {
     check_alive trailer-split-request
 }
 
-# 16. SIGHUP: new connections get the new config, a download in flight goes on
+# 16. SIGHUP: new connections get the new config, a download in flight goes
+#     on (and, being long, logs its progress)
 case_reload() {
     local got code dl
-    nsx "${C[@]}" --max-time 60 --limit-rate 40M "$O/file/big.bin" -o "$tmp/reload.out" &
+    # slow enough (about 14 s) for one progress line (every 10 s over 100 MB)
+    nsx "${C[@]}" --max-time 60 --limit-rate 15M "$O/file/big.bin" -o "$tmp/reload.out" &
     dl=$!
     sleep 1
     hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "10.0.0.0/8"
@@ -513,6 +515,9 @@ case_reload() {
     grep -q 'refused: not in \[proxy\] allow' "$tmp/hubgate.log" \
         || { bad "reload: no refusal logged for the new connection"; return; }
     good "SIGHUP: the download in flight finished intact, a new connection was refused by the new allow list"
+    grep -q 'progress .* /file/big.bin [0-9]*/209715200 bytes' "$tmp/hubgate.log" \
+        && good "a progress line for the 200 MB transfer" \
+        || bad "no progress line for a 200 MB transfer that took over 10 s"
 }
 
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
