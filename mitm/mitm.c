@@ -16,11 +16,11 @@
 #include "ca/ca.h"
 #include "mitm/digest.h"
 #include "mitm/exchange.h"
+#include "proxy/connect.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/upstream.h"
 
-static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
 void mitm_start(struct conn *c)
 {
@@ -39,9 +39,8 @@ void mitm_start(struct conn *c)
                    "hubgate: data sent after CONNECT before the 200 answer");
         return;
     }
-    /* The socket has sent nothing yet, so this short write fits at once. */
-    if (send(c->cl.fd, established, sizeof(established) - 1, MSG_NOSIGNAL) !=
-        (ssize_t)(sizeof(established) - 1)) {
+    /* TLS starts right after: the 200 cannot wait in a buffer. */
+    if (connect_established(c, NULL) != 0) {
         conn_close(c);
         return;
     }

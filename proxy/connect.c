@@ -15,6 +15,24 @@
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
+int connect_established(struct conn *c, struct buf *out)
+{
+    /* A fresh socket takes these few bytes at once; only if it does not
+     * do they wait in a buffer, so idle tunnels hold none. */
+    ssize_t n = send(c->cl.fd, established, sizeof(established) - 1,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t left;
+
+    if (n < 0)
+        n = 0;
+    left = sizeof(established) - 1 - (size_t)n;
+    if (!left)
+        return 0;
+    if (!out || buf_append(out, established + n, left) != 0)
+        return -1;
+    return (int)left;
+}
+
 static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
 {
     struct conn *c = arg;
@@ -42,19 +60,10 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
     if (c->flags & CONN_F_CLOSING)
         return;
     /* The 200 goes first in the client-bound stream, before any byte the
-     * origin sends. A fresh socket takes these few bytes at once; only if
-     * it does not do they wait in a buffer (idle tunnels hold none). */
-    {
-        ssize_t n = send(c->cl.fd, established, sizeof(established) - 1,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (n < 0)
-            n = 0;
-        if ((size_t)n < sizeof(established) - 1 &&
-            buf_append(&c->uin, established + n, sizeof(established) - 1 - (size_t)n) != 0) {
-            conn_close(c);
-            return;
-        }
+     * origin sends; what the socket did not take waits in uin. */
+    if (connect_established(c, &c->uin) < 0) {
+        conn_close(c);
+        return;
     }
     c->bytes_out = 0;
     conn_set_mode(c, CONN_TUNNEL);

@@ -12,4 +12,10 @@
  * (mitm_start) or connects and becomes a tunnel. */
 void connect_start(struct conn *c, const char *authority, size_t n);
 
+/* Sends "200 Connection established" on the client socket, which has
+ * sent nothing yet. Returns how many bytes of it did not fit (normally
+ * 0), written after the first n into out when out is not NULL; -1 when
+ * they did not fit and out is NULL, or on an error. */
+int connect_established(struct conn *c, struct buf *out);
+
 #endif
