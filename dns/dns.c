@@ -17,6 +17,7 @@ struct dns {
     struct loop *loop;
     ares_channel ch;
     struct timer timer;
+    unsigned queries;       /* lookups c-ares still works on */
 };
 
 struct dns_req {
@@ -69,6 +70,11 @@ static void dns_before_wait(void *arg)
     struct dns *dns = arg;
     struct timeval max = {1, 0}, tv, *tvp;
 
+    /* Nothing to time out: no work in every round of a busy loop. */
+    if (!dns->queries) {
+        loop_timer_del(dns->loop, &dns->timer);
+        return;
+    }
     tvp = ares_timeout(dns->ch, &max, &tv);
     loop_timer_set(dns->loop, &dns->timer,
                    (uint64_t)tvp->tv_sec * 1000u + (uint64_t)tvp->tv_usec / 1000u);
@@ -149,6 +155,7 @@ static void dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_add
     int pass;
 
     (void)timeouts;
+    req->dns->queries--;
     if (status != ARES_SUCCESS || !ai) {
         req->err = status == ARES_ENOTFOUND ? "DNS: no such host"
                  : status == ARES_ETIMEOUT ? "DNS: lookup timed out"
@@ -233,6 +240,7 @@ struct dns_req *dns_resolve(struct dns *dns, const char *host, unsigned port,
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    dns->queries++; /* before: the callback may run inside the call */
     ares_getaddrinfo(dns->ch, host, NULL, &hints, dns_on_addrinfo, req);
     return req;
 }
