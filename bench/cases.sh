@@ -31,11 +31,10 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {v = $2} EN
 # processes before/after the transfer).
 case_blob() {
     local r=$1 s svc path out c0 c1 code bytes t
-    for s in $(rotate "$r" direct hubgate hubgate-nodigest hubgate-pass mitmproxy \
+    for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-pass mitmproxy \
                    mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned); do
         svc=${S_SVC[$s]}
         path=/v2/bench/blobs/sha256:$BLOB_HEX
-        [ "$s" != hubgate-nodigest ] || path=/files/big
         c0=0
         [ -z "$svc" ] || c0=$(svc_cpu "$svc")
         if ! out=$(subj_curl "$s" "" "$path" "$BLOB_TMO" 2>&1); then

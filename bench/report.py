@@ -94,10 +94,12 @@ NA_DIRECT_PROXY = "n/a: no proxy on the direct path"
 NA_MINT = "n/a: one static certificate, nothing minted"
 NOT_RUN = "not run: same as nginx for this case"
 rows = [
-    ("1 · %s MiB blob, intercepted" % meta.get("blob_mib"), "MiB/s", "higher", "blob", "mibps",
+    ("1 · %s MiB blob, intercepted (default config: direct link, verify_digest = auto, no hash)"
+     % meta.get("blob_mib"), "MiB/s", "higher", "blob", "mibps",
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
-    ("1 · same, path without a digest (no SHA-256 check)", "MiB/s", "higher", "blob", "mibps",
-     "hubgate-nodigest", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
+    ("1 · same, verify_digest = always (hubgate hashes the blob, SHA-256)", "MiB/s", "higher",
+     "blob", "mibps",
+     "hubgate-digest", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
     ("1 · blob, passthrough CONNECT", "MiB/s", "higher", "blob", "mibps",
      "hubgate-pass", "direct", ["mitmproxy-pass", "squid-splice", "tinyproxy", NA_REVERSE, NA_REVERSE]),
     ("2 · %s manifest GETs, 1 keep-alive conn., intercepted" % meta.get("lat_n"), "p50 µs", "lower",
@@ -143,8 +145,8 @@ rows = [
      "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, NA_MINT, NA_MINT]),
     ("7 · CPU per GiB, intercepted (case 1)", "CPU s/GiB", "lower", "cpu", "s_per_gib",
      "hubgate", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
-    ("7 · CPU per GiB, intercepted, no digest", "CPU s/GiB", "lower", "cpu", "s_per_gib",
-     "hubgate-nodigest", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
+    ("7 · CPU per GiB, intercepted, verify_digest = always", "CPU s/GiB", "lower", "cpu",
+     "s_per_gib", "hubgate-digest", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
     ("7 · CPU per GiB, passthrough", "CPU s/GiB", "lower", "cpu", "s_per_gib",
      "hubgate-pass", NA_DIRECT_PROXY, ["mitmproxy-pass", "squid-splice", "tinyproxy", NA_REVERSE, NA_REVERSE]),
 ]
@@ -264,7 +266,7 @@ def dat(name, rows_):
     return p
 
 
-blob_subj = ["direct", "hubgate", "hubgate-nodigest", "hubgate-pass", "mitmproxy", "mitmproxy-pass",
+blob_subj = ["direct", "hubgate", "hubgate-digest", "hubgate-pass", "mitmproxy", "mitmproxy-pass",
              "squid", "squid-splice", "tinyproxy", "nginx", "nginx-tuned"]
 lat_subj = ["direct", "hubgate", "hubgate-pass", "mitmproxy", "squid", "tinyproxy", "nginx"]
 d1 = dat("c1.dat", [(s, med("blob", s, "mibps")) for s in blob_subj])

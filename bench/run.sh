@@ -46,6 +46,7 @@ DOCKER_TMO=600
 CLK_TCK=$(getconf CLK_TCK)
 BENCH_BG=()
 HG_NAME=bench
+HG_PROXY_DG=127.0.0.1:3135   # a second hubgate, verify_digest = always (services.sh)
 
 bench_log() { printf 'bench: %s\n' "$*"; }
 

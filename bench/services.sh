@@ -70,13 +70,12 @@ bench_names() {
 # serve it), a 32 KiB small blob, a ~2 KB manifest.
 bench_content() {
     local w=$HG_TMP/www f i
-    mkdir -p "$w/blobs" "$w/files" "$w/manifests"
+    mkdir -p "$w/blobs" "$w/manifests"
     f=$w/blob.tmp
     head -c "$((BLOB_MIB * 1048576))" /dev/urandom >"$f"
     BLOB_HEX=$(sha256sum "$f" | cut -d' ' -f1)
     BLOB_BYTES=$((BLOB_MIB * 1048576))
     mv "$f" "$w/blobs/sha256:$BLOB_HEX"
-    ln "$w/blobs/sha256:$BLOB_HEX" "$w/files/big"
     head -c "$SMALL_BYTES" /dev/urandom >"$f"
     SMALL_HEX=$(sha256sum "$f" | cut -d' ' -f1)
     mv "$f" "$w/blobs/sha256:$SMALL_HEX"
@@ -126,7 +125,6 @@ http {
             alias $w/manifests/;
             default_type application/vnd.docker.distribution.manifest.v2+json;
         }
-        location /files/ { alias $w/files/; }
         location / { return 404; }
     }
 }
@@ -154,6 +152,13 @@ bench_hubgate_up() {
     } >"$c"
     hubgate_start "$c"
     HGCA=$HG_HUBGATE_CA_DIR/ca.crt
+    # hubgate-dg: the same binary, CA and config but verify_digest = always,
+    # so case 1 also measures the blob path with hubgate's SHA-256 check
+    # (the default, auto, checks only when a relay is among the links).
+    sed -e "s|^listen = .*|listen = $HG_PROXY_DG|" "$c" >"$HG_TMP/hubgate-dg.ini"
+    printf '[intercept]\nverify_digest = always\n[admin]\nlisten = 127.0.0.1:3136\n' \
+        >>"$HG_TMP/hubgate-dg.ini"
+    svc_start hubgate-dg
 }
 
 # bench_peers_up: mitmdump, squid (bump origin names, splice the rest),
@@ -275,6 +280,9 @@ svc_start() {
     case $1 in
         hubgate)
             hubgate_start "$HG_TMP/hubgate.ini" >/dev/null ;;
+        hubgate-dg)
+            hg_start hubgate-dg "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/hubgate-dg.ini"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY_DG##*:}" hubgate-dg 15 ;;
         mitmproxy)
             hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3140 \
                 --set confdir="$HG_TMP/peerca/mitm" --set stream_large_bodies=1m \
@@ -319,7 +327,7 @@ bench_subjects() {
     local o=$ORIGIN_IP:443
     sdef direct         ""        ""             "$INT_HOST"  443  "$o"             "$TESTCA"
     sdef hubgate        hubgate   "$HG_PROXY"    "$INT_HOST"  443  ""               "$HGCA"
-    sdef hubgate-nodigest hubgate "$HG_PROXY"    "$INT_HOST"  443  ""               "$HGCA"
+    sdef hubgate-digest hubgate-dg "$HG_PROXY_DG" "$INT_HOST" 443  ""               "$HGCA"
     sdef hubgate-pass   hubgate   "$HG_PROXY"    "$PASS_HOST" 443  ""               "$TESTCA"
     sdef mitmproxy      mitmproxy 127.0.0.1:3140 "$INT_HOST"  443  ""               "$PEERCA"
     sdef mitmproxy-pass mitmproxy 127.0.0.1:3140 "$PASS_HOST" 443  ""               "$TESTCA"

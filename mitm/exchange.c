@@ -286,6 +286,7 @@ static void exchange_reset(struct conn *c)
     c->t_progress = 0;
     digest_free(c->digest);
     c->digest = NULL;
+    c->digest_ok = 0;
 }
 
 int exchange_request_head(struct conn *c)
@@ -340,7 +341,8 @@ int exchange_request_head(struct conn *c)
     c->tmpl_url_len = (uint32_t)tlen;
     c->is_blob = c->mode == CONN_MITM && (method == HTTP_GET || method == HTTP_HEAD) &&
                  memmem(target, tlen, "/blobs/", 7) != NULL;
-    if (c->is_blob && method == HTTP_GET && digest_from_path(target, tlen, hex))
+    if (c->is_blob && method == HTTP_GET && c->gen->check_digests &&
+        digest_from_path(target, tlen, hex))
         c->digest = digest_new(hex);
     buf_consume(&c->cin, c->req->head_len);
     http1_resume(c->req);

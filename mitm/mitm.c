@@ -217,6 +217,7 @@ static void response_done(struct conn *c)
 
         digest_free(c->digest);
         c->digest = NULL;
+        c->digest_ok = ok;
         if (!ok) {
             log_err("client %s: %s %s: body does not match its digest; resetting the client "
                     "so it retries", c->peer, c->host, c->log_path);

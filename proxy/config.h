@@ -45,6 +45,9 @@ struct config {
 
     /* [intercept] */
     struct str_list intercept_hosts; /* lower-cased, validated names */
+    int verify_digest_always;       /* verify_digest = auto (0): blobs are
+                                     * hashed when a relay is among the links;
+                                     * always (1): every blob */
 
     /* [upstream] */
     struct str_list via;            /* link entries, in order; "direct" */

@@ -13,7 +13,7 @@ enum cfg_type {
     CFG_T_listen, CFG_T_cidrs, CFG_T_duration, CFG_T_size, CFG_T_count,
     CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers, CFG_T_flag,
     CFG_T_users, CFG_T_ports, CFG_T_tlinks, CFG_T_secret, CFG_T_userfile,
-    CFG_T_oaddr, CFG_T_logfmt
+    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode
 };
 
 enum cfg_key {
@@ -96,13 +96,15 @@ int cfg_parse_number(struct cfg_ctx *c, const struct cfg_row *r,
  * means none (NULL); config_secret.c reads the file. */
 int cfg_parse_path(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first);
-/* flag: yes/no, true/false, on/off, 1/0 (any case) to an int 1 or 0. */
-/* oaddr: "" (off) or IP:port, kept as a string. logfmt: text or json. */
+/* oaddr: "" (off) or IP:port, kept as a string. */
 int cfg_parse_oaddr(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
                     int first);
-int cfg_parse_logfmt(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
+/* Two-word choices, to an int 0 or 1: logfmt (text, json), digestmode
+ * (auto, always). */
+int cfg_parse_choice(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
                      int first);
 
+/* flag: yes/no, true/false, on/off, 1/0 (any case) to an int 1 or 0. */
 int cfg_parse_flag(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first);
 /* cidrs, hosts, links, tlinks, servers, users, ports: entries appended;

@@ -206,19 +206,29 @@ int cfg_parse_oaddr(struct cfg_ctx *c, const struct cfg_row *r, void *field, cha
     return 0;
 }
 
-/* text or json. */
-int cfg_parse_logfmt(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
+/* One of two words, to 0 or 1: the words of each choice type. */
+static const struct {
+    const char *word[2];
+    const char *what;
+} cfg_choices[] = {
+    [CFG_T_logfmt] = {{"text", "json"}, "a log format"},
+    [CFG_T_digestmode] = {{"auto", "always"}, "a digest check mode"},
+};
+
+int cfg_parse_choice(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *value,
                      int first)
 {
-    (void)r;
+    int i;
+
     (void)first;
-    if (strcasecmp(value, "text") == 0)
-        *(int *)field = 0;
-    else if (strcasecmp(value, "json") == 0)
-        *(int *)field = 1;
-    else
-        return cfg_why(c, value, "is not a log format (text or json)");
-    return 0;
+    for (i = 0; i < 2; i++) {
+        if (strcasecmp(value, cfg_choices[r->type].word[i]) == 0) {
+            *(int *)field = i;
+            return 0;
+        }
+    }
+    return cfg_why(c, value, "is not %s (%s or %s)", cfg_choices[r->type].what,
+                   cfg_choices[r->type].word[0], cfg_choices[r->type].word[1]);
 }
 
 /* yes/no and the usual synonyms, any case, to 1 or 0. */

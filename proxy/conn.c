@@ -443,7 +443,7 @@ void conn_log_exchange(struct conn *c)
     const char *m, *host, *path, *link;
     char digest[80] = "", line[1024];
     unsigned long long ms;
-    const char *d;
+    const char *d, *ok;
 
     if (c->flags & CONN_F_LOGGED)
         return;
@@ -456,16 +456,19 @@ void conn_log_exchange(struct conn *c)
     d = c->is_blob ? strstr(path, "/blobs/sha256:") : NULL;
     if (d)
         snprintf(digest, sizeof(digest), "%s", d + 7);
+    /* verified: hubgate hashed the whole body and it matched (see
+     * [intercept] verify_digest); the client checks it either way */
+    ok = c->digest_ok ? "yes" : "no";
     if (c->gen->cfg.log_json)
         log_info("{\"event\":\"access\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
                  "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"link\":\"%s\""
-                 "%s%s%s}", c->peer, m, host, path, c->status,
+                 "%s%s%s%s%s}", c->peer, m, host, path, c->status,
                  (unsigned long long)c->bytes_out, ms, link, d ? ",\"digest\":\"" : "",
-                 digest, d ? "\"" : "");
+                 digest, d ? "\",\"verified\":\"" : "", d ? ok : "", d ? "\"" : "");
     else
-        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s", c->peer, m, host, path,
-                 c->status, (unsigned long long)c->bytes_out, ms, link,
-                 d ? " digest=" : "", digest);
+        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s%s%s", c->peer, m, host,
+                 path, c->status, (unsigned long long)c->bytes_out, ms, link,
+                 d ? " digest=" : "", digest, d ? " verified=" : "", d ? ok : "");
     conn_count(c, host, link);
     if (c->px->metrics) {
         snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", m, host, path, c->status,

@@ -112,6 +112,7 @@ struct conn {
     uint64_t t_progress;         /* last progress line of a large transfer */
     uint64_t progress_bytes;     /* bytes_out at that line */
     struct digest *digest;       /* blob body hash in progress, or NULL */
+    int digest_ok;               /* the whole body matched its digest */
     size_t body_safe;            /* uin bytes before the last body byte seen:
                                   * all a client may have before the digest
                                   * is checked (chunk framing after it waits) */

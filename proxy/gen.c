@@ -54,6 +54,7 @@ struct gen *gen_new(struct config *cfg, char *err, size_t errlen)
         goto fail;
     if (gen_hub_auth(g, err, errlen) != 0)
         goto fail;
+    g->check_digests = g->cfg.verify_digest_always || links_have_relay(&g->links);
     return g;
 fail:
     gen_unref(g);

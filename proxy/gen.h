@@ -21,6 +21,9 @@ struct gen {
     struct links links;          /* [upstream] via, with health */
     struct links pass_links;     /* [passthrough] via */
     char hub_auth[700];          /* base64 of hub_credentials, "" when none */
+    int check_digests;           /* hash blob bodies: verify_digest = always,
+                                  * or a relay among the links (its TLS ends
+                                  * at a third party) */
 };
 
 /* Builds a generation from cfg, which it takes over (also on failure).

@@ -103,6 +103,16 @@ void links_free(struct links *l)
     memset(l, 0, sizeof(*l));
 }
 
+int links_have_relay(const struct links *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (l->v[i]->kind == LINK_RELAY || l->v[i]->kind == LINK_RELAY_MAP)
+            return 1;
+    return 0;
+}
+
 int links_pick(const struct links *l, uint64_t now, uint32_t tried)
 {
     uint64_t best_t = 0;

@@ -32,6 +32,9 @@ int links_init(struct links *l, const struct str_list *vias, int allow_relay,
                char *err, size_t errlen);
 void links_free(struct links *l);
 
+/* 1 when a relay (a link whose TLS ends at a third party) is among them. */
+int links_have_relay(const struct links *l);
+
 /* The first awake link; if all rest, the one that wakes first. tried is a
  * bitmask of links this request already used; returns -1 when all were
  * tried. */

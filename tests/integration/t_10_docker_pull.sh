@@ -174,4 +174,15 @@ fi
 hg_log "hubgate's log shows the token, manifest and blob requests of all pulls" \
        "(blob redirects: $relayed relayed to the client, $followed followed by hubgate)"
 
+# verify_digest = auto with only the direct link: the TLS to the registry is
+# verified end to end, so hubgate leaves the digest check to the client and
+# does not hash the blobs (t_31 shows the check with a relay, t_42 with
+# verify_digest = always).
+blobs=$(grep -c ' access .* GET registry-1.docker.io /v2/.*/blobs/sha256:.* 200 ' "$HG_LOGS/hubgate.log" || true)
+hashed=$(grep ' access .* GET registry-1.docker.io /v2/.*/blobs/sha256:.* 200 ' "$HG_LOGS/hubgate.log" \
+    | grep -vc ' verified=no$' || true)
+[ "$blobs" -gt 0 ] && [ "$hashed" = 0 ] \
+    || hg_fail "verify_digest = auto, direct link: want every blob line to end 'verified=no'; $blobs blob line(s), $hashed other(s)"
+hg_log "verify_digest = auto, direct link: $blobs blob GET(s), none hashed by hubgate"
+
 hubgate_stop

@@ -178,12 +178,14 @@ hgl_log_new | grep -F " resumed at byte $CUT on relay:https://fault.relay.test" 
 nrange=$(hgl_fault_count faultcut "r[\"range\"] == \"bytes=$CUT-\" and r[\"status\"] == 206 and \"${big_blob#sha256:}\" in r[\"path\"]")
 [ "$nrange" = 1 ] || check_fail "cut: the relay answered 'Range: bytes=$CUT-' with 206 $nrange times, want 1 (Range requests it saw: $(hgl_fault_count faultcut 'r["range"] != ""'))"
 # ... and the client saw one response: one access line for the blob, 200,
-# all its bytes (dockerd resuming by itself would show as a second GET).
+# all its bytes (dockerd resuming by itself would show as a second GET),
+# hashed by hubgate across the resume: with a relay among the links,
+# verify_digest = auto checks every blob.
 acc=$(hgl_log_new | grep ' access ' | grep -F " GET registry-1.docker.io /v2/hubgate-links/$img/blobs/$big_blob " || true)
 nacc=$(printf '%s\n' "$acc" | grep -c . || true)
 case $nacc:$acc in
-    "1:"*"/blobs/$big_blob 200 ${big_size}B "*) ;;
-    *) check_fail "cut: the client got $nacc answer(s) to its GET of the big blob, want one '200 ${big_size}B': $(printf '%s\n' "$acc" | cut -c25-200 | tr '\n' '|')" ;;
+    "1:"*"/blobs/$big_blob 200 ${big_size}B "*" digest=$big_blob verified=yes") ;;
+    *) check_fail "cut: the client got $nacc answer(s) to its GET of the big blob, want one '200 ${big_size}B ... verified=yes': $(printf '%s\n' "$acc" | cut -c25-300 | tr '\n' '|')" ;;
 esac
 if tail -n "+$((dockerd_mark + 1))" "$HG_LOGS/dockerd.log" | grep -v 'module=grpc' \
         | grep -i -e 'retrying' -e 'unexpected EOF' >/dev/null; then

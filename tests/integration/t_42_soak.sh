@@ -28,7 +28,7 @@ head -c 2097152 /dev/urandom >"$TMP/data/d-2m.bin"
 head -c 5242880 /dev/urandom >"$TMP/data/e-5m.bin"
 sec_origins
 
-hg_conf "$TMP/soak.ini" 3128
+hg_conf "$TMP/soak.ini" 3128 "[intercept]" "verify_digest = always"
 # shellcheck disable=SC2086  # SOAK_ENV is a list of VAR=VALUE words
 hg_up soak 3128 "$TMP/soak.ini" env ${SOAK_ENV:-}
 PID=$HG_PID
@@ -126,6 +126,9 @@ fi
 x=$(pcurl "$NS_A" -x "$P" --cacert "$CA/ca.crt" \
     "https://registry-1.docker.io/v2/library/soak/blobs/sha256:$(sha d-2m.bin)" | sha256sum | cut -d' ' -f1)
 [ "$x" = "$(sha d-2m.bin)" ] && good "still serves: a 2 MB blob, digest ok" || bad "after the soak: blob sha256 $x"
+grep -q " digest=sha256:$(sha d-2m.bin) verified=yes$" "$TMP/soak.log" \
+    && good "verify_digest = always: the blob was hashed by hubgate (verified=yes)" \
+    || bad "verify_digest = always: no 'digest=sha256:$(sha d-2m.bin) verified=yes' in hubgate's log"
 sec_stop soak TERM
 [ "$SEC_RC" = 0 ] && good "SIGTERM: exit 0" || bad "hubgate exited $SEC_RC after SIGTERM"
 grep -E ' (error|crit)|assert|sanitizer' "$TMP/soak.log" | head -n 5 | while read -r l; do echo "# log: $l"; done

@@ -62,6 +62,7 @@ static void dump(const struct config *c, char *out, size_t outlen)
         append(out, outlen, " %u", (unsigned)c->connect_ports.v[i]);
     append(out, outlen, "\n");
     dump_list(out, outlen, "intercept_hosts", &c->intercept_hosts);
+    append(out, outlen, "verify_digest_always = %d\n", c->verify_digest_always);
     dump_list(out, outlen, "via", &c->via);
     append(out, outlen, "ca_file = \"%s\"\nconnect_timeout_ms = %u\nread_timeout_ms = %u\n"
            "retry_after_cap_ms = %u\nfollow_redirects = %d\nhub_credentials = \"%s\"\n"

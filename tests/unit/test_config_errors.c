@@ -586,6 +586,7 @@ BAD_FILE(connect_ports)
 BAD_FILE(follow_redirects)
 BAD_FILE(log_format)
 BAD_FILE(admin_listen)
+BAD_FILE(verify_digest)
 
 int main(void)
 {
@@ -631,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_bad_file_no_equals),
         cmocka_unit_test(test_bad_file_via),
         cmocka_unit_test(test_bad_file_log_format),
+        cmocka_unit_test(test_bad_file_verify_digest),
         cmocka_unit_test(test_bad_file_admin_listen),
         cmocka_unit_test(test_bad_file_empty_hosts),
         cmocka_unit_test(test_bad_file_relay_no_section),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proxy/link.h"
+#include "proxy/links.h"
 
 #define FORMS "accepted forms: direct, socks5://[user:pass@]host:port, " \
               "http://[user:pass@]host:port"
@@ -382,10 +383,38 @@ static void test_redact(void **state)
     link_free(NULL);
 }
 
+/* links_have_relay: only relay kinds count (their TLS ends at a third
+ * party, so gen.c hashes blobs under verify_digest = auto). */
+static int have_relay(const char *a, const char *b)
+{
+    char *v[2] = {(char *)a, (char *)b}, err[512];
+    struct str_list vias = {v, b ? 2 : 1};
+    struct links l = {0};
+    int r;
+
+    if (links_init(&l, &vias, 1, err, sizeof(err)) != 0)
+        fail_msg("links_init: %s", err);
+    r = links_have_relay(&l);
+    links_free(&l);
+    return r;
+}
+
+static void test_links_have_relay(void **state)
+{
+    (void)state;
+    assert_int_equal(have_relay("direct", NULL), 0);
+    assert_int_equal(have_relay("socks5://127.0.0.1:1080", "http://u:p@10.0.0.1:3128"), 0);
+    assert_int_equal(have_relay("direct", "relay:https://hub.example.com"), 1);
+    assert_int_equal(have_relay("relay:https://hub.example.com via socks5://127.0.0.1:1080",
+                                NULL), 1);
+    assert_int_equal(have_relay("socks5://127.0.0.1:1080", "relay"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct),
+        cmocka_unit_test(test_links_have_relay),
         cmocka_unit_test(test_socks5),
         cmocka_unit_test(test_socks5_credentials),
         cmocka_unit_test(test_percent_decoding),
