@@ -55,11 +55,32 @@ static ssize_t tls_read(struct ep *ep, void *p, size_t n)
     return tls_fail(ep, ret, &ep->rd_ev);
 }
 
+/* Records are gathered in a BIO_f_buffer of 4 KiB (its default) until a
+ * large write shows a bulk transfer; then, once it is empty, it grows to
+ * 64 KiB: one socket write per four 16 KiB records. Connections that only
+ * carry tokens and manifests never hold the big buffer. */
+#define TLS_BULK_WRITE (16u * 1024u)
+#define TLS_BULK_BUF   (64 * 1024)
+
+static void tls_grow_wbuf(struct ep *ep, size_t n)
+{
+    BIO *w = SSL_get_wbio(ep->ssl);
+
+    /* BIO_set_write_buffer_size() drops what the buffer holds: only when
+     * it is empty. */
+    if (n < TLS_BULK_WRITE || BIO_wpending(w) != 0)
+        return;
+    if (BIO_set_write_buffer_size(w, TLS_BULK_BUF) == 1)
+        ep->flags |= EP_F_BIGBUF;
+}
+
 static ssize_t tls_write(struct ep *ep, const void *p, size_t n)
 {
     size_t put = 0;
     int ret;
 
+    if (!(ep->flags & EP_F_BIGBUF))
+        tls_grow_wbuf(ep, n);
     ERR_clear_error();
     ret = SSL_write_ex(ep->ssl, p, n, &put);
     if (ret == 1) {
@@ -108,10 +129,9 @@ int tls_set_fd(SSL *ssl, int fd)
 {
     BIO *r = BIO_new_socket(fd, BIO_NOCLOSE);
     BIO *s = BIO_new_socket(fd, BIO_NOCLOSE);
-    BIO *b = BIO_new(BIO_f_buffer());
+    BIO *b = BIO_new(BIO_f_buffer()); /* see tls_grow_wbuf() */
 
-    /* One socket write per 64 KiB instead of one per 16 KiB record. */
-    if (!r || !s || !b || BIO_set_write_buffer_size(b, 64 * 1024) != 1) {
+    if (!r || !s || !b) {
         BIO_free(r);
         BIO_free(s);
         BIO_free(b);

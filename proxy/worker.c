@@ -20,6 +20,11 @@
 #include "proxy/pool.h"
 #include "proxy/tunnel.h"
 
+/* Idle upstream connections each loop keeps for reuse, and for how long
+ * (200 parallel clients over 2 loops measured the same with 64 and 256). */
+#define POOL_MAX_IDLE 64u
+#define POOL_IDLE_MS  30000u
+
 /* Nobody connected for a while: pooled pipes and freed heap go back to
  * the system, so that memory after a burst returns near its start. */
 static void on_idle(struct loop *loop, struct timer *t)
@@ -106,7 +111,7 @@ static void reload(struct worker *w)
     px->cfg = &g->cfg;
     /* pooled connections belong to the old links */
     pool_free(px->pool);
-    px->pool = pool_new(px->loop, 64, 30000);
+    px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);
     metrics_set(px->metrics, "hubgate_ca_expiry_timestamp_seconds", "",
                 (double)ca_not_after(g->ca));
     if (!quiet)
@@ -169,7 +174,7 @@ static int worker_start(struct worker *w)
     }
     px->cfg = &px->gen->cfg;
     px->gen->links.health = px->health;
-    px->pool = pool_new(px->loop, 64, 30000);
+    px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);
     if (!px->pool) {
         log_err("out of memory");
         return -1;

@@ -41,6 +41,7 @@ struct xprt_ops {
 #define EP_F_RD_EOF    0x04u  /* peer finished sending */
 #define EP_F_WR_SHUT   0x08u  /* we finished sending */
 #define EP_F_ERROR     0x10u
+#define EP_F_BIGBUF    0x20u  /* TLS: the gathering write buffer was grown */
 
 struct ep {
     int fd;                 /* -1 when closed */
