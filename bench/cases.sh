@@ -30,17 +30,19 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {v = $2} EN
 # and, for proxies, CPU seconds per GiB (utime+stime of the service's
 # processes before/after the transfer).
 case_blob() {
-    local r=$1 s svc path out c0 c1 code bytes t
+    local r=$1 s svc path out c0 c1 m0 m1 code bytes t
     for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-pass mitmproxy \
                    mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned); do
         svc=${S_SVC[$s]}
         path=/v2/bench/blobs/sha256:$BLOB_HEX
         c0=0
         [ -z "$svc" ] || c0=$(svc_cpu "$svc")
+        m0=$(machine_cpu)
         if ! out=$(subj_curl "$s" "" "$path" "$BLOB_TMO" 2>&1); then
             bench_warn blob "$s" "$r" "curl: $out"
             continue
         fi
+        m1=$(machine_cpu)
         c1=0
         [ -z "$svc" ] || c1=$(svc_cpu "$svc")
         read -r code bytes t _ <<<"$out"
@@ -49,6 +51,8 @@ case_blob() {
             continue
         fi
         rec blob "$s" mibps "$r" "$(awk -v b="$bytes" -v t="$t" 'BEGIN {printf "%.1f", b / 1048576 / t}')"
+        rec mcpu "$s" s_per_gib "$r" \
+            "$(awk -v c=$((m1 - m0)) -v hz="$CLK_TCK" -v b="$bytes" 'BEGIN {printf "%.3f", c / hz / (b / 1073741824)}')"
         [ -z "$svc" ] || rec cpu "$s" s_per_gib "$r" \
             "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" 'BEGIN {printf "%.3f", c / hz / (b / 1073741824)}')"
         printf '  blob %-16s %s\n' "$s" "$out"

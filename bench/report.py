@@ -149,6 +149,13 @@ rows = [
      "s_per_gib", "hubgate-digest", NA_DIRECT_PROXY, ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
     ("7 · CPU per GiB, passthrough", "CPU s/GiB", "lower", "cpu", "s_per_gib",
      "hubgate-pass", NA_DIRECT_PROXY, ["mitmproxy-pass", "squid-splice", "tinyproxy", NA_REVERSE, NA_REVERSE]),
+    ("7 · machine CPU per GiB, intercepted: client + proxy + origin + kernel, both cores",
+     "CPU s/GiB", "lower", "mcpu", "s_per_gib",
+     "hubgate", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
+    ("7 · same, verify_digest = always", "CPU s/GiB", "lower", "mcpu", "s_per_gib",
+     "hubgate-digest", "direct", ["mitmproxy", "squid", NA_TUNNEL, "nginx", "nginx-tuned"]),
+    ("7 · same, passthrough", "CPU s/GiB", "lower", "mcpu", "s_per_gib",
+     "hubgate-pass", "direct", ["mitmproxy-pass", "squid-splice", "tinyproxy", NA_REVERSE, NA_REVERSE]),
 ]
 if docker_on:
     rows.insert(8, ("3 · docker pull, %s, fresh dockerd" % meta.get("docker_image"), "wall s", "lower",

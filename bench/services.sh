@@ -388,6 +388,12 @@ svc_cpu() {
     echo "$t"
 }
 
+# machine_cpu: busy time of the whole machine (every CPU: user, nice,
+# system, irq, softirq; not idle, iowait or steal), in clock ticks. Client,
+# proxy and origin share the 2 cores, so this is what a transfer costs in
+# all; throughput follows it when the cores are the limit.
+machine_cpu() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+
 # svc_mem NAME: "RSS_KiB FDS" summed over the service's processes.
 svc_mem() {
     local p rss=0 fds=0 v

@@ -55,7 +55,7 @@ static void on_upstream_ready(void *arg, int fd, SSL *ssl, const char *err)
         conn_update(c);
         return;
     }
-    conn_attach_upstream(c, fd, ssl);
+    conn_attach_upstream(c, fd, ssl, 0);
     if (c->flags & CONN_F_CLOSING)
         return;
     mitm_pump(c);
@@ -113,7 +113,7 @@ int exchange_send(struct conn *c)
     c->flags &= ~CONN_F_UP_REUSED;
     if (pool_get(c->px->pool, c->up_link, r.host, r.port, r.tls, &c->up)) {
         c->flags |= CONN_F_UP_REUSED;
-        conn_attach_upstream(c, c->up.fd, c->up.ssl);
+        conn_attach_upstream(c, c->up.fd, c->up.ssl, 1);
         return 0;
     }
     c->pending = upstream_open(c->px, c->gen, r.via, r.host, r.port, r.tls,

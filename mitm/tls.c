@@ -66,9 +66,9 @@ static void tls_grow_wbuf(struct ep *ep, size_t n)
 {
     BIO *w = SSL_get_wbio(ep->ssl);
 
-    /* BIO_set_write_buffer_size() drops what the buffer holds: only when
-     * it is empty. */
-    if (n < TLS_BULK_WRITE || BIO_wpending(w) != 0)
+    /* BIO_set_write_buffer_size() drops what the buffer holds: it must be
+     * empty (a response head usually waits there: send it first, once). */
+    if (n < TLS_BULK_WRITE || (BIO_wpending(w) != 0 && (BIO_flush(w) != 1 || BIO_wpending(w) != 0)))
         return;
     if (BIO_set_write_buffer_size(w, TLS_BULK_BUF) == 1)
         ep->flags |= EP_F_BIGBUF;

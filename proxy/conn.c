@@ -332,13 +332,16 @@ void conn_update(struct conn *c)
 }
 
 /* Registers a freshly connected upstream socket with the conn. */
-void conn_attach_upstream(struct conn *c, int fd, SSL *ssl)
+void conn_attach_upstream(struct conn *c, int fd, SSL *ssl, int pooled)
 {
     if (ssl)
         ep_init_tls(&c->up, fd, ssl);
     else
         ep_init_raw(&c->up, fd);
-    if (loop_add(c->px->loop, fd, 0, conn_on_upstream, c) != 0) {
+    /* A pooled socket keeps the pool's registration (read interest); an
+     * event fetched for the pool is a readiness hint for the conn too. */
+    if ((pooled ? loop_rebind(c->px->loop, fd, LOOP_RD, conn_on_upstream, c, 0)
+                : loop_add(c->px->loop, fd, 0, conn_on_upstream, c)) != 0) {
         ep_close(&c->up, c->px->loop);
         conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot watch the upstream socket");
     }

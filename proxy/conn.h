@@ -137,8 +137,9 @@ void conn_close(struct conn *c);
 void conn_update(struct conn *c);
 
 /* Takes a connected upstream socket (and its TLS state) into c->up and
- * registers it; on failure answers 502. */
-void conn_attach_upstream(struct conn *c, int fd, SSL *ssl);
+ * registers it (pooled: already registered, taken over from the pool);
+ * on failure answers 502. */
+void conn_attach_upstream(struct conn *c, int fd, SSL *ssl, int pooled);
 
 /* Answers with a short Docker-style JSON error and closes afterwards.
  * Only when nothing of a response has been sent; otherwise closes. */

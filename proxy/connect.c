@@ -56,7 +56,7 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
         conn_update(c);
         return;
     }
-    conn_attach_upstream(c, fd, ssl);
+    conn_attach_upstream(c, fd, ssl, 0);
     if (c->flags & CONN_F_CLOSING)
         return;
     /* The 200 goes first in the client-bound stream, before any byte the

@@ -150,6 +150,26 @@ int loop_mod(struct loop *loop, int fd, uint32_t mask)
     return rc;
 }
 
+int loop_rebind(struct loop *loop, int fd, uint32_t mask, loop_io_fn fn, void *arg,
+                int drop_fetched)
+{
+    struct fd_slot *s;
+    int rc;
+
+    if (fd < 0 || (size_t)fd >= loop->nfds || !loop->fds[fd].used)
+        return -EBADF;
+    s = &loop->fds[fd];
+    s->fn = fn;
+    s->arg = arg;
+    if (!drop_fetched)
+        return loop_mod(loop, fd, mask);
+    s->gen++; /* fetched events carry the old generation */
+    rc = loop_ctl(loop, EPOLL_CTL_MOD, fd, mask);
+    if (rc == 0)
+        s->mask = mask;
+    return rc;
+}
+
 void loop_del(struct loop *loop, int fd)
 {
     struct fd_slot *s;

@@ -39,6 +39,14 @@ void loop_free(struct loop *loop);
 int loop_add(struct loop *loop, int fd, uint32_t mask, loop_io_fn fn, void *arg);
 /* Changes the mask; a no-op when unchanged. Returns 0 or -errno. */
 int loop_mod(struct loop *loop, int fd, uint32_t mask);
+/* Gives a registered fd (one socket changing hands: an upstream connection
+ * into or out of the pool) another owner and mask, without unregistering
+ * it. drop_fetched: events already fetched for the old owner are dropped,
+ * at the cost of one epoll_ctl; otherwise they reach the new owner, and
+ * there is no system call unless the mask changes. Returns 0, -EBADF when
+ * fd is not registered, or -errno. */
+int loop_rebind(struct loop *loop, int fd, uint32_t mask, loop_io_fn fn, void *arg,
+                int drop_fetched);
 /* Unregisters fd; events already fetched for it are dropped. Does not
  * close it. */
 void loop_del(struct loop *loop, int fd);

@@ -6,6 +6,7 @@
  *   hubgate doctor [-c FILE]             check the whole setup
  *   hubgate --version */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -77,6 +78,11 @@ static int run(const char *path, int lfd)
     sigset_t set;
 
     signal(SIGPIPE, SIG_IGN);
+    /* free() returns heap to the system only past 4 MiB of free top, so a
+     * request's buffers are not given back and faulted in again on every
+     * request; a worker with no connections still returns all of it
+     * (worker.c, malloc_trim). */
+    mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);

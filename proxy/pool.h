@@ -18,8 +18,10 @@ void pool_free(struct pool *p);
 void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls,
               struct ep *ep);
 
-/* Takes a matching idle connection into ep (unregistered from the loop).
- * Returns 1 when found, 0 when not. */
+/* Takes a matching idle connection into ep. Its fd stays registered with
+ * the loop, for the pool's callback: the caller takes it over with
+ * loop_rebind() before the loop runs again. Returns 1 when found, 0 when
+ * not. */
 int pool_get(struct pool *p, int link, const char *host, unsigned port, int tls,
              struct ep *ep);
 

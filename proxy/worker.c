@@ -20,9 +20,12 @@
 #include "proxy/pool.h"
 #include "proxy/tunnel.h"
 
-/* Idle upstream connections each loop keeps for reuse, and for how long
- * (200 parallel clients over 2 loops measured the same with 64 and 256). */
-#define POOL_MAX_IDLE 64u
+/* Idle upstream connections each loop keeps for reuse, and for how long.
+ * Between two requests of a keep-alive client its upstream connection
+ * waits here, so the pool must hold as many as a loop has busy clients:
+ * with 64, 200 parallel clients on one loop made 3,452 evictions and 3,516
+ * new upstream handshakes in 20,000 requests. */
+#define POOL_MAX_IDLE 256u
 #define POOL_IDLE_MS  30000u
 
 /* Nobody connected for a while: pooled pipes and freed heap go back to

@@ -1,6 +1,7 @@
 /* test_loop.c — proxy/loop: timers in deadline order, re-arm and delete
  * (also from callbacks), deferred work after the round's events, stale
- * events dropped by generation, registration errors.
+ * events dropped by generation, handing an fd to a new owner, registration
+ * errors.
  *
  * Nothing here is timed as pass/fail beyond "it happened at all"; an
  * alarm() turns a hang into a failure. */
@@ -395,6 +396,74 @@ static void test_stale_event_dropped(void **state)
     close(pb[1]);
 }
 
+/* loop_rebind: the first of two readable pipes to run hands the other to
+ * a new owner with no interest. An event already fetched for it reaches
+ * the new owner (drop_fetched 0) or nobody (1). */
+static int rb_drop;
+
+static void on_new_owner2(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    char c;
+
+    (void)loop;
+    (void)arg;
+    (void)events;
+    note('O');
+    if (read(fd, &c, 1) < 0)
+        fail_msg("read: %s", strerror(errno));
+}
+
+static void on_handover(struct loop *loop, int fd, void *arg, uint32_t events)
+{
+    int other = fd == pa[0] ? pb[0] : pa[0];
+    char c;
+
+    (void)arg;
+    (void)events;
+    note('H');
+    if (read(fd, &c, 1) < 0)
+        fail_msg("read: %s", strerror(errno));
+    loop_del(loop, fd);
+    assert_int_equal(loop_rebind(loop, other, 0, on_new_owner2, NULL, rb_drop), 0);
+}
+
+static void rebind_case(int drop, const char *want)
+{
+    struct timer stop;
+
+    rb_drop = drop;
+    assert_int_equal(pipe2(pa, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(pipe2(pb, O_NONBLOCK | O_CLOEXEC), 0);
+    assert_int_equal(write(pa[1], "a", 1), 1);
+    assert_int_equal(write(pb[1], "b", 1), 1);
+    assert_int_equal(loop_add(tr.loop, pa[0], LOOP_RD, on_handover, NULL), 0);
+    assert_int_equal(loop_add(tr.loop, pb[0], LOOP_RD, on_handover, NULL), 0);
+    timer_init(&stop, on_timer_check_stop, NULL);
+    loop_timer_set(tr.loop, &stop, 30);
+    assert_int_equal(loop_run(tr.loop), 0);
+    assert_string_equal(tr.ev, want);
+    loop_del(tr.loop, pa[0]);
+    loop_del(tr.loop, pb[0]);
+    close(pa[0]);
+    close(pa[1]);
+    close(pb[0]);
+    close(pb[1]);
+}
+
+static void test_rebind_keeps_fetched(void **state)
+{
+    (void)state;
+    assert_int_equal(loop_rebind(tr.loop, 12345, 0, on_new_owner2, NULL, 0), -EBADF);
+    assert_int_equal(loop_rebind(tr.loop, -1, 0, on_new_owner2, NULL, 1), -EBADF);
+    rebind_case(0, "HO"); /* the fetched event reaches the new owner */
+}
+
+static void test_rebind_drops_fetched(void **state)
+{
+    (void)state;
+    rebind_case(1, "H"); /* dropped; no interest, so nothing after */
+}
+
 static int writable_seen;
 
 static void on_writable(struct loop *loop, int fd, void *arg, uint32_t events)
@@ -494,6 +563,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deferred_may_defer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_event_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mod_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebind_keeps_fetched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebind_drops_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_high_fd_grows_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_wait_each_round, setup, teardown),
     };
