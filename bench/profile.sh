@@ -24,7 +24,7 @@ bench_profile() {
     path=/v2/bench/blobs/sha256:$BLOB_HEX
     bench_log "profile: strace, perf, callgrind of hubgate (pid $pid)"
     {
-        printf 'hubgate profile, case 1 intercepted (%s MiB blob, digest-verified path)\n' "$BLOB_MIB"
+        printf 'hubgate profile, case 1 intercepted (%s MiB blob, default configuration: direct link, no digest hash)\n' "$BLOB_MIB"
         printf 'made by BENCH_PROFILE=1 bench/run.sh on %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     } >"$out"
 
@@ -108,8 +108,8 @@ bench_profile() {
             printf '\n===== callgrind: hubgate (pid %s) serving the same %s MiB intercepted blob twice\n' "$vgpid" "$PROF_MIB"
             printf '(curl: %s / %s); instructions (Ir), exclusive, whole run incl. start-up\n' \
                 "$(cat "$f/vg.warm")" "$(cat "$f/vg.curl")"
-            printf 'Note: valgrind hides SHA-NI from OpenSSL, so SHA-256 runs its plain x86-64 code here\n'
-            printf 'and its share is overstated; the perf section above is the native picture.\n'
+            printf 'Note: valgrind counts instructions: AES-GCM (vectorised) and memcpy (rep movsb)\n'
+            printf 'weigh differently than in time; the perf section above is the native picture.\n'
             printf '$ valgrind --tool=callgrind hubgate -c hubgate-vg.ini; callgrind_annotate\n'
             printf '\n--- exclusive\n'
             callgrind_annotate --threshold=99 "$f/callgrind.out" 2>/dev/null \
