@@ -27,6 +27,7 @@ struct dns_req {
     unsigned port;
     struct dns_result res;
     const char *err;
+    struct loop_task deliver;
 };
 
 static void dns_io(struct loop *loop, int fd, void *arg, uint32_t events)
@@ -190,8 +191,7 @@ static void dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_add
     }
     /* Deliver from the loop, never from inside the caller's dns_resolve()
      * or ares_process_fd() stack. */
-    if (loop_defer(req->dns->loop, dns_deliver, req) != 0)
-        dns_deliver(req);
+    loop_defer(req->dns->loop, &req->deliver, dns_deliver, req);
 }
 
 /* An IP literal needs no lookup (and must not wait on a resolver that is
@@ -231,10 +231,7 @@ struct dns_req *dns_resolve(struct dns *dns, const char *host, unsigned port,
     req->port = port;
     if (dns_literal(req, host)) {
         /* delivered from the loop, as a lookup would be */
-        if (loop_defer(dns->loop, dns_deliver, req) != 0) {
-            free(req);
-            return NULL;
-        }
+        loop_defer(dns->loop, &req->deliver, dns_deliver, req);
         return req;
     }
     memset(&hints, 0, sizeof(hints));

@@ -50,8 +50,15 @@ struct digest *digest_new(const char *hex)
 
     if (!d)
         return NULL;
-    for (i = 0; i < 32; i++)
-        d->want[i] = (unsigned char)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+    for (i = 0; i < 32; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+        if (hi < 0 || lo < 0) { /* not what digest_from_path() gives */
+            free(d);
+            return NULL;
+        }
+        d->want[i] = (unsigned char)(hi << 4 | lo);
+    }
     d->ctx = EVP_MD_CTX_new();
     if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1) {
         digest_free(d);

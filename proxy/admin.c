@@ -426,11 +426,14 @@ int admin_start(struct proxy *px, const char *listen, char *err, size_t errlen)
 void admin_stop(struct proxy *px)
 {
     struct admin *a = px->admin;
+    struct admin_conn *c, *next;
 
     if (!a)
         return;
-    while (a->conns)
-        admin_conn_free(a->conns);
+    for (c = a->conns; c; c = next) {
+        next = c->next;
+        admin_conn_free(c);
+    }
     loop_del(px->loop, a->lfd);
     close(a->lfd);
     free(a);

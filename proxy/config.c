@@ -120,8 +120,11 @@ static void cfg_unknown(struct cfg_ctx *c, const char *section, const char *key)
         else if (!known && (i == 0 || strcmp(r->section, cfg_rows[i - 1].section) != 0))
             snprintf(list + n, sizeof(list) - n, " [%s]", r->section);
     }
-    if (!known)
-        strcat(list, " [relay]");   /* no rows: its keys are host names */
+    if (!known) { /* [relay] has no rows: its keys are host names */
+        size_t n = strlen(list);
+
+        snprintf(list + n, sizeof(list) - n, " [relay]");
+    }
     if (known && home != NULL)
         cfg_why(c, NULL, "unknown key here; it belongs in [%s]", home);
     else if (known)

@@ -501,11 +501,17 @@ int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
                    void *field, char *value, int first)
 {
     char *pos = value[0] != '\0' ? value : NULL, *e;
+    int (*add)(struct cfg_ctx *, const struct cfg_row *, void *, char *) = NULL;
 
+    /* config.def gives this parser only the list types */
+    if ((size_t)r->type < sizeof(cfg_adders) / sizeof(cfg_adders[0]))
+        add = cfg_adders[r->type];
+    if (add == NULL)
+        return cfg_why(c, NULL, "internal error: [%s] %s is not a list", r->section, r->key);
     if (first)
         cfg_free_field(r->type, field);
     while ((e = cfg_next(&pos, r->type == CFG_T_links || r->type == CFG_T_tlinks)) != NULL)
-        if (cfg_adders[r->type](c, r, field, e) != 0)
+        if (add(c, r, field, e) != 0)
             return -1;
     return 0;
 }

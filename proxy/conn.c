@@ -202,8 +202,7 @@ void conn_close(struct conn *c)
     if (c->up.fd >= 0)
         loop_del(c->px->loop, c->up.fd);
     loop_timer_del(c->px->loop, &c->timer);
-    if (loop_defer(c->px->loop, conn_free, c) != 0)
-        conn_free(c);
+    loop_defer(c->px->loop, &c->free_task, conn_free, c);
 }
 
 void conn_reset(struct conn *c)

@@ -74,6 +74,7 @@ struct conn {
     struct upstream *pending;    /* upstream attempt in progress */
 
     struct timer timer;
+    struct loop_task free_task;  /* conn_close() queues conn_free() with it */
     uint64_t t_active, t_head;   /* loop_now() ms: last progress, start of head/exchange */
 
     struct buf cin;              /* from client */

@@ -31,8 +31,7 @@ struct loop {
     size_t nfds;
     struct timer **heap;
     size_t nheap, capheap;
-    struct deferred *defer;
-    size_t ndefer, capdefer;
+    struct loop_task *defer;         /* last queued first */
     struct deferred *yield, *yrun;   /* queued for the next round; running */
     size_t nyield, capyield, nyrun, capyrun;
     void (*before_wait)(void *arg);
@@ -69,7 +68,6 @@ void loop_free(struct loop *loop)
     close(loop->epfd);
     free(loop->fds);
     free(loop->heap);
-    free(loop->defer);
     free(loop->yield);
     free(loop->yrun);
     free(loop);
@@ -274,7 +272,7 @@ static int next_timeout(const struct loop *loop)
 {
     uint64_t d;
 
-    if (loop->ndefer || loop->nyield)
+    if (loop->defer || loop->nyield)
         return 0;
     if (!loop->nheap)
         return 1000;
@@ -286,30 +284,23 @@ static int next_timeout(const struct loop *loop)
 
 /* ---- deferred work ---- */
 
-int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg)
+void loop_defer(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg)
 {
-    if (loop->ndefer == loop->capdefer) {
-        size_t n = loop->capdefer ? loop->capdefer * 2 : 32;
-        struct deferred *v = realloc(loop->defer, n * sizeof(*v));
-
-        if (!v)
-            return -ENOMEM;
-        loop->defer = v;
-        loop->capdefer = n;
-    }
-    loop->defer[loop->ndefer].fn = fn;
-    loop->defer[loop->ndefer].arg = arg;
-    loop->ndefer++;
-    return 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->next = loop->defer;
+    loop->defer = t;
 }
 
 void loop_run_deferred(struct loop *loop)
 {
-    /* Deferred work may defer more; run until the list stays empty. */
-    while (loop->ndefer) {
-        struct deferred d = loop->defer[--loop->ndefer];
+    /* Deferred work may defer more; run until the list stays empty. The
+     * task is unlinked before its call, which may free it. */
+    while (loop->defer) {
+        struct loop_task *t = loop->defer;
 
-        d.fn(d.arg);
+        loop->defer = t->next;
+        t->fn(t->arg);
     }
 }
 

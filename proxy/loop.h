@@ -64,9 +64,18 @@ void loop_timer_set(struct loop *loop, struct timer *t, uint64_t ms);
 void loop_timer_del(struct loop *loop, struct timer *t);
 static inline int timer_armed(const struct timer *t) { return t->idx >= 0; }
 
+/* A deferred call, kept in the object it is about (a connection, a DNS
+ * request), so that queueing it needs no memory and cannot fail. */
+struct loop_task {
+    struct loop_task *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
 /* Runs fn(arg) after the current round of events (used for frees that
- * must not happen under a caller's feet). Returns 0 or -ENOMEM. */
-int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg);
+ * must not happen under a caller's feet). t must stay valid until then
+ * and not be queued twice. */
+void loop_defer(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg);
 
 /* Runs the deferred work now (teardown outside the loop). */
 void loop_run_deferred(struct loop *loop);

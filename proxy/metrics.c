@@ -368,7 +368,7 @@ static int metrics_render_locked(const struct metrics *m, char **out, size_t *ou
     for (i = 0; i < METRICS_BUCKETS; i++) {
         struct series *s;
 
-        for (s = m->bucket[i]; s; s = s->next)
+        for (s = m->bucket[i]; s && n < m->nseries; s = s->next)
             all[n++] = s;
     }
     if (n)

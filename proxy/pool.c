@@ -60,10 +60,14 @@ static void pool_drop(struct pool_ent *e)
 
 void pool_free(struct pool *p)
 {
+    struct pool_ent *e, *next;
+
     if (!p)
         return;
-    while (p->head)
-        pool_drop(p->head);
+    for (e = p->head; e; e = next) {
+        next = e->next;
+        pool_drop(e);
+    }
     free(p);
 }
 
