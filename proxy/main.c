@@ -73,6 +73,7 @@ static int run(const char *path, int lfd)
     static struct proxy *peers[WORKERS_MAX];
     struct metrics *metrics = metrics_new();
     struct links_health *health = links_health_new();
+    struct up_sessions *sessions = upstream_sessions_new();
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
@@ -88,7 +89,7 @@ static int run(const char *path, int lfd)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked here, so every worker thread inherits the mask. */
-    if (!metrics || !health || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+    if (!metrics || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
         (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
         pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         log_err("cannot set up: %s", strerror(errno));
@@ -105,6 +106,7 @@ static int run(const char *path, int lfd)
         w[i].config_path = path;
         w[i].metrics = metrics;
         w[i].health = health;
+        w[i].sessions = sessions;
         w[i].peers = peers;
         w[i].npeers = (size_t)nw;
         w[i].ready_fd = ready[1];
@@ -181,6 +183,7 @@ out:
     close(lfd);
     metrics_free(metrics);
     links_health_free(health);
+    upstream_sessions_free(sessions);
     ares_library_cleanup();
     return rc;
 }

@@ -16,6 +16,7 @@ struct conn;
 struct pool;
 struct metrics;
 struct admin;
+struct up_sessions;
 
 struct proxy {
     struct loop *loop;
@@ -36,6 +37,8 @@ struct proxy {
     struct metrics *metrics;    /* shared by all workers (locked inside) */
     struct proxy **peers;       /* every worker's proxy, read-only */
     struct links_health *health; /* link health, shared by all workers */
+    struct up_sessions *sessions; /* TLS sessions toward origins, shared */
+    unsigned reloads;           /* SIGHUPs seen: the configuration generation */
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;

@@ -2,6 +2,7 @@
 #include "proxy/upstream.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,63 +120,125 @@ static void up_tls_step(struct upstream *u)
 }
 
 /* TLS sessions toward origins, by server name, so that a new connection
- * resumes instead of paying a full handshake. */
+ * resumes instead of paying a full handshake. One cache for all worker
+ * loops: a session one loop obtained resumes the connections of the
+ * others. Each entry carries the configuration generation it was verified
+ * under (the worker's reload count), and a context only resumes its own
+ * generation's sessions: after a reload, with perhaps another ca_file, the
+ * first handshake to a host is verified again. */
 #define UP_SESSIONS 16
 
 struct up_sessions {
+    pthread_mutex_t lock;
     char host[UP_SESSIONS][256];
+    unsigned seq[UP_SESSIONS];
     SSL_SESSION *s[UP_SESSIONS];
     unsigned next;
 };
 
+/* An SSL_CTX's app data: the shared cache (NULL: no resumption yet) and
+ * the generation of the context. */
+struct up_share {
+    struct up_sessions *cache;
+    unsigned seq;
+};
+
+struct up_sessions *upstream_sessions_new(void)
+{
+    struct up_sessions *c = calloc(1, sizeof(*c));
+
+    if (c && pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+void upstream_sessions_free(struct up_sessions *c)
+{
+    unsigned i;
+
+    if (!c)
+        return;
+    for (i = 0; i < UP_SESSIONS; i++)
+        SSL_SESSION_free(c->s[i]);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void upstream_tls_ctx_share(SSL_CTX *ctx, struct up_sessions *cache, unsigned seq)
+{
+    struct up_share *sh = SSL_CTX_get_app_data(ctx);
+
+    if (sh) {
+        sh->cache = cache;
+        sh->seq = seq;
+    }
+}
+
 static int up_on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
-    struct up_sessions *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct up_share *sh = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
     const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    struct up_sessions *c = sh ? sh->cache : NULL;
+    SSL_SESSION *copy, *old;
     unsigned i;
 
     if (!c || !host)
         return 0;
+    /* A copy: sess stays the connection's own, and OpenSSL marks it not
+     * resumable when that connection is freed without a close_notify (an
+     * idle pooled connection we drop, one the origin cut), which made every
+     * later connection a full handshake. */
+    copy = SSL_SESSION_dup(sess);
+    if (!copy)
+        return 0;
+    pthread_mutex_lock(&c->lock);
     for (i = 0; i < UP_SESSIONS; i++)
         if (c->s[i] && strcmp(c->host[i], host) == 0)
             break;
     if (i == UP_SESSIONS)
         i = c->next++ % UP_SESSIONS;
-    SSL_SESSION_free(c->s[i]);
-    c->s[i] = sess;
+    old = c->s[i];
+    c->s[i] = copy;
+    c->seq[i] = sh->seq;
     snprintf(c->host[i], sizeof(c->host[i]), "%s", host);
-    return 1; /* we keep the reference */
+    pthread_mutex_unlock(&c->lock);
+    SSL_SESSION_free(old);
+    return 0; /* sess itself is not kept */
 }
 
 static void up_resume(SSL *ssl, const char *host)
 {
-    struct up_sessions *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct up_share *sh = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    struct up_sessions *c = sh ? sh->cache : NULL;
+    SSL_SESSION *s = NULL;
     unsigned i;
 
     if (!c)
         return;
+    pthread_mutex_lock(&c->lock);
     for (i = 0; i < UP_SESSIONS; i++)
         if (c->s[i] && strcmp(c->host[i], host) == 0) {
-            if (SSL_SESSION_is_resumable(c->s[i]))
-                SSL_set_session(ssl, c->s[i]);
-            return;
+            /* a copy again: what happens to this connection's session
+             * must not touch the cached one */
+            if (c->seq[i] == sh->seq && SSL_SESSION_is_resumable(c->s[i]))
+                s = SSL_SESSION_dup(c->s[i]);
+            break;
         }
+    pthread_mutex_unlock(&c->lock);
+    if (s) {
+        SSL_set_session(ssl, s);
+        SSL_SESSION_free(s);
+    }
 }
 
 void upstream_tls_ctx_free(SSL_CTX *ctx)
 {
-    struct up_sessions *c;
-    unsigned i;
-
     if (!ctx)
         return;
-    c = SSL_CTX_get_app_data(ctx);
+    free(SSL_CTX_get_app_data(ctx));
     SSL_CTX_free(ctx);
-    if (!c)
-        return;
-    for (i = 0; i < UP_SESSIONS; i++)
-        SSL_SESSION_free(c->s[i]);
-    free(c);
 }
 
 static int up_tls_start(struct upstream *u)
@@ -455,6 +518,6 @@ SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen)
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, up_on_new_session);
-    SSL_CTX_set_app_data(ctx, calloc(1, sizeof(struct up_sessions)));
+    SSL_CTX_set_app_data(ctx, calloc(1, sizeof(struct up_share)));
     return ctx;
 }

@@ -36,11 +36,20 @@ struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct l
 /* Stops an attempt; its callback will not run. */
 void upstream_cancel(struct upstream *u);
 
-/* Builds the client SSL_CTX used toward origins, with a small cache of
- * TLS sessions by server name for resumption. NULL with err set. */
+/* Builds the client SSL_CTX used toward origins. NULL with err set. */
 SSL_CTX *upstream_tls_ctx(const struct config *cfg, char *err, size_t errlen);
 
-/* Frees a context from upstream_tls_ctx() and its session cache. */
+/* Frees a context from upstream_tls_ctx(). */
 void upstream_tls_ctx_free(SSL_CTX *ctx);
+
+/* The TLS session cache toward origins (by server name), one for all
+ * worker loops, thread-safe. */
+struct up_sessions;
+struct up_sessions *upstream_sessions_new(void);
+void upstream_sessions_free(struct up_sessions *c);
+
+/* Lets ctx store sessions in cache and resume from it, for configuration
+ * generation seq: only sessions stored under the same seq are resumed. */
+void upstream_tls_ctx_share(SSL_CTX *ctx, struct up_sessions *cache, unsigned seq);
 
 #endif

@@ -19,6 +19,7 @@
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/tunnel.h"
+#include "proxy/upstream.h"
 
 /* Idle upstream connections each loop keeps for reuse, and for how long.
  * Between two requests of a keep-alive client its upstream connection
@@ -82,6 +83,14 @@ static void start_drain(struct worker *w)
 /* A new generation for new connections; live ones keep theirs. A bad
  * config is refused and the running one kept. Only worker 0 speaks: the
  * others read the same file and would say the same. */
+/* Joins a new generation to what all workers share: link health and the
+ * upstream TLS sessions (of this generation: see upstream.c). */
+static void gen_share(struct proxy *px, struct gen *g)
+{
+    g->links.health = px->health;
+    upstream_tls_ctx_share(g->up_ctx, px->sessions, px->reloads);
+}
+
 static void reload(struct worker *w)
 {
     struct proxy *px = &w->px;
@@ -90,6 +99,10 @@ static void reload(struct worker *w)
     struct gen *g;
     char err[512];
 
+    /* Counted whatever comes of it: every worker reloads, so the counts
+     * agree, and a worker left on the old configuration keeps the old
+     * generation's number. */
+    px->reloads++;
     if (!quiet)
         log_info("SIGHUP: reloading %s", px->config_path);
     if (config_load(&cfg, px->config_path, err, sizeof(err)) != 0) {
@@ -108,7 +121,7 @@ static void reload(struct worker *w)
             log_err("reload refused, keeping the running configuration: %s", err);
         return;
     }
-    g->links.health = px->health;
+    gen_share(px, g);
     gen_unref(px->gen);
     px->gen = g;
     px->cfg = &g->cfg;
@@ -156,6 +169,7 @@ static int worker_start(struct worker *w)
     px->config_path = w->config_path;
     px->metrics = w->metrics;
     px->health = w->health;
+    px->sessions = w->sessions;
     px->peers = w->peers;
     px->npeers = w->npeers;
     timer_init(&px->accept_backoff, NULL, px);
@@ -176,7 +190,7 @@ static int worker_start(struct worker *w)
         return -1;
     }
     px->cfg = &px->gen->cfg;
-    px->gen->links.health = px->health;
+    gen_share(px, px->gen);
     px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);
     if (!px->pool) {
         log_err("out of memory");

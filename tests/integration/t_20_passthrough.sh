@@ -93,6 +93,23 @@ hubgate_log_has GET registry-1.docker.io /v2/ 401 \
     || hg_fail "hubgate's log has no 'GET registry-1.docker.io /v2/ 401' line"
 hg_log "intercepted: registry-1.docker.io/v2/ -> 401 Bearer challenge; leaf issued by hubgate's CA ($ca_subject)"
 
+# --- 3b. upstream TLS sessions are resumed: the stand-in closes the
+# connection after each answer at /hubgate-test/close, so every request
+# after the first needs a new upstream connection, whichever of hubgate's
+# loops takes it; each must resume the session of an earlier one (nginx's
+# $ssl_session_reused: "r"), not pay a full handshake (".").
+for i in 1 2 3 4; do
+    hg_client curl -sS -o /dev/null "${proxy[@]}" --cacert "$hubgate_ca" \
+        https://registry-1.docker.io/hubgate-test/close 2>>"$HG_LOGS/curl-close.log" \
+        || hg_fail "curl -x hubgate https://registry-1.docker.io/hubgate-test/close ($i): $(tail -n 3 "$HG_LOGS/curl-close.log")"
+done
+reused=$(grep -F '"GET /hubgate-test/close HTTP/1.1" 200' "$HG_LOGS/nginx.access.log" \
+    | sed 's/.* reused=//' | tr '\n' ' ')
+case $reused in
+    ?" r r r ") hg_log "upstream TLS resumption: new connections resumed (nginx: $reused)" ;;
+    *) hg_fail "upstream TLS resumption: nginx's \$ssl_session_reused for 4 requests on new connections was '$reused', want the last 3 'r'" ;;
+esac
+
 # --- 4. plain HTTP in absolute form is forwarded
 rc=0
 body=$(hg_client curl -sS "${proxy[@]}" "http://$HG_SITE_HOST/" 2>&1) || rc=$?
