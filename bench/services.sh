@@ -57,9 +57,11 @@ bench_names() {
     # Case 5 opens 4 x 8,000 tunnels to one sink address a round; the
     # proxies close first, so their ports sit in TIME_WAIT: without these
     # (per-namespace) settings the last subject's connect()s crawl through an
-    # exhausted port range.
-    ip netns exec "$HG_NS_CLIENT" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
-        net.ipv4.tcp_tw_reuse=1
+    # exhausted port range. The services' own ports are kept out of it: a
+    # service restarted (case 5) or started late (the profile's second
+    # hubgate) found its port taken by a client socket.
+    ip netns exec "$HG_NS_CLIENT" sysctl -q -w net.ipv4.ip_local_port_range="10000 65535" \
+        net.ipv4.ip_local_reserved_ports="3128-3142,8443-8444,9000" net.ipv4.tcp_tw_reuse=1
     for ((i = 1; i <= BENCH_LEAVES; i++)); do LEAF_NAMES+=("$(printf 'leaf-%02d.%s' "$i" "$INT_HOST")"); done
     for i in "$INT_HOST" "$PASS_HOST" "${LEAF_NAMES[@]}"; do
         echo "$ORIGIN_IP $i"
