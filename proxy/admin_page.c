@@ -12,68 +12,19 @@
 #include "proxy/conn.h"
 #include "proxy/link.h"
 #include "proxy/metrics.h"
-
-/* ---- a growable string ------------------------------------------------- */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sb *s, const char *p, size_t n)
-{
-    if (s->oom)
-        return;
-    if (s->cap - s->len <= n) {
-        size_t cap = s->cap ? s->cap : 4096;
-        char *np;
-
-        while (cap - s->len <= n)
-            cap *= 2;
-        np = realloc(s->p, cap);
-        if (!np) {
-            s->oom = 1;
-            return;
-        }
-        s->p = np;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void sb_str(struct sb *s, const char *t) { sb_add(s, t, strlen(t)); }
-
-/* Short formatted pieces only (numbers, fixed words): cut at 256 bytes. */
-static void sb_printf(struct sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sb *s, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        s->oom = 1;
-    else
-        sb_add(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
+#include "proxy/strbuf.h"
 
 /* Appends text with the HTML special characters escaped. */
-static void sb_html(struct sb *s, const char *t)
+static void sb_html(struct strbuf *s, const char *t)
 {
     for (; *t; t++) {
         switch (*t) {
-        case '&': sb_str(s, "&amp;"); break;
-        case '<': sb_str(s, "&lt;"); break;
-        case '>': sb_str(s, "&gt;"); break;
-        case '"': sb_str(s, "&quot;"); break;
-        case '\'': sb_str(s, "&#39;"); break;
-        default: sb_add(s, t, 1); break;
+        case '&': strbuf_str(s, "&amp;"); break;
+        case '<': strbuf_str(s, "&lt;"); break;
+        case '>': strbuf_str(s, "&gt;"); break;
+        case '"': strbuf_str(s, "&quot;"); break;
+        case '\'': strbuf_str(s, "&#39;"); break;
+        default: strbuf_add(s, t, 1); break;
         }
     }
 }
@@ -119,68 +70,68 @@ static const char page_head[] =
     ".muted{color:#777}a{color:#0550ae}\n"
     "</style></head><body>\n";
 
-static void page_links(struct sb *s, struct proxy *px)
+static void page_links(struct strbuf *s, struct proxy *px)
 {
     const struct config *cfg = px->cfg;
     size_t i;
 
-    sb_str(s, "<h2>Upstream links</h2>\n<table><tr><th>#</th><th>link</th><th>state</th></tr>\n");
+    strbuf_str(s, "<h2>Upstream links</h2>\n<table><tr><th>#</th><th>link</th><th>state</th></tr>\n");
     for (i = 0; i < cfg->via.n; i++) {
         char name[256];
         const char *st = link_state(px, i);
 
         /* Never show a link's password on the page. */
         link_redact(cfg->via.v[i], name, sizeof(name));
-        sb_printf(s, "<tr><td>%zu</td><td class=\"mono\">", i + 1);
+        strbuf_printf(s, "<tr><td>%zu</td><td class=\"mono\">", i + 1);
         sb_html(s, name);
-        sb_printf(s, "</td><td class=\"%s\">", strcmp(st, "ok") == 0 ? "ok" : "bad");
+        strbuf_printf(s, "</td><td class=\"%s\">", strcmp(st, "ok") == 0 ? "ok" : "bad");
         sb_html(s, st);
-        sb_str(s, "</td></tr>\n");
+        strbuf_str(s, "</td></tr>\n");
     }
-    sb_str(s, "</table>\n");
+    strbuf_str(s, "</table>\n");
 }
 
-static void page_recent(struct sb *s, const struct metrics *m)
+static void page_recent(struct strbuf *s, const struct metrics *m)
 {
     struct recent_rows rows;
     size_t i;
 
-    sb_str(s, "<h2>Recent requests</h2>\n");
+    strbuf_str(s, "<h2>Recent requests</h2>\n");
     memset(&rows, 0, sizeof(rows));
     metrics_recent_each(m, collect_recent, &rows);
     if (rows.n == 0)
-        sb_str(s, "<p class=\"muted\">none yet</p>\n");
+        strbuf_str(s, "<p class=\"muted\">none yet</p>\n");
     else
-        sb_str(s, "<table class=\"mono\"><tr><th>newest first</th></tr>\n");
+        strbuf_str(s, "<table class=\"mono\"><tr><th>newest first</th></tr>\n");
     for (i = rows.n; i-- > 0;) {
-        sb_str(s, "<tr><td>");
+        strbuf_str(s, "<tr><td>");
         sb_html(s, rows.v[i]);
-        sb_str(s, "</td></tr>\n");
+        strbuf_str(s, "</td></tr>\n");
         free(rows.v[i]);
     }
     if (rows.n)
-        sb_str(s, "</table>\n");
+        strbuf_str(s, "</table>\n");
 }
 
 int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
                size_t *outlen)
 {
     const struct config *cfg = px->cfg;
-    struct sb s = {NULL, 0, 0, 0};
+    struct strbuf s = {NULL, 0, 0, 0};
     long up = (long)(time(NULL) - started);
     char when[64] = "-";
 
-    sb_str(&s, page_head);
-    sb_printf(&s, "<h1>hubgate <span class=\"muted\">%s</span></h1>\n<table>\n",
+    strbuf_str(&s, page_head);
+    strbuf_printf(&s, "<h1>hubgate <span class=\"muted\">%s</span></h1>\n<table>\n",
               HUBGATE_VERSION);
-    sb_printf(&s, "<tr><th>uptime</th><td>%ldd %ldh %ldm %lds</td></tr>\n", up / 86400,
+    strbuf_printf(&s, "<tr><th>uptime</th><td>%ldd %ldh %ldm %lds</td></tr>\n", up / 86400,
               up / 3600 % 24, up / 60 % 60, up % 60);
-    sb_str(&s, "<tr><th>proxy listen</th><td class=\"mono\">");
+    strbuf_str(&s, "<tr><th>proxy listen</th><td class=\"mono\">");
     sb_html(&s, cfg->listen_host);
-    sb_printf(&s, ":%u</td></tr>\n<tr><th>admin listen</th><td class=\"mono\">",
+    strbuf_printf(&s, ":%u</td></tr>\n<tr><th>admin listen</th><td class=\"mono\">",
               (unsigned)cfg->listen_port);
     sb_html(&s, listen);
-    sb_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n",
+    strbuf_printf(&s, "</td></tr>\n<tr><th>connections</th><td>%u open</td></tr>\n",
               admin_count(px, CONN_HTTP));
     if (admin_ca(px)) {
         time_t exp = ca_not_after(admin_ca(px));
@@ -189,12 +140,12 @@ int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
         if (gmtime_r(&exp, &tm))
             strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
     }
-    sb_str(&s, "<tr><th>CA</th><td><a href=\"/ca.crt\">ca.crt</a> in <code>");
+    strbuf_str(&s, "<tr><th>CA</th><td><a href=\"/ca.crt\">ca.crt</a> in <code>");
     sb_html(&s, cfg->ca_dir ? cfg->ca_dir : "-");
-    sb_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
+    strbuf_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
     page_links(&s, px);
     page_recent(&s, px->metrics);
-    sb_str(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
+    strbuf_str(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
                "<a href=\"/healthz\">/healthz</a> &middot; <a href=\"/ca.crt\">/ca.crt</a>"
                "</p>\n</body></html>\n");
     if (s.oom) {

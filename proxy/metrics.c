@@ -8,6 +8,7 @@
  * first sample; a name outside the table is rendered with a generic HELP
  * and the type of its first update. */
 #include "proxy/metrics.h"
+#include "proxy/strbuf.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -254,53 +255,6 @@ const char *metrics_label(char *out, size_t outlen, ...)
 
 /* ---- rendering --------------------------------------------------------- */
 
-struct strbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_printf(struct strbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct strbuf *sb, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (sb->oom)
-        return;
-    for (;;) {
-        size_t room = sb->cap - sb->len;
-        int n;
-
-        va_start(ap, fmt);
-        n = vsnprintf(sb->p ? sb->p + sb->len : NULL, sb->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            sb->oom = 1;
-            return;
-        }
-        if (sb->p && (size_t)n < room) {
-            sb->len += (size_t)n;
-            return;
-        }
-        {
-            size_t ncap = sb->cap ? sb->cap : 4096;
-            char *np;
-
-            while (ncap - sb->len <= (size_t)n)
-                ncap *= 2;
-            np = realloc(sb->p, ncap);
-            if (!np) {
-                sb->oom = 1;
-                return;
-            }
-            sb->p = np;
-            sb->cap = ncap;
-        }
-    }
-}
-
 static int series_cmp(const void *a, const void *b)
 {
     const struct series *x = *(const struct series *const *)a;
@@ -314,29 +268,29 @@ static void render_value(struct strbuf *sb, double v)
 {
     /* Whole numbers below 2^53 print exactly, without an exponent. */
     if (isnan(v))
-        sb_printf(sb, "NaN");
+        strbuf_printf(sb, "NaN");
     else if (isinf(v))
-        sb_printf(sb, "%sInf", v > 0 ? "+" : "-");
+        strbuf_printf(sb, "%sInf", v > 0 ? "+" : "-");
     else if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(int64_t)v)
-        sb_printf(sb, "%.0f", v);
+        strbuf_printf(sb, "%.0f", v);
     else
-        sb_printf(sb, "%.17g", v);
+        strbuf_printf(sb, "%.17g", v);
 }
 
 static void render_series(struct strbuf *sb, const struct series *s)
 {
     if (s->labels[0])
-        sb_printf(sb, "%s{%s} ", s->name, s->labels);
+        strbuf_printf(sb, "%s{%s} ", s->name, s->labels);
     else
-        sb_printf(sb, "%s ", s->name);
+        strbuf_printf(sb, "%s ", s->name);
     render_value(sb, s->v);
-    sb_printf(sb, "\n");
+    strbuf_printf(sb, "\n");
 }
 
 static void render_head(struct strbuf *sb, const char *name, const char *help,
                         enum metric_type t)
 {
-    sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+    strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
               t == MT_COUNTER ? "counter" : "gauge");
 }
 
@@ -388,7 +342,7 @@ static int metrics_render_locked(const struct metrics *m, char **out, size_t *ou
         /* A counter without labels starts at 0; a gauge without a sample
          * stays absent (its value is unknown, not zero). */
         if (!any && def->zero)
-            sb_printf(&sb, "%s 0\n", def->name);
+            strbuf_printf(&sb, "%s 0\n", def->name);
     }
     /* Names outside the table, grouped (the array is sorted by name). */
     for (j = 0; j < n; j = i) {

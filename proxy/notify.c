@@ -11,32 +11,37 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-void notify_send(const char *state)
+int notify_addr(const char *name, struct sockaddr_un *sun, socklen_t *len)
 {
-    const char *name = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un sun;
-    socklen_t len;
     size_t n;
-    int fd;
 
-    if (!state || !name || name[0] == '\0')
-        return;
     /* Only paths and abstract names; systemd also knows vsock:, not used
      * for services on the host. */
-    if (name[0] != '/' && name[0] != '@')
-        return;
+    if (!name || (name[0] != '/' && name[0] != '@'))
+        return -1;
     n = strlen(name);
-    memset(&sun, 0, sizeof(sun));
-    if (n >= sizeof(sun.sun_path))
-        return;
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, name, n);
+    memset(sun, 0, sizeof(*sun));
+    if (n >= sizeof(sun->sun_path))
+        return -1;
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, name, n);
     if (name[0] == '@') {
-        sun.sun_path[0] = '\0';
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+        sun->sun_path[0] = '\0';
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
     } else {
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     }
+    return 0;
+}
+
+void notify_send(const char *state)
+{
+    struct sockaddr_un sun;
+    socklen_t len;
+    int fd;
+
+    if (!state || notify_addr(getenv("NOTIFY_SOCKET"), &sun, &len) != 0)
+        return;
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return;

@@ -3,6 +3,14 @@
 #ifndef HUBGATE_NOTIFY_H
 #define HUBGATE_NOTIFY_H
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* The address of a $NOTIFY_SOCKET name: a path, or '@' + an abstract name
+ * (the '@' becomes a NUL byte, and len covers exactly the name). Returns
+ * 0, or -1 for NULL, another form, or a name too long. */
+int notify_addr(const char *name, struct sockaddr_un *sun, socklen_t *len);
+
 /* Sends state (e.g. "READY=1", "STOPPING=1", "STATUS=draining",
  * newline-separated assignments) as one datagram to the AF_UNIX socket
  * named by $NOTIFY_SOCKET: a path, or an abstract name written with a

@@ -2,8 +2,6 @@
  * handful of origins, so a linear search is the right size). */
 #include "proxy/pool.h"
 
-#include <errno.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +87,6 @@ void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls
               struct ep *ep)
 {
     struct pool_ent *e;
-    int rc;
 
     if (ep->fd < 0)
         return;
@@ -113,13 +110,10 @@ void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls
     e->ep = *ep;
     ep->fd = -1;
     ep->ssl = NULL;
-    /* Usually still registered for the conn that used it. An event fetched
-     * for that conn must not reach pool_on_io, which would take it for the
+    /* Still registered for the conn that used it. An event fetched for
+     * that conn must not reach pool_on_io, which would take it for the
      * origin closing: drop_fetched. */
-    rc = loop_rebind(p->loop, e->ep.fd, LOOP_RD, pool_on_io, e, 1);
-    if (rc == -EBADF)
-        rc = loop_add(p->loop, e->ep.fd, LOOP_RD, pool_on_io, e);
-    if (rc != 0) {
+    if (loop_rebind(p->loop, e->ep.fd, LOOP_RD, pool_on_io, e, 1) != 0) {
         ep_close(&e->ep, p->loop);
         free(e);
         return;

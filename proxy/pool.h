@@ -13,8 +13,8 @@ struct pool;
 struct pool *pool_new(struct loop *loop, unsigned max_idle, unsigned idle_ms);
 void pool_free(struct pool *p);
 
-/* Moves ep (connected, idle, registered or not) into the pool; on return
- * ep->fd is -1. Closes it instead when the pool is full. */
+/* Moves ep (connected, idle, registered with the loop) into the pool; on
+ * return ep->fd is -1. Closes it instead when the pool is full. */
 void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls,
               struct ep *ep);
 

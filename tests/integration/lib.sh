@@ -475,8 +475,20 @@ EOF
 
 # hubgate_start CONFIG: checks CONFIG with -t, then runs hubgate in the client
 # namespace and waits for its port and its CA certificate.
+# hg_wait_hubgate: the hubgate just started listens on $HG_PROXY and has
+# its CA in $HG_HUBGATE_CA_DIR (made at first start), or the test fails.
+hg_wait_hubgate() {
+    local i
+    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY##*:}" hubgate 15
+    for ((i = 0; i < 100; i++)); do
+        [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] && break
+        sleep 0.1
+    done
+    [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] || hg_fail "hubgate made no $HG_HUBGATE_CA_DIR/ca.crt"
+}
+
 hubgate_start() {
-    local conf=$1 out rc=0 i dir
+    local conf=$1 out rc=0 dir
     [ -x "$HUBGATE" ] || hg_fail "no hubgate binary at $HUBGATE (make hubgate)"
     out=$(hg_client "$HUBGATE" -t -c "$conf" 2>&1) || rc=$?
     [ "$rc" = 0 ] || hg_fail "hubgate -t -c $conf exited $rc: $out"
@@ -484,12 +496,7 @@ hubgate_start() {
     HG_HUBGATE_CA_DIR=${dir:-$HG_HUBGATE_CA_DIR}
     [ -z "$HG_HUBGATE_CA_DIR" ] || mkdir -p "$HG_HUBGATE_CA_DIR"
     hg_start hubgate "$HG_NS_CLIENT" "$HUBGATE" -c "$conf"
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY##*:}" hubgate 15
-    for ((i = 0; i < 100; i++)); do
-        [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] && break
-        sleep 0.1
-    done
-    [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] || hg_fail "hubgate made no $HG_HUBGATE_CA_DIR/ca.crt"
+    hg_wait_hubgate
     hg_log "hubgate up on $HG_PROXY in $HG_NS_CLIENT (CA $HG_HUBGATE_CA_DIR/ca.crt)"
 }
 

@@ -20,20 +20,11 @@
 static int bind_dgram(const char *name)
 {
     struct sockaddr_un sun;
-    size_t n = strlen(name);
     socklen_t len;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
     assert_true(fd >= 0);
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, name, n);
-    if (name[0] == '@') {
-        sun.sun_path[0] = '\0';
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-    } else {
-        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-    }
+    assert_int_equal(notify_addr(name, &sun, &len), 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sun, len), 0);
     return fd;
 }
@@ -115,9 +106,36 @@ static void test_unset_or_bad_is_noop(void **state)
     unsetenv("NOTIFY_SOCKET");
 }
 
+/* The address layout systemd expects: a path with its NUL counted; an
+ * abstract name with the '@' as a leading NUL and no trailing NUL. */
+static void test_addr_layout(void **state)
+{
+    struct sockaddr_un sun;
+    socklen_t len = 0;
+    char big[200];
+    size_t base = offsetof(struct sockaddr_un, sun_path);
+
+    (void)state;
+    assert_int_equal(notify_addr("/run/x", &sun, &len), 0);
+    assert_int_equal(sun.sun_family, AF_UNIX);
+    assert_int_equal(len, base + 7);
+    assert_string_equal(sun.sun_path, "/run/x");
+    assert_int_equal(notify_addr("@ab", &sun, &len), 0);
+    assert_int_equal(len, base + 3);
+    assert_memory_equal(sun.sun_path, "\0ab", 3);
+    assert_int_equal(notify_addr("relative", &sun, &len), -1);
+    assert_int_equal(notify_addr("vsock:2:123", &sun, &len), -1);
+    assert_int_equal(notify_addr(NULL, &sun, &len), -1);
+    memset(big, 'a', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(notify_addr(big, &sun, &len), -1); /* longer than sun_path */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_addr_layout),
         cmocka_unit_test(test_path_socket),
         cmocka_unit_test(test_abstract_socket),
         cmocka_unit_test(test_unset_or_bad_is_noop),

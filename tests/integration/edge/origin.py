@@ -204,6 +204,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ---- POST / PUT
 
+    def read_hashed(self, left, h):
+        """Reads exactly left body bytes into hash h; returns left."""
+        n = left
+        while left:
+            b = self.rfile.read(min(left, 1 << 20))
+            if not b:
+                raise ConnectionError("body cut")
+            h.update(b)
+            left -= len(b)
+        return n
+
     def do_POST(self):
         log("conn=%d %s %s" % (self.conn_id, self.command, self.path))
         if self.path.split("?", 1)[0] != "/echo":
@@ -222,26 +233,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
                         pass
                     break
-                left = size
-                while left:
-                    b = self.rfile.read(min(left, 1 << 20))
-                    if not b:
-                        raise ConnectionError("body cut")
-                    h.update(b)
-                    total += len(b)
-                    left -= len(b)
+                total += self.read_hashed(size, h)
                 if self.rfile.read(2) != b"\r\n":
                     raise ConnectionError("bad chunk end")
         elif cl is not None:
             framing = "cl"
-            left = int(cl)
-            while left:
-                b = self.rfile.read(min(left, 1 << 20))
-                if not b:
-                    raise ConnectionError("body cut")
-                h.update(b)
-                total += len(b)
-                left -= len(b)
+            total = self.read_hashed(int(cl), h)
         else:
             framing = "none"
         log("conn=%d %s /echo: %d bytes, %s" % (self.conn_id, self.command, total, framing))

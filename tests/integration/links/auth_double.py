@@ -17,13 +17,14 @@ returned. Without credentials, or with others, it answers 401.
 import argparse
 import base64
 import secrets
-import ssl
 import sys
 import threading
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tls_server import TLSServer
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -80,28 +81,6 @@ class Handler(BaseHTTPRequestHandler):
         self.record("basic=ok user=%s status=%d" % (want.split(b":", 1)[0].decode(), code))
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ctx = None
-
-    def finish_request(self, request, client_address):
-        request.settimeout(60)
-        try:
-            tls = self.ctx.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError) as e:
-            sys.stderr.write("auth-double: %s: TLS handshake failed: %s\n" % (client_address[0], e))
-            request.close()
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            tls.close()
-
-    def handle_error(self, request, client_address):
-        sys.stderr.write("auth-double: %s: %s\n" % (client_address[0], sys.exc_info()[1]))
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--listen", required=True, help="IP:PORT")
@@ -113,15 +92,10 @@ def main():
     a = p.parse_args()
     with open(a.expect, "rb") as f:
         expect = f.read().strip()
-    host, _, port = a.listen.rpartition(":")
-    srv = Server((host, int(port)), Handler)
+    srv = TLSServer(a.listen, Handler, "auth-double", a.cert, a.key, 60)
     srv.args = a
     srv.expect = expect
     srv.lock = threading.Lock()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(a.cert, a.key)
-    ctx.set_alpn_protocols(["http/1.1"])
-    srv.ctx = ctx
     sys.stderr.write("auth-double: listening on %s\n" % a.listen)
     sys.stderr.flush()
     srv.serve_forever()

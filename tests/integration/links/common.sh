@@ -158,7 +158,7 @@ hgl_config() {
 # gives the answers the test chose). Marks the log: hgl_log_new shows only
 # what this run of hubgate wrote.
 hgl_hubgate_start() {
-    local conf=$1 hosts=$2 out rc=0 i
+    local conf=$1 hosts=$2 out rc=0
     [ -x "$HUBGATE" ] || hg_fail "no hubgate binary at $HUBGATE (make hubgate)"
     out=$(hg_client timeout 20 "$HUBGATE" -t -c "$conf" 2>&1) || rc=$?
     [ "$rc" = 0 ] || hg_fail "hubgate -t -c $conf exited $rc: $out"
@@ -170,12 +170,7 @@ hgl_hubgate_start() {
     hg_start hubgate "$HG_NS_CLIENT" unshare -m --propagation private sh -c \
         'mount --bind "$1" /etc/hosts && shift && exec "$@"' sh "$hosts" \
         "$HUBGATE" -c "$conf"
-    hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY##*:}" hubgate 15
-    for ((i = 0; i < 100; i++)); do
-        [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] && break
-        sleep 0.1
-    done
-    [ -s "$HG_HUBGATE_CA_DIR/ca.crt" ] || hg_fail "hubgate made no $HG_HUBGATE_CA_DIR/ca.crt"
+    hg_wait_hubgate
     hg_log "hubgate up: $(grep -m1 '^via' "$conf" | sed 's|//[^@/ ]*@|//***@|g'), resolver: $(grep -v localhost "$hosts" | tr '\n' ';')"
 }
 

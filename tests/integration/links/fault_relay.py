@@ -33,8 +33,10 @@ import socket
 import ssl
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tls_server import TLSServer
 
 REGISTRY = "registry-1.docker.io"
 AUTH = "auth.docker.io"
@@ -186,29 +188,6 @@ class Handler(BaseHTTPRequestHandler):
                       sent=sent, cut=bool(cut), note="relayed to %s" % host)
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    ctx = None
-
-    def finish_request(self, request, client_address):
-        # The TLS handshake runs in the request's thread, not in accept().
-        request.settimeout(120)
-        try:
-            tls = self.ctx.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError) as e:
-            sys.stderr.write("fault-relay: %s: TLS handshake failed: %s\n" % (client_address[0], e))
-            request.close()
-            return
-        try:
-            self.RequestHandlerClass(tls, client_address, self)
-        finally:
-            tls.close()
-
-    def handle_error(self, request, client_address):
-        sys.stderr.write("fault-relay: %s: %s\n" % (client_address[0], sys.exc_info()[1]))
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--listen", required=True, help="IP:PORT")
@@ -221,13 +200,8 @@ def main():
     p.add_argument("--retry-after", type=int, default=30)
     p.add_argument("--cut-after", type=int, default=0)
     a = p.parse_args()
-    host, _, port = a.listen.rpartition(":")
-    srv = Server((host, int(port)), Handler)
+    srv = TLSServer(a.listen, Handler, "fault-relay", a.cert, a.key, 120)
     srv.state = State(a)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(a.cert, a.key)
-    ctx.set_alpn_protocols(["http/1.1"])
-    srv.ctx = ctx
     sys.stderr.write("fault-relay: listening on %s as %s (429-manifests=%s, cut-after=%d)\n"
                      % (a.listen, a.origin, a.too_many_manifests, a.cut_after))
     sys.stderr.flush()

@@ -49,43 +49,34 @@ def note(kind, ok, err=None, nbytes=0, mismatch=False):
             RES["errors"].append("%s: %s" % (kind, err))
 
 
+def get_summed(c, target):
+    """GET target on connection c, closing it; (status, sha256, bytes, Content-Length)."""
+    try:
+        c.request("GET", target, headers={"User-Agent": "hubgate-soak", "Connection": "close"})
+        r = c.getresponse()
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            b = r.read(65536)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        return r.status, h.hexdigest(), n, r.getheader("Content-Length")
+    finally:
+        c.close()
+
+
 def fetch_tls(proxy, host, path, ctx):
     ph, pp = proxy
     c = http.client.HTTPSConnection(ph, pp, timeout=60, context=ctx)
     c.set_tunnel(host, 443)
-    try:
-        c.request("GET", path, headers={"User-Agent": "hubgate-soak", "Connection": "close"})
-        r = c.getresponse()
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            b = r.read(65536)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
-        return r.status, h.hexdigest(), n, r.getheader("Content-Length")
-    finally:
-        c.close()
+    return get_summed(c, path)
 
 
 def fetch_plain(proxy, url):
     ph, pp = proxy
-    c = http.client.HTTPConnection(ph, pp, timeout=60)
-    try:
-        c.request("GET", url, headers={"User-Agent": "hubgate-soak", "Connection": "close"})
-        r = c.getresponse()
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            b = r.read(65536)
-            if not b:
-                break
-            h.update(b)
-            n += len(b)
-        return r.status, h.hexdigest(), n, r.getheader("Content-Length")
-    finally:
-        c.close()
+    return get_summed(http.client.HTTPConnection(ph, pp, timeout=60), url)
 
 
 def garbage(proxy, rnd):
