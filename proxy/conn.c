@@ -31,17 +31,13 @@ static void conn_on_yield(void *arg)
 {
     struct conn *c = arg;
 
-    c->flags &= ~CONN_F_YIELDED;
     if (!(c->flags & CONN_F_CLOSING))
         conn_run(c);
 }
 
 void conn_yield(struct conn *c)
 {
-    if (c->flags & CONN_F_YIELDED)
-        return;
-    if (loop_yield(c->px->loop, conn_on_yield, c) == 0)
-        c->flags |= CONN_F_YIELDED;
+    loop_yield(c->px->loop, &c->yield_task, conn_on_yield, c);
 }
 
 
@@ -160,7 +156,7 @@ static void conn_free(void *arg)
     struct conn *c = arg;
     struct proxy *px = c->px;
 
-    loop_yield_cancel(px->loop, c);
+    loop_task_cancel(&c->yield_task);
     upstream_cancel(c->pending);
     c->pending = NULL;
     loop_timer_del(px->loop, &c->timer);

@@ -44,7 +44,6 @@ enum conn_mode {
 #define CONN_F_RETRIED     0x20u  /* this exchange was already retried once */
 #define CONN_F_LOGGED      0x40u
 #define CONN_F_TLS_OK      0x80u  /* the client's first bytes arrived (handshake done) */
-#define CONN_F_YIELDED     0x100u /* a pump is queued for the next round */
 #define CONN_F_LINGER      0x200u /* answered and half-closed: reading the rest away */
 
 /* How long a lingering close reads what the client still sends, so that
@@ -75,6 +74,7 @@ struct conn {
 
     struct timer timer;
     struct loop_task free_task;  /* conn_close() queues conn_free() with it */
+    struct loop_task yield_task; /* a pump queued for the next round (conn_yield) */
     uint64_t t_active, t_head;   /* loop_now() ms: last progress, start of head/exchange */
 
     struct buf cin;              /* from client */

@@ -18,11 +18,6 @@ struct fd_slot {
     int used;
 };
 
-struct deferred {
-    void (*fn)(void *arg);
-    void *arg;
-};
-
 struct loop {
     int epfd;
     int stop;
@@ -32,8 +27,7 @@ struct loop {
     struct timer **heap;
     size_t nheap, capheap;
     struct loop_task *defer;         /* last queued first */
-    struct deferred *yield, *yrun;   /* queued for the next round; running */
-    size_t nyield, capyield, nyrun, capyrun;
+    struct loop_task *yield, *yrun;  /* for the next round; running now */
     void (*before_wait)(void *arg);
     void *before_arg;
 };
@@ -68,8 +62,6 @@ void loop_free(struct loop *loop)
     close(loop->epfd);
     free(loop->fds);
     free(loop->heap);
-    free(loop->yield);
-    free(loop->yrun);
     free(loop);
 }
 
@@ -272,7 +264,7 @@ static int next_timeout(const struct loop *loop)
 {
     uint64_t d;
 
-    if (loop->defer || loop->nyield)
+    if (loop->defer || loop->yield)
         return 0;
     if (!loop->nheap)
         return 1000;
@@ -284,71 +276,65 @@ static int next_timeout(const struct loop *loop)
 
 /* ---- deferred work ---- */
 
-void loop_defer(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg)
+/* Queues are stacks (the order within a round does not matter) with
+ * back-pointers, so that a task leaves any of them in O(1). */
+static void task_push(struct loop_task **head, struct loop_task *t, void (*fn)(void *arg),
+                      void *arg)
 {
+    if (t->pprev)
+        return;
     t->fn = fn;
     t->arg = arg;
-    t->next = loop->defer;
-    loop->defer = t;
+    t->next = *head;
+    if (t->next)
+        t->next->pprev = &t->next;
+    *head = t;
+    t->pprev = head;
 }
 
-void loop_run_deferred(struct loop *loop)
+void loop_task_cancel(struct loop_task *t)
 {
-    /* Deferred work may defer more; run until the list stays empty. The
-     * task is unlinked before its call, which may free it. */
-    while (loop->defer) {
-        struct loop_task *t = loop->defer;
+    if (!t->pprev)
+        return;
+    *t->pprev = t->next;
+    if (t->next)
+        t->next->pprev = t->pprev;
+    t->next = NULL;
+    t->pprev = NULL;
+}
 
-        loop->defer = t->next;
+/* Runs the tasks of *head until it stays empty; each is unlinked before
+ * its call, which may free it or queue more. */
+static void task_run(struct loop_task **head)
+{
+    while (*head) {
+        struct loop_task *t = *head;
+
+        loop_task_cancel(t);
         t->fn(t->arg);
     }
 }
 
-int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg)
+void loop_defer(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg)
 {
-    if (loop->nyield == loop->capyield) {
-        size_t n = loop->capyield ? loop->capyield * 2 : 32;
-        struct deferred *v = realloc(loop->yield, n * sizeof(*v));
-
-        if (!v)
-            return -ENOMEM;
-        loop->yield = v;
-        loop->capyield = n;
-    }
-    loop->yield[loop->nyield].fn = fn;
-    loop->yield[loop->nyield].arg = arg;
-    loop->nyield++;
-    return 0;
+    task_push(&loop->defer, t, fn, arg);
 }
 
-void loop_yield_cancel(struct loop *loop, const void *arg)
-{
-    size_t i;
+void loop_run_deferred(struct loop *loop) { task_run(&loop->defer); }
 
-    for (i = 0; i < loop->nyield; i++)
-        if (loop->yield[i].arg == arg)
-            loop->yield[i].fn = NULL;
-    for (i = 0; i < loop->nyrun; i++)
-        if (loop->yrun[i].arg == arg)
-            loop->yrun[i].fn = NULL;
+void loop_yield(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg)
+{
+    task_push(&loop->yield, t, fn, arg);
 }
 
 /* Runs the yields queued before this round; new ones wait for the next. */
 static void run_yields(struct loop *loop)
 {
-    struct deferred *tv = loop->yrun;
-    size_t tc = loop->capyrun, i;
-
     loop->yrun = loop->yield;
-    loop->capyrun = loop->capyield;
-    loop->nyrun = loop->nyield;
-    loop->yield = tv;
-    loop->capyield = tc;
-    loop->nyield = 0;
-    for (i = 0; i < loop->nyrun; i++)
-        if (loop->yrun[i].fn)
-            loop->yrun[i].fn(loop->yrun[i].arg);
-    loop->nyrun = 0;
+    loop->yield = NULL;
+    if (loop->yrun)
+        loop->yrun->pprev = &loop->yrun;
+    task_run(&loop->yrun);
 }
 
 int loop_run(struct loop *loop)

@@ -64,28 +64,32 @@ void loop_timer_set(struct loop *loop, struct timer *t, uint64_t ms);
 void loop_timer_del(struct loop *loop, struct timer *t);
 static inline int timer_armed(const struct timer *t) { return t->idx >= 0; }
 
-/* A deferred call, kept in the object it is about (a connection, a DNS
- * request), so that queueing it needs no memory and cannot fail. */
+/* A queued call (deferred or yielded), kept in the object it is about (a
+ * connection, a DNS request), so that queueing it needs no memory and
+ * cannot fail. Zero-initialised means not queued. */
 struct loop_task {
-    struct loop_task *next;
+    struct loop_task *next, **pprev; /* pprev: NULL when not queued */
     void (*fn)(void *arg);
     void *arg;
 };
 
 /* Runs fn(arg) after the current round of events (used for frees that
- * must not happen under a caller's feet). t must stay valid until then
- * and not be queued twice. */
+ * must not happen under a caller's feet). t must stay valid until then;
+ * a task already queued is left as it is. */
 void loop_defer(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg);
 
 /* Runs the deferred work now (teardown outside the loop). */
 void loop_run_deferred(struct loop *loop);
 
 /* Runs fn(arg) once in the next round, after its events: for work that
- * stopped to let other connections have their turn. Returns 0 or -ENOMEM. */
-int loop_yield(struct loop *loop, void (*fn)(void *arg), void *arg);
+ * stopped to let other connections have their turn. A task already queued
+ * is left as it is. */
+void loop_yield(struct loop *loop, struct loop_task *t, void (*fn)(void *arg), void *arg);
 
-/* Forgets queued yields of arg (its owner is going away). */
-void loop_yield_cancel(struct loop *loop, const void *arg);
+/* Takes t off its queue, if it is on one (its owner is going away). */
+void loop_task_cancel(struct loop_task *t);
+
+static inline int loop_task_queued(const struct loop_task *t) { return t->pprev != NULL; }
 
 /* Monotonic milliseconds, refreshed once per round. */
 uint64_t loop_now(const struct loop *loop);

@@ -1,7 +1,7 @@
 /* test_loop.c — proxy/loop: timers in deadline order, re-arm and delete
  * (also from callbacks), deferred work after the round's events, stale
- * events dropped by generation, handing an fd to a new owner, registration
- * errors.
+ * events dropped by generation, handing an fd to a new owner, yields to the
+ * next round, registration errors.
  *
  * Nothing here is timed as pass/fail beyond "it happened at all"; an
  * alarm() turns a hang into a failure. */
@@ -537,6 +537,55 @@ static void before(void *arg)
     before_calls++;
 }
 
+/* Yields: a task queued runs once in the next round (queueing it again
+ * before that changes nothing), one that re-queues itself runs again only
+ * a round later, and a task cancelled while its round's list runs does not
+ * run. Queues are stacks: ya, pushed last, runs before yb. */
+static struct loop_task ya, yb;
+static int ya_left;
+
+static void before_bar(void *arg)
+{
+    (void)arg;
+    note('|');
+}
+
+static void on_yb(void *arg)
+{
+    (void)arg;
+    note('B');
+}
+
+static void on_ya(void *arg)
+{
+    (void)arg;
+    note('A');
+    loop_task_cancel(&yb); /* queued in this very round: must not run */
+    assert_false(loop_task_queued(&yb));
+    if (--ya_left == 0) {
+        loop_stop(tr.loop);
+        return;
+    }
+    loop_yield(tr.loop, &ya, on_ya, NULL);
+    loop_yield(tr.loop, &ya, on_ya, NULL);
+    assert_true(loop_task_queued(&ya));
+}
+
+static void test_yield_next_round(void **state)
+{
+    (void)state;
+    ya_left = 3;
+    loop_yield(tr.loop, &yb, on_yb, NULL);
+    loop_yield(tr.loop, &ya, on_ya, NULL);
+    loop_yield(tr.loop, &ya, on_ya, NULL);
+    loop_set_before_wait(tr.loop, before_bar, NULL);
+    assert_int_equal(loop_run(tr.loop), 0);
+    assert_string_equal(tr.ev, "|A|A|A");
+    assert_false(loop_task_queued(&ya));
+    loop_task_cancel(&yb); /* not queued: harmless */
+    loop_set_before_wait(tr.loop, NULL, NULL);
+}
+
 static void test_before_wait_each_round(void **state)
 {
     struct timer p;
@@ -568,6 +617,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rebind_drops_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_high_fd_grows_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_before_wait_each_round, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_yield_next_round, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
