@@ -27,7 +27,7 @@ LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 B        = build/$(if $(SAN),san-$(subst $(comma),-,$(SAN)),plain)
 comma   := ,
 
-SRCS     = $(wildcard proxy/*.c mitm/*.c ca/*.c dns/*.c)
+SRCS     = $(wildcard base/*.c ca/*.c dns/*.c mitm/*.c mitm/*/*.c proxy/*.c proxy/*/*.c)
 OBJS     = $(SRCS:%.c=$(B)/%.o)
 LIB_OBJS = $(filter-out $(B)/proxy/main.o,$(OBJS))
 LLHTTP_OBJS = $(B)/llhttp/llhttp.o $(B)/llhttp/api.o $(B)/llhttp/http.o
@@ -110,7 +110,7 @@ lint:
 	cppcheck --enable=warning,style,performance,portability --std=c11 \
 	    --inline-suppr --error-exitcode=1 --suppress=missingIncludeSystem \
 	    --suppress=variableScope \
-	    -D_DEFAULT_SOURCE -I. proxy mitm ca dns
+	    -D_DEFAULT_SOURCE -I. base ca dns mitm proxy
 
 tidy:
 	clang-tidy --quiet $(SRCS) -- -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -I$(LLHTTP_INC)

@@ -18,7 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 #define CA_RECREATE "run: hubgate ca-new --force -c FILE (it keeps the old " \
     "pair as ca.crt.bak-*/ca.key.bak-*), then install the new ca.crt where " \

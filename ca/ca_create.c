@@ -15,7 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 /* "hubgate local CA (HOSTNAME)", at most 64 characters (RFC 5280's
  * ub-common-name) and printable ASCII, since people read it in trust

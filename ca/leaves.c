@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 /* Accepts ca and hosts (copied, lower-cased). Returns 0, or -1 when out
  * of memory; ca_leaves_free() releases a partial table. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 struct dns {
     struct loop *loop;
@@ -81,7 +81,7 @@ static void dns_before_wait(void *arg)
                    (uint64_t)tvp->tv_sec * 1000u + (uint64_t)tvp->tv_usec / 1000u);
 }
 
-struct dns *dns_new(struct loop *loop, const struct str_list *servers,
+struct dns *dns_new(struct loop *loop, char *const *servers, size_t nservers,
                     char *err, size_t errlen)
 {
     struct ares_options opts;
@@ -109,13 +109,13 @@ struct dns *dns_new(struct loop *loop, const struct str_list *servers,
         free(dns);
         return NULL;
     }
-    if (servers && servers->n) {
+    if (servers && nservers) {
         char csv[1024] = "";
         size_t i, used = 0;
 
-        for (i = 0; i < servers->n; i++) {
+        for (i = 0; i < nservers; i++) {
             int n = snprintf(csv + used, sizeof(csv) - used, "%s%s", i ? "," : "",
-                             servers->v[i]);
+                             servers[i]);
             if (n < 0 || (size_t)n >= sizeof(csv) - used)
                 break;
             used += (size_t)n;

@@ -5,8 +5,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "proxy/config.h"
-#include "proxy/loop.h"
+#include "base/loop.h"
 
 struct dns;
 struct dns_req;
@@ -23,9 +22,9 @@ struct dns_result {
  * after dns_cancel(), and never from inside dns_resolve(). */
 typedef void (*dns_cb)(void *arg, const struct dns_result *res, const char *err);
 
-/* servers: NULL or empty for the system's resolv.conf and hosts file.
+/* servers: nservers "host[:port]" strings; none for the system's resolv.conf and hosts file.
  * Returns NULL with a message in err. */
-struct dns *dns_new(struct loop *loop, const struct str_list *servers,
+struct dns *dns_new(struct loop *loop, char *const *servers, size_t nservers,
                     char *err, size_t errlen);
 void dns_free(struct dns *dns);
 

@@ -12,17 +12,17 @@
 #include <string.h>
 
 #include "mitm/digest.h"
-#include "mitm/hdr.h"
+#include "mitm/http/hdr.h"
 #include "mitm/mitm.h"
-#include "mitm/policy.h"
+#include "proxy/core/policy.h"
 #include "mitm/route.h"
-#include "mitm/uri.h"
-#include "proxy/auth.h"
+#include "base/uri.h"
+#include "proxy/core/auth.h"
 #include "proxy/connect.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/pool.h"
-#include "proxy/upstream.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "proxy/up/pool.h"
+#include "proxy/up/upstream.h"
 
 #define LINK_REST_MS 10000u
 
@@ -247,7 +247,7 @@ static int mitm_target(struct conn *c, const char *base, const char *url, size_t
     if (n && url[0] != '/' && !(n == 1 && url[0] == '*')) {
         struct uri u;
 
-        if (uri_parse(url, n, &u) != 0 || !policy_host_eq(u.host, u.host_len, c->host)) {
+        if (uri_parse(url, n, &u) != 0 || !uri_host_eq(u.host, u.host_len, c->host)) {
             conn_error(c, 421, "MISDIRECTED", "hubgate: request names another host");
             return -1;
         }
@@ -262,7 +262,7 @@ static int mitm_target(struct conn *c, const char *base, const char *url, size_t
     cut = (size_t)hl;
     if (cut > 4 && strcmp(host + cut - 4, ":443") == 0)
         cut -= 4;
-    if (!policy_host_eq(host, cut, c->host)) {
+    if (!uri_host_eq(host, cut, c->host)) {
         conn_error(c, 421, "MISDIRECTED", "hubgate: Host names another host than CONNECT");
         return -1;
     }

@@ -16,10 +16,11 @@
 #include "ca/ca.h"
 #include "mitm/digest.h"
 #include "mitm/exchange.h"
+#include "mitm/tls/tls.h"
 #include "proxy/connect.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/upstream.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "proxy/up/upstream.h"
 
 
 void mitm_start(struct conn *c)

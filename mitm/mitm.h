@@ -23,10 +23,4 @@ void mitm_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
  * error answer was queued in c->cout. */
 void mitm_abort_exchange(struct conn *c);
 
-/* Settings every TLS context of ours shares (read-ahead, buffer modes). */
-void tls_ctx_tune(SSL_CTX *ctx);
-
-/* ca_ctx_setup_fn for the CA's server contexts: SNI check and ALPN. */
-void mitm_tls_setup(SSL_CTX *ctx, void *arg);
-
 #endif

@@ -10,11 +10,11 @@
 #include <string.h>
 
 #include "mitm/digest.h"
-#include "mitm/hdr.h"
+#include "mitm/http/hdr.h"
 #include "mitm/route.h"
-#include "mitm/uri.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
+#include "base/uri.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #define MAX_REDIRECTS 5
 

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mitm/policy.h"
-#include "mitm/uri.h"
-#include "proxy/links.h"
+#include "proxy/core/policy.h"
+#include "base/uri.h"
+#include "proxy/core/links.h"
 
 /* The relay origin the link sends c->host to, from [relay] for a map. */
 static int relay_of(const struct conn *c, const struct link *l, char *host, size_t hostlen,
@@ -127,7 +127,7 @@ static int unmap(const struct conn *c, const char *url, size_t n, int to_auth, c
 
     if (uri_parse(url, n, &u) != 0)
         return -1;
-    if (l->kind == LINK_RELAY && policy_host_eq(u.host, u.host_len, l->host)) {
+    if (l->kind == LINK_RELAY && uri_host_eq(u.host, u.host_len, l->host)) {
         dst = to_auth ? "auth.docker.io" : blob_host(c);
     } else if (l->kind == LINK_RELAY_MAP) {
         for (i = 0; i < cfg->relay_urls.n && !dst; i++) {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "proxy/conn.h"
-#include "proxy/link.h"
+#include "proxy/core/link.h"
 
 struct route {
     const struct link *via;   /* transport: SOCKS5/HTTP link, or direct */

@@ -1,7 +1,7 @@
 /* admin.c — the admin HTTP endpoint on the proxy's loop. See admin.h.
  *
  * A connection lives through three states: READ (the request head, parsed
- * by llhttp through mitm/http1.h, at most ADMIN_MAX_HEAD bytes), WRITE (one
+ * by llhttp through mitm/http/http1.h, at most ADMIN_MAX_HEAD bytes), WRITE (one
  * response, built whole in memory: none is large) and LINGER (our side
  * shut, unread request bytes drained until the peer closes, so that
  * closing does not reset a response the client has not read yet). One
@@ -20,12 +20,12 @@
 #include <openssl/pem.h>
 
 #include "ca/ca.h"
-#include "mitm/http1.h"
-#include "proxy/addr.h"
+#include "mitm/http/http1.h"
+#include "base/addr.h"
 #include "proxy/conn.h"
-#include "proxy/gen.h"
-#include "proxy/metrics.h"
-#include "proxy/net.h"
+#include "proxy/core/gen.h"
+#include "base/metrics.h"
+#include "base/net.h"
 
 #define ADMIN_MAX_HEAD 8192u
 #define ADMIN_MAX_CONNS 32u

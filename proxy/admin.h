@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "proxy/proxy.h"
+#include "proxy/core/proxy.h"
 
 struct admin;
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "proxy/proxy.h"
+#include "proxy/core/proxy.h"
 
 #include "proxy/version.h"
 

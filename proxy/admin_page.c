@@ -10,9 +10,9 @@
 
 #include "ca/ca.h"
 #include "proxy/conn.h"
-#include "proxy/link.h"
-#include "proxy/metrics.h"
-#include "proxy/strbuf.h"
+#include "proxy/core/link.h"
+#include "base/metrics.h"
+#include "base/strbuf.h"
 
 /* Appends text with the HTML special characters escaped. */
 static void sb_html(struct strbuf *s, const char *t)

@@ -13,12 +13,13 @@
 #include "mitm/digest.h"
 #include "mitm/exchange.h"
 #include "mitm/mitm.h"
-#include "mitm/policy.h"
-#include "proxy/addr.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
+#include "mitm/tls/tls.h"
+#include "proxy/core/policy.h"
+#include "base/addr.h"
+#include "base/log.h"
+#include "base/metrics.h"
 #include "proxy/tunnel.h"
-#include "proxy/upstream.h"
+#include "proxy/up/upstream.h"
 
 #define CONN_CIN_SIZE  (4u * 1024u)   /* grows for long heads (client_read) */
 #define CONN_UIN_SIZE  (64u * 1024u)

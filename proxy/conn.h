@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "mitm/http1.h"
-#include "proxy/buf.h"
-#include "proxy/proxy.h"
-#include "proxy/xprt.h"
+#include "mitm/http/http1.h"
+#include "base/buf.h"
+#include "proxy/core/proxy.h"
+#include "base/xprt.h"
 
 struct upstream;
 struct digest;

@@ -6,12 +6,12 @@
 #include <sys/socket.h>
 
 #include "mitm/mitm.h"
-#include "mitm/policy.h"
-#include "mitm/uri.h"
-#include "proxy/addr.h"
-#include "proxy/log.h"
+#include "proxy/core/policy.h"
+#include "base/uri.h"
+#include "base/addr.h"
+#include "base/log.h"
 #include "proxy/tunnel.h"
-#include "proxy/upstream.h"
+#include "proxy/up/upstream.h"
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 

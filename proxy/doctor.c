@@ -27,10 +27,10 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-#include "proxy/addr.h"
-#include "proxy/config.h"
+#include "base/addr.h"
+#include "proxy/core/config.h"
 #include "proxy/doctor_int.h"
-#include "proxy/link.h"
+#include "proxy/core/link.h"
 
 #define DOC_TRUST_DEFAULT "/etc/ssl/certs/ca-certificates.crt"
 #define DOC_HUB_REGISTRY "registry-1.docker.io"

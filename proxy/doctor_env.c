@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy/addr.h"
+#include "base/addr.h"
 #include "proxy/doctor_int.h"
 
 #define DOC_ENV_MAX 65536

@@ -14,8 +14,8 @@
 
 #include <openssl/ssl.h>
 
-#include "proxy/config.h"
-#include "proxy/link.h"
+#include "proxy/core/config.h"
+#include "proxy/core/link.h"
 
 #define DN_TIMEOUT_MS 5000
 
@@ -90,7 +90,7 @@ int dn_http_connect(struct dnc *c, const char *host, unsigned port, const char *
 int dn_tls(struct dnc *c, const char *cafile, const char *host, char *why, size_t whylen);
 
 /* Writes req (a whole request head, no body) on c and reads the answer
- * with llhttp (mitm/http1.h) until it ends; head != 0 for a HEAD request
+ * with llhttp (mitm/http/http1.h) until it ends; head != 0 for a HEAD request
  * (no body whatever the headers say). */
 int dn_http(struct dnc *c, const char *req, int head, struct dn_resp *r, char *why,
             size_t whylen);

@@ -1,7 +1,7 @@
 /* doctor_net.c — blocking TCP, tunnel, TLS and HTTP helpers for `hubgate
  * doctor`. See doctor_int.h. The SOCKS5 and CONNECT handshakes reuse the
  * proxy's codecs (socks5.h, httpconn.h) and answers are parsed by llhttp
- * through mitm/http1.h, exactly as the proxy does. */
+ * through mitm/http/http1.h, exactly as the proxy does. */
 #include "proxy/doctor_int.h"
 
 #include <errno.h>
@@ -18,11 +18,11 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "mitm/http1.h"
-#include "proxy/addr.h"
-#include "proxy/buf.h"
-#include "proxy/httpconn.h"
-#include "proxy/socks5.h"
+#include "mitm/http/http1.h"
+#include "base/addr.h"
+#include "base/buf.h"
+#include "proxy/up/httpconn.h"
+#include "proxy/up/socks5.h"
 
 #define DN_MAX_HEAD 65536
 

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "proxy/conn.h"
-#include "proxy/log.h"
-#include "proxy/net.h"
+#include "base/log.h"
+#include "base/net.h"
 
 #define LISTENER_BACKOFF_MS 100u
 

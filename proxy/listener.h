@@ -2,7 +2,7 @@
 #ifndef HUBGATE_LISTENER_H
 #define HUBGATE_LISTENER_H
 
-#include "proxy/proxy.h"
+#include "proxy/core/proxy.h"
 
 /* Opens [proxy] listen (once, for all workers). Returns the socket, or
  * -1 with a message in err. */

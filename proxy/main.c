@@ -23,17 +23,17 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
-#include "mitm/mitm.h"
+#include "mitm/tls/tls.h"
 #include "proxy/admin.h"
 #include "proxy/conn.h"
 #include "proxy/doctor.h"
 #include "proxy/listener.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/notify.h"
-#include "proxy/pool.h"
-#include "proxy/proxy.h"
-#include "proxy/upstream.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/notify.h"
+#include "proxy/up/pool.h"
+#include "proxy/core/proxy.h"
+#include "proxy/up/upstream.h"
 #include "proxy/worker.h"
 
 #include "proxy/version.h"
@@ -73,7 +73,7 @@ static int run(const char *path, int lfd)
     static struct proxy *peers[WORKERS_MAX];
     struct metrics *metrics = metrics_new();
     struct links_health *health = links_health_new();
-    struct up_sessions *sessions = upstream_sessions_new();
+    struct tls_sessions *sessions = tls_sessions_new();
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
@@ -183,7 +183,7 @@ out:
     close(lfd);
     metrics_free(metrics);
     links_health_free(health);
-    upstream_sessions_free(sessions);
+    tls_sessions_free(sessions);
     ares_library_cleanup();
     return rc;
 }

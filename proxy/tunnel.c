@@ -5,7 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 #define TUNNEL_PIPE_SIZE (256 * 1024)
 

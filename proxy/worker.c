@@ -12,14 +12,15 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
+#include "mitm/tls/tls.h"
 #include "proxy/admin.h"
 #include "proxy/conn.h"
 #include "proxy/listener.h"
-#include "proxy/log.h"
-#include "proxy/metrics.h"
-#include "proxy/pool.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "proxy/up/pool.h"
 #include "proxy/tunnel.h"
-#include "proxy/upstream.h"
+#include "proxy/up/upstream.h"
 
 /* Idle upstream connections each loop keeps for reuse, and for how long.
  * Between two requests of a keep-alive client its upstream connection
@@ -88,7 +89,7 @@ static void start_drain(struct worker *w)
 static void gen_share(struct proxy *px, struct gen *g)
 {
     g->links.health = px->health;
-    upstream_tls_ctx_share(g->up_ctx, px->sessions, px->reloads);
+    tls_origin_share(g->up_ctx, px->sessions, px->reloads);
 }
 
 static void reload(struct worker *w)
@@ -196,7 +197,7 @@ static int worker_start(struct worker *w)
         log_err("out of memory");
         return -1;
     }
-    px->dns = dns_new(px->loop, &px->cfg->dns_servers, err, sizeof(err));
+    px->dns = dns_new(px->loop, px->cfg->dns_servers.v, px->cfg->dns_servers.n, err, sizeof(err));
     if (!px->dns) {
         log_err("%s", err);
         return -1;

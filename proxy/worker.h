@@ -11,7 +11,7 @@
 
 #include <pthread.h>
 
-#include "proxy/proxy.h"
+#include "proxy/core/proxy.h"
 
 struct worker {
     struct proxy px;
@@ -19,7 +19,7 @@ struct worker {
     const char *config_path;
     struct metrics *metrics;    /* shared by all workers */
     struct links_health *health; /* shared by all workers */
-    struct up_sessions *sessions; /* shared by all workers */
+    struct tls_sessions *sessions; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
     size_t npeers;
     int lfd;                    /* the listening socket, shared, not owned */

@@ -1,4 +1,4 @@
-/* fuzz_config.c — INI text through config_load_string() (proxy/config.c,
+/* fuzz_config.c — INI text through config_load_string() (proxy/core/config.c,
  * config_value.c, config_secret.c, and link_parse() for via entries).
  *
  * First byte (options):
@@ -22,9 +22,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mitm/uri.h"
-#include "proxy/config.h"
-#include "proxy/link.h"
+#include "base/uri.h"
+#include "proxy/core/config.h"
+#include "proxy/core/link.h"
 
 #define FUZZ_DIR "/tmp/hubgate-fuzz"
 

@@ -19,9 +19,9 @@
 
 #include <arpa/inet.h>
 
-#include "mitm/uri.h"
-#include "proxy/addr.h"
-#include "proxy/link.h"
+#include "base/uri.h"
+#include "base/addr.h"
+#include "proxy/core/link.h"
 
 static const size_t hostlens[] = {256, 64, 16, 1};
 

@@ -1,6 +1,6 @@
 /* fuzz_http1.h — drives mitm/http1 over fuzz input as the proxy does:
  * bytes arrive in pieces, a head is checked, handed to the caller (who
- * rewrites it with mitm/hdr.c), consumed, and the parser resumed; body
+ * rewrites it with mitm/http/hdr.c), consumed, and the parser resumed; body
  * bytes the parser has checked are consumed as they come; a finished
  * keep-alive message is followed by the next one (pipelining).
  *
@@ -14,9 +14,9 @@
 
 #include "tests/fuzz/fuzz_common.h"
 
-#include "mitm/hdr.h"
-#include "mitm/http1.h"
-#include "proxy/buf.h"
+#include "mitm/http/hdr.h"
+#include "mitm/http/http1.h"
+#include "base/buf.h"
 
 #define FUZZ_MAX_MSGS 16
 

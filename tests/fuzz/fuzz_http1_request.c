@@ -1,5 +1,5 @@
 /* fuzz_http1_request.c — client bytes through mitm/http1 (HTTP_REQUEST)
- * and every complete head through mitm/hdr.c's hdr_write_request(), as
+ * and every complete head through mitm/http/hdr.c's hdr_write_request(), as
  * the proxy forwards it.
  *
  * First byte (options):
@@ -20,7 +20,7 @@
 
 #include <errno.h>
 
-#include "mitm/uri.h"
+#include "base/uri.h"
 
 struct req_ctx {
     unsigned opt;

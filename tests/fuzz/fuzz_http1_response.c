@@ -1,5 +1,5 @@
 /* fuzz_http1_response.c — origin bytes through mitm/http1 (HTTP_RESPONSE)
- * and every complete head through mitm/hdr.c's hdr_write_response(), as
+ * and every complete head through mitm/http/hdr.c's hdr_write_response(), as
  * the proxy passes it to the client.
  *
  * First byte (options):

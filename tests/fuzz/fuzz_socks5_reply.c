@@ -1,4 +1,4 @@
-/* fuzz_socks5_reply.c — a SOCKS5 server's bytes through proxy/socks5.c:
+/* fuzz_socks5_reply.c — a SOCKS5 server's bytes through proxy/up/socks5.c:
  * socks5_init() and socks5_start() as the upstream link does, then
  * socks5_input() with the input as what the server sends, in pieces.
  *
@@ -17,8 +17,8 @@
  * credentials, CONNECT with the host NAME, ATYP 3). */
 #include "tests/fuzz/fuzz_common.h"
 
-#include "proxy/buf.h"
-#include "proxy/socks5.h"
+#include "base/buf.h"
+#include "proxy/up/socks5.h"
 
 static const size_t incaps[] = {512, 16, 8, 64};
 

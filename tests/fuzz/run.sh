@@ -36,12 +36,12 @@ targets=${FUZZ_TARGETS:-$ALL_TARGETS}
 # Sources each target links, besides its own fuzz_<target>.c.
 srcs_of() {
     case $1 in
-        http1_request)  echo mitm/http1.c mitm/hdr.c mitm/uri.c proxy/buf.c ;;
-        http1_response) echo mitm/http1.c mitm/hdr.c proxy/buf.c ;;
-        connect_target) echo proxy/addr.c mitm/uri.c proxy/link.c ;;
-        socks5_reply)   echo proxy/socks5.c proxy/buf.c ;;
-        config)         echo proxy/config.c proxy/config_value.c proxy/config_secret.c \
-                             proxy/addr.c proxy/link.c mitm/uri.c ;;
+        http1_request)  echo mitm/http/http1.c mitm/http/hdr.c base/uri.c base/buf.c ;;
+        http1_response) echo mitm/http/http1.c mitm/http/hdr.c base/buf.c ;;
+        connect_target) echo base/addr.c base/uri.c proxy/core/link.c ;;
+        socks5_reply)   echo proxy/up/socks5.c base/buf.c ;;
+        config)         echo proxy/core/config.c proxy/core/config_value.c proxy/core/config_secret.c \
+                             base/addr.c proxy/core/link.c base/uri.c ;;
         *) return 1 ;;
     esac
 }

@@ -28,7 +28,7 @@
 #      restarts run; a second run runs only doctor; a failing doctor fails
 #      the script; --undo runs update-ca-certificates --fresh and restarts;
 #   8. install.sh with DESTDIR and PREFIX=/usr: files, modes, ExecStart,
-#      the man page documents every key of proxy/config.def, the config
+#      the man page documents every key of proxy/core/config.def, the config
 #      passes hubgate -t, systemd-analyze verify; a reinstall changes
 #      nothing; a changed config makes hubgate.ini.new; uninstall leaves the
 #      tree as before, except a changed config;
@@ -589,8 +589,8 @@ cmp -s "$I/etc/hubgate/hubgate.ini" "$I/usr/share/hubgate/hubgate.ini" || fail "
 grep -qx ';dir = /var/lib/hubgate' "$I/etc/hubgate/hubgate.ini" || fail "installed config: [ca] dir is not the packaged default"
 # Every key of config.def: in the man page under its section, and in the
 # installed config.
-sed -n 's/^CFG(\([a-z_]*\), *\([a-z_]*\),.*/\1 \2/p' "$TOP/proxy/config.def" >"$T/keys"
-[ -s "$T/keys" ] || fail "no keys read from proxy/config.def"
+sed -n 's/^CFG(\([a-z_]*\), *\([a-z_]*\),.*/\1 \2/p' "$TOP/proxy/core/config.def" >"$T/keys"
+[ -s "$T/keys" ] || fail "no keys read from proxy/core/config.def"
 undocumented=$(awk 'NR == FNR {want[$1 " " $2] = 1; next}
     /^\.SS \[/ {s = $2; gsub(/[][]/, "", s); next}
     /^\.S[SH] / {s = ""; next}

@@ -13,7 +13,7 @@
 
 #include <openssl/pem.h>
 
-#include "proxy/log.h"
+#include "base/log.h"
 
 static char *const HOSTS[] = {
     "registry-1.docker.io",

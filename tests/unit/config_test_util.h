@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proxy/config.h"
+#include "proxy/core/config.h"
 
 #define ERRLEN 512
 

@@ -25,7 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mitm/http1.h"
+#include "mitm/http/http1.h"
 
 /* ---- guarded arena ------------------------------------------------------ */
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/addr.h"
+#include "base/addr.h"
 
 static int hp(const char *s, char *host, size_t hostlen, uint16_t *port)
 {

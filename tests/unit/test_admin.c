@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "proxy/admin_int.h"
-#include "proxy/config.h"
-#include "proxy/metrics.h"
-#include "proxy/proxy.h"
+#include "proxy/core/config.h"
+#include "base/metrics.h"
+#include "proxy/core/proxy.h"
 
 static const char ini[] =
     "[ca]\ndir = /var/lib/<hub>&\"gate\"\n"

@@ -1,4 +1,4 @@
-/* test_buf.c — proxy/buf: lazy allocation, bounded appends, consumption,
+/* test_buf.c — base/buf: lazy allocation, bounded appends, consumption,
  * compaction (data moved to the front, contents kept), release. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proxy/buf.h"
+#include "base/buf.h"
 
 static void test_init_allocates_nothing(void **state)
 {

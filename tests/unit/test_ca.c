@@ -20,7 +20,7 @@
 
 #include "ca/ca.h"
 #include "ca/ca_int.h"
-#include "proxy/log.h"
+#include "base/log.h"
 
 #include "tests/unit/ca_test_util.h"
 

@@ -16,8 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mitm/hdr.h"
-#include "mitm/http1.h"
+#include "mitm/http/hdr.h"
+#include "mitm/http/http1.h"
 
 #define ARENA_SIZE (64u * 1024u)
 

@@ -1,5 +1,5 @@
 /* test_httpconn.c — CONNECT through an upstream HTTP proxy
- * (proxy/httpconn.c): the request we write and the answers we accept. */
+ * (proxy/up/httpconn.c): the request we write and the answers we accept. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/httpconn.h"
+#include "proxy/up/httpconn.h"
 
 /* ---- request ----------------------------------------------------------- */
 

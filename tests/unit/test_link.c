@@ -1,4 +1,4 @@
-/* test_link.c — parsing via entries into struct link (proxy/link.c):
+/* test_link.c — parsing via entries into struct link (proxy/core/link.c):
  * every form, credentials and their decoding, names without them, and
  * the errors with the accepted forms. */
 #include <stdarg.h>
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/link.h"
-#include "proxy/links.h"
+#include "proxy/core/link.h"
+#include "proxy/core/links.h"
 
 #define FORMS "accepted forms: direct, socks5://[user:pass@]host:port, " \
               "http://[user:pass@]host:port"

@@ -1,4 +1,4 @@
-/* test_loop.c — proxy/loop: timers in deadline order, re-arm and delete
+/* test_loop.c — base/loop: timers in deadline order, re-arm and delete
  * (also from callbacks), deferred work after the round's events, stale
  * events dropped by generation, handing an fd to a new owner, yields to the
  * next round, registration errors.
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/loop.h"
+#include "base/loop.h"
 
 #define MAXLOG 512
 

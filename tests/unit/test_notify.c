@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proxy/notify.h"
+#include "base/notify.h"
 
 /* Binds a datagram socket to name (a path, or "@abstract"). */
 static int bind_dgram(const char *name)

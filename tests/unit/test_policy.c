@@ -14,8 +14,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mitm/policy.h"
-#include "proxy/config.h"
+#include "proxy/core/policy.h"
+#include "base/uri.h"
+#include "proxy/core/config.h"
 
 static struct config cfg;
 static char *page_map;
@@ -117,18 +118,18 @@ static void test_host_eq_spans(void **state)
 {
     (void)state;
     /* Spans are not NUL-terminated: compared within their length only. */
-    assert_true(policy_host_eq(at_end("origin.test"), 11, "origin.test"));
-    assert_true(policy_host_eq(at_end("ORIGIN.test."), 12, "origin.test"));
-    assert_true(policy_host_eq(at_end("origin.test:443"), 11, "origin.test"));
-    assert_false(policy_host_eq(at_end("origin.test:443"), 15, "origin.test"));
-    assert_false(policy_host_eq(at_end("origin.tes"), 10, "origin.test"));
-    assert_false(policy_host_eq(at_end("origin.test.."), 13, "origin.test"));
-    assert_false(policy_host_eq(at_end("."), 1, "origin.test"));
-    assert_false(policy_host_eq(at_end(""), 0, "origin.test"));
-    assert_false(policy_host_eq(at_end("other.test"), 10, "origin.test"));
+    assert_true(uri_host_eq(at_end("origin.test"), 11, "origin.test"));
+    assert_true(uri_host_eq(at_end("ORIGIN.test."), 12, "origin.test"));
+    assert_true(uri_host_eq(at_end("origin.test:443"), 11, "origin.test"));
+    assert_false(uri_host_eq(at_end("origin.test:443"), 15, "origin.test"));
+    assert_false(uri_host_eq(at_end("origin.tes"), 10, "origin.test"));
+    assert_false(uri_host_eq(at_end("origin.test.."), 13, "origin.test"));
+    assert_false(uri_host_eq(at_end("."), 1, "origin.test"));
+    assert_false(uri_host_eq(at_end(""), 0, "origin.test"));
+    assert_false(uri_host_eq(at_end("other.test"), 10, "origin.test"));
     /* Only one trailing dot is dropped, and only from the span. */
-    assert_true(policy_host_eq(at_end("a."), 2, "a"));
-    assert_false(policy_host_eq(at_end("a"), 1, "a."));
+    assert_true(uri_host_eq(at_end("a."), 2, "a"));
+    assert_false(uri_host_eq(at_end("a"), 1, "a."));
 }
 
 static void test_connect_ports(void **state)

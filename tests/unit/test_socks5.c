@@ -1,4 +1,4 @@
-/* test_socks5.c — the SOCKS5 client codec (proxy/socks5.c): greetings,
+/* test_socks5.c — the SOCKS5 client codec (proxy/up/socks5.c): greetings,
  * username/password, CONNECT, replies of every address type, every REP
  * code, and input that arrives one byte at a time. */
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "proxy/socks5.h"
+#include "proxy/up/socks5.h"
 
 struct fx {
     struct socks5 s;

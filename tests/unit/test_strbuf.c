@@ -1,4 +1,4 @@
-/* test_strbuf.c — proxy/strbuf: appends, formatted appends past the
+/* test_strbuf.c — base/strbuf: appends, formatted appends past the
  * first allocation, the NUL always there, and appending to a string the
  * caller already had (as metrics_render does). */
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/strbuf.h"
+#include "base/strbuf.h"
 
 static void test_grows(void **state)
 {

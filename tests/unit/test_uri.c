@@ -1,4 +1,4 @@
-/* test_uri.c — mitm/uri: absolute URIs split into spans (schemes, userinfo,
+/* test_uri.c — base/uri: absolute URIs split into spans (schemes, userinfo,
  * IPv6 brackets, ports), and the host check.
  *
  * Every input is copied, without a NUL, to the end of a page that a
@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "mitm/uri.h"
+#include "base/uri.h"
 
 #define ARENA_SIZE (16u * 1024u)
 

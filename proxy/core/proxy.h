@@ -1,0 +1,47 @@
+/* proxy.h — the one shared context, built in main() and passed down. */
+#ifndef HUBGATE_PROXY_H
+#define HUBGATE_PROXY_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "proxy/core/config.h"
+#include "proxy/core/gen.h"
+#include "base/loop.h"
+
+struct ca;
+struct dns;
+struct conn;
+struct pool;
+struct metrics;
+struct admin;
+struct tls_sessions;
+
+struct proxy {
+    struct loop *loop;
+    struct gen *gen;            /* current configuration generation */
+    const struct config *cfg;   /* &gen->cfg: what new connections get */
+    const char *config_path;    /* for reloads */
+    struct dns *dns;
+    int lfd;                    /* listening socket, -1 once closed */
+    struct timer accept_backoff;
+    unsigned nconns;            /* client connections open */
+    int draining;               /* SIGTERM seen: no new connections */
+    uint64_t next_id;
+    struct conn *conns;         /* all client connections (for draining) */
+    struct pool *pool;
+    int pipes[64][2];           /* idle pipes for splice(), reused by tunnels */
+    int npipes;
+    struct timer idle_timer;    /* armed when the last connection closes */          /* idle upstream connections */
+    struct metrics *metrics;    /* shared by all workers (locked inside) */
+    struct proxy **peers;       /* every worker's proxy, read-only */
+    struct links_health *health; /* link health, shared by all workers */
+    struct tls_sessions *sessions; /* TLS sessions toward origins, shared */
+    unsigned reloads;           /* SIGHUPs seen: the configuration generation */
+    size_t npeers;
+    unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
+    struct admin *admin;
+};
+
+#endif

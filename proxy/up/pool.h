@@ -1,0 +1,28 @@
+/* pool.h — idle upstream connections kept for reuse, keyed by link, host,
+ * port and TLS, shared by all client connections of a loop. A pooled
+ * connection that becomes readable (the origin closed it or spoke out of
+ * turn) or stays idle too long is closed. */
+#ifndef HUBGATE_POOL_H
+#define HUBGATE_POOL_H
+
+#include "proxy/core/proxy.h"
+#include "base/xprt.h"
+
+struct pool;
+
+struct pool *pool_new(struct loop *loop, unsigned max_idle, unsigned idle_ms);
+void pool_free(struct pool *p);
+
+/* Moves ep (connected, idle, registered with the loop) into the pool; on
+ * return ep->fd is -1. Closes it instead when the pool is full. */
+void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls,
+              struct ep *ep);
+
+/* Takes a matching idle connection into ep. Its fd stays registered with
+ * the loop, for the pool's callback: the caller takes it over with
+ * loop_rebind() before the loop runs again. Returns 1 when found, 0 when
+ * not. */
+int pool_get(struct pool *p, int link, const char *host, unsigned port, int tls,
+             struct ep *ep);
+
+#endif
