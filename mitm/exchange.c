@@ -105,20 +105,28 @@ int exchange_send(struct conn *c)
     c->up_port = r.port;
     c->up_tls = r.tls;
     c->up_link = c->mode == CONN_MITM ? c->link : -1;
+    c->up_direct = !r.via || r.via->kind == LINK_DIRECT;
+    c->up_flags = c->mode == CONN_HTTP ? UP_F_CHECK_DEST |
+                  (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u) : 0u;
     http1_init(c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
     c->resp->skip_body = c->req_method == HTTP_HEAD;
     c->resp->on_body = exchange_on_body;
     c->body_safe = 0;
+    c->dechunk = 0;
+    c->dec_len = 0;
     c->resp->body_arg = c;
     c->flags &= ~CONN_F_UP_REUSED;
-    if (pool_get(c->px->pool, c->up_link, r.host, r.port, r.tls, &c->up)) {
+    /* An attempt reads only its own answer: whatever an earlier upstream
+     * sent is nobody's. */
+    buf_consume(&c->uin, c->uin.len);
+    if (pool_get(c->px->pool, &(struct pool_key){c->up_link, r.host, r.port, r.tls,
+                                                 c->up_direct},
+                 &c->gen->cfg, c->up_flags, &c->up)) {
         c->flags |= CONN_F_UP_REUSED;
         conn_attach_upstream(c, c->up.fd, c->up.ssl, 1);
         return 0;
     }
-    c->pending = upstream_open(c->px, c->gen, r.via, r.host, r.port, r.tls,
-                               c->mode == CONN_HTTP ? UP_F_CHECK_DEST |
-                               (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u) : 0u,
+    c->pending = upstream_open(c->px, c->gen, r.via, r.host, r.port, r.tls, c->up_flags,
                                on_upstream_ready, c);
     if (!c->pending) {
         conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
@@ -298,6 +306,7 @@ int exchange_request_head(struct conn *c)
 
     c->req_method = method;
     exchange_reset(c);
+    c->client_http10 = c->req->p.http_major == 1 && c->req->p.http_minor == 0;
     if (c->mode == CONN_HTTP) {
         int i = http1_find(c->req, base, "proxy-authorization");
         const struct http1_hdr *h = i >= 0 ? &c->req->hdrs[i] : NULL;
@@ -354,11 +363,17 @@ int exchange_request_head(struct conn *c)
  * when it can carry another request. */
 void exchange_release_upstream(struct conn *c, int reusable)
 {
+    /* Bytes after a complete response belong to no request: an origin that
+     * sends them (after a HEAD, 204 or 304 answer, say) must not answer the
+     * client's next request, which may be for another host. */
+    reusable = reusable && !c->uin.len;
+    buf_consume(&c->uin, c->uin.len);
     if (!ep_open(&c->up))
         return;
-    if (reusable && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && !c->uin.len &&
-        http1_keep_alive(c->resp))
-        pool_put(c->px->pool, c->up_link, c->up_host, c->up_port, c->up_tls, &c->up);
+    if (reusable && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && http1_keep_alive(c->resp))
+        pool_put(c->px->pool,
+                 &(struct pool_key){c->up_link, c->up_host, c->up_port, c->up_tls, c->up_direct},
+                 &c->up);
     else
         ep_close(&c->up, c->px->loop);
 }
@@ -370,6 +385,16 @@ void exchange_on_body(void *arg, const char *p, size_t n)
     if (c->following)
         return;
     c->body_rx += n;
+    if (c->dechunk && n) {
+        /* Decoded bytes gather at uin's front, over framing already
+         * parsed: the data never lies before dec_len, so this moves it
+         * back, never over bytes still to be sent. */
+        char *front = buf_data(&c->uin);
+
+        memmove(front + c->dec_len, p, n);
+        p = front + c->dec_len;
+        c->dec_len += n;
+    }
     if (c->digest) {
         digest_update(c->digest, p, n);
         if (n)

@@ -73,7 +73,7 @@ static size_t body_ready(const struct http1 *h)
  * never completes a corrupt blob. */
 static size_t resp_ready(const struct conn *c)
 {
-    size_t n = body_ready(c->resp);
+    size_t n = c->dechunk ? c->dec_len : body_ready(c->resp);
 
     /* Until response_done() has checked the digest, the last body byte
      * and any framing after it wait. */
@@ -291,8 +291,9 @@ static int client_write(struct conn *c)
     }
     if (c->cout.len || c->resp_interim)
         return moved;
-    if (c->following && (n = body_ready(c->resp)) > 0) {
-        /* the body of a redirect we follow is nobody's */
+    if ((c->following || (c->dechunk && !c->dec_len)) && (n = body_ready(c->resp)) > 0) {
+        /* the body of a redirect we follow is nobody's; nor is chunk
+         * framing once the data before it went out */
         buf_consume(&c->uin, n);
         http1_consumed(c->resp, n);
         return 1;
@@ -304,6 +305,8 @@ static int client_write(struct conn *c)
             break;
         buf_consume(&c->uin, (size_t)w);
         http1_consumed(c->resp, (size_t)w);
+        if (c->dechunk)
+            c->dec_len -= (size_t)w;
         c->body_safe = c->body_safe > (size_t)w ? c->body_safe - (size_t)w : 0;
         c->bytes_out += (uint64_t)w;
         moved = 1;

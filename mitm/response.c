@@ -109,7 +109,8 @@ static int resume_head(struct conn *c, const char *base)
 int exchange_response_head(struct conn *c)
 {
     const char *base = buf_data(&c->uin);
-    int status = http1_status(c->resp), close, m = c->req_method;
+    int status = http1_status(c->resp), m = c->req_method;
+    unsigned flags = 0;
     const struct config *cfg = &c->gen->cfg;
     char cr[128];
 
@@ -128,12 +129,15 @@ int exchange_response_head(struct conn *c)
         return -1;
     }
     if (status >= 100 && status < 200) {
-        /* Interim (100 Continue): pass it on, then wait for the final one. */
+        /* Interim (100 Continue): pass it on, then wait for the final one;
+         * an HTTP/1.0 client knows no 1xx (RFC 9110 15.2): it only waits. */
+        c->resp_interim = 1;
+        if (c->client_http10)
+            goto consumed;
         if (hdr_write_response(&c->cout, c->resp, base, 0, NULL, NULL) != 0) {
             conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
             return -1;
         }
-        c->resp_interim = 1;
         goto consumed;
     }
     if ((status == 429 || status == 502 || status == 503 || status == 504) &&
@@ -169,10 +173,18 @@ int exchange_response_head(struct conn *c)
         if (parse_content_range(cr, &a, &b, &n) == 0)
             c->range_base = a;
     }
+    /* HTTP/1.0 has no chunked coding (RFC 9112 6.1): such a client gets the
+     * body de-chunked, ended by closing the connection. */
+    if (c->client_http10 && (c->resp->p.flags & F_CHUNKED)) {
+        flags |= HDR_RESP_DECHUNK;
+        c->dechunk = 1;
+        c->flags |= CONN_F_CLOSE_AFTER;
+    }
     if (llhttp_message_needs_eof(&c->resp->p) || c->px->draining)
         c->flags |= CONN_F_CLOSE_AFTER;
-    close = (c->flags & CONN_F_CLOSE_AFTER) != 0;
-    if (hdr_write_response(&c->cout, c->resp, base, close, route_rewrite, c) != 0) {
+    if (c->flags & CONN_F_CLOSE_AFTER)
+        flags |= HDR_RESP_CLOSE;
+    if (hdr_write_response(&c->cout, c->resp, base, flags, route_rewrite, c) != 0) {
         conn_error(c, 502, "UNAVAILABLE", "hubgate: response head too large");
         return -1;
     }

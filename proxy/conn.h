@@ -86,6 +86,9 @@ struct conn {
 
     struct http1 *req, *resp;    /* one allocation; freed once a tunnel */
     int req_method;              /* method of the request being answered, -1 none */
+    int client_http10;           /* the request is HTTP/1.0: no chunks, no 1xx */
+    int dechunk;                 /* the body goes to the client without chunk framing */
+    size_t dec_len;              /* de-chunked body bytes at uin's front (dechunk) */
     int resp_interim;            /* the response being parsed is a 1xx */
 
     char host[256];              /* CONNECT target, or this exchange's origin */
@@ -93,6 +96,8 @@ struct conn {
     char up_host[256];           /* what up is connected to */
     unsigned up_port;
     int up_tls;
+    int up_direct;               /* up leads to up_host itself, no proxy between */
+    unsigned up_flags;           /* UP_F_* of the destination check */
 
     /* the current request, kept for every attempt (failover, redirects,
      * resume): the client's head bytes, described by req's header offsets */

@@ -80,6 +80,7 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
 void connect_start(struct conn *c, const char *authority, size_t n)
 {
     char target[300], host[256];
+    const char *canon;
     uint16_t port = 0;
 
     if (n >= sizeof(target)) {
@@ -94,10 +95,13 @@ void connect_start(struct conn *c, const char *authority, size_t n)
                    "hubgate: CONNECT needs host:port (example: registry-1.docker.io:443)");
         return;
     }
-    snprintf(c->host, sizeof(c->host), "%s", host);
+    /* An intercepted host goes on under its configured spelling, so that
+     * "REGISTRY-1.docker.io." mints, and is checked as, the same leaf. */
+    canon = policy_intercept(&c->gen->cfg, host, port);
+    snprintf(c->host, sizeof(c->host), "%s", canon ? canon : host);
     c->port = port;
     snprintf(c->log_path, sizeof(c->log_path), ":%u", (unsigned)port);
-    if (policy_intercept(&c->gen->cfg, host, port)) {
+    if (canon) {
         mitm_start(c);
         return;
     }

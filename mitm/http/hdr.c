@@ -89,6 +89,9 @@ static int put_headers(struct buf *out, const struct http1 *h, const char *base,
                 continue;
             if ((flags & HDR_REQ_NO_RANGE) && http1_span_eq(name, hd->name_len, "range"))
                 continue;
+        } else if ((flags & HDR_RESP_DECHUNK) &&
+                   http1_span_eq(name, hd->name_len, "transfer-encoding")) {
+            continue;
         }
         if (rw) {
             int n = rw(rw_arg, name, hd->name_len, val, vlen, nv, sizeof(nv));
@@ -121,15 +124,15 @@ int hdr_write_request(struct buf *out, const struct http1 *h, const char *base,
 }
 
 int hdr_write_response(struct buf *out, const struct http1 *h, const char *base,
-                       int close, hdr_rewrite_fn rw, void *rw_arg)
+                       unsigned flags, hdr_rewrite_fn rw, void *rw_arg)
 {
     char line[32];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", http1_status(h));
 
     if (put(out, line, (size_t)n) || put(out, base + h->url_off, h->url_len) ||
-        put(out, "\r\n", 2) || put_headers(out, h, base, 0, rw, rw_arg))
+        put(out, "\r\n", 2) || put_headers(out, h, base, flags, rw, rw_arg))
         return -ENOSPC;
-    if (close && put(out, "Connection: close\r\n", 19))
+    if ((flags & HDR_RESP_CLOSE) && put(out, "Connection: close\r\n", 19))
         return -ENOSPC;
     return put(out, "\r\n", 2);
 }

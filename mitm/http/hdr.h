@@ -30,11 +30,14 @@ int hdr_write_request(struct buf *out, const struct http1 *h, const char *base,
 typedef int (*hdr_rewrite_fn)(void *arg, const char *name, size_t name_len,
                               const char *value, size_t value_len, char *out, size_t outlen);
 
+#define HDR_RESP_CLOSE   0x1u  /* add "Connection: close" */
+#define HDR_RESP_DECHUNK 0x2u  /* the body goes out de-chunked: no Transfer-Encoding */
+
 /* Appends the response status line and end-to-end headers (through rw
- * when not NULL), then "Connection: close" when close is set. Returns 0
+ * when not NULL), then "Connection: close" with HDR_RESP_CLOSE. Returns 0
  * or -ENOSPC. */
 int hdr_write_response(struct buf *out, const struct http1 *h, const char *base,
-                       int close, hdr_rewrite_fn rw, void *rw_arg);
+                       unsigned flags, hdr_rewrite_fn rw, void *rw_arg);
 
 /* Copies the value of header name (first occurrence) into out as a
  * NUL-terminated string. Returns its length, or -1 when absent or longer

@@ -9,16 +9,16 @@
 
 #include "base/uri.h"
 
-int policy_intercept(const struct config *cfg, const char *host, unsigned port)
+const char *policy_intercept(const struct config *cfg, const char *host, unsigned port)
 {
     size_t i, n = strlen(host);
 
     if (port != 443)
-        return 0;
+        return NULL;
     for (i = 0; i < cfg->intercept_hosts.n; i++)
         if (uri_host_eq(host, n, cfg->intercept_hosts.v[i]))
-            return 1;
-    return 0;
+            return cfg->intercept_hosts.v[i];
+    return NULL;
 }
 
 int policy_is_loopback(const struct sockaddr *sa)

@@ -6,10 +6,12 @@
 
 #include "proxy/core/config.h"
 
-/* Returns 1 when host (any case, an optional trailing dot ignored) is in
- * [intercept] hosts and port is 443: hubgate terminates that TLS itself.
- * The same name on another port is tunnelled. */
-int policy_intercept(const struct config *cfg, const char *host, unsigned port);
+/* When host (any case, an optional trailing dot ignored) is in [intercept]
+ * hosts and port is 443, returns that configured name (lower case, no
+ * trailing dot: the one name leaves, SNI and Host are checked against);
+ * hubgate terminates that TLS itself. Else NULL: the same name on another
+ * port is tunnelled. */
+const char *policy_intercept(const struct config *cfg, const char *host, unsigned port);
 
 struct sockaddr;
 

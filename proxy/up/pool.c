@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/core/policy.h"
+#include "proxy/up/upstream.h"
 
 struct pool_ent {
     struct pool *p;
@@ -12,7 +16,7 @@ struct pool_ent {
     int link;
     char host[256];
     unsigned port;
-    int tls;
+    int tls, direct;
     struct ep ep;
     struct timer timer;
 };
@@ -83,8 +87,7 @@ static void pool_on_timer(struct loop *loop, struct timer *t)
     pool_drop(t->arg);
 }
 
-void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls,
-              struct ep *ep)
+void pool_put(struct pool *p, const struct pool_key *k, struct ep *ep)
 {
     struct pool_ent *e;
 
@@ -103,10 +106,11 @@ void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls
         return;
     }
     e->p = p;
-    e->link = link;
-    snprintf(e->host, sizeof(e->host), "%s", host);
-    e->port = port;
-    e->tls = tls;
+    e->link = k->link;
+    snprintf(e->host, sizeof(e->host), "%s", k->host);
+    e->port = k->port;
+    e->tls = k->tls;
+    e->direct = k->direct;
     e->ep = *ep;
     ep->fd = -1;
     ep->ssl = NULL;
@@ -127,14 +131,29 @@ void pool_put(struct pool *p, int link, const char *host, unsigned port, int tls
     p->n++;
 }
 
-int pool_get(struct pool *p, int link, const char *host, unsigned port, int tls,
-             struct ep *ep)
+/* The destination check of upstream_open(), on a pooled connection. */
+static int pool_dest_ok(const struct pool_ent *e, const struct config *cfg, unsigned up_flags)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    const char *why;
+
+    if (!(up_flags & UP_F_CHECK_DEST) || !e->direct)
+        return 1;
+    if (getpeername(e->ep.fd, (struct sockaddr *)&sa, &len) == -1)
+        return 0;
+    return policy_dest_ok(cfg, (struct sockaddr *)&sa, (up_flags & UP_F_CLIENT_LOCAL) != 0, &why);
+}
+
+int pool_get(struct pool *p, const struct pool_key *k, const struct config *cfg,
+             unsigned up_flags, struct ep *ep)
 {
     struct pool_ent *e;
 
     for (e = p->head; e; e = e->next) {
-        if (e->link != link || e->port != port || e->tls != tls ||
-            strcmp(e->host, host) != 0)
+        if (e->link != k->link || e->port != k->port || e->tls != k->tls ||
+            e->direct != k->direct || strcmp(e->host, k->host) != 0 ||
+            !pool_dest_ok(e, cfg, up_flags))
             continue;
         pool_unlink(e);
         *ep = e->ep;

@@ -30,7 +30,13 @@
 #   17. pipelined requests answered in order;
 #   18. framing: a Connection option naming Content-Length, whitespace
 #       before a colon, a chunked trailer split across reads (request and
-#       response).
+#       response);
+#   19. an origin that sends a forged second response after a HEAD, 204 or
+#       304 answer: the client's next request on that connection (to
+#       another host on the plain path) gets its own answer (#15.1);
+#   20. an HTTP/1.0 client gets a chunked answer de-chunked, and the
+#       connection closed at its end (#15.3);
+#   21. CONNECT origin.test.:443 (trailing dot, any case) is intercepted.
 # Nothing time-based is pass/fail except "answered within 5 s". All cases
 # run; the test fails if any did, printing the tails of hubgate's and the
 # origin's logs. Everything (namespace, processes, files) goes at exit.
@@ -463,6 +469,20 @@ case_raw() {
     done
 }
 
+# 19-21. forged bytes after a bodiless answer, HTTP/1.0 clients, FQDN dot
+case_protocol() {
+    local p m
+    for p in /forge-head /forge-204 /forge-304; do
+        for m in plain tunnel; do
+            client forged-after "$p" "$m"
+        done
+    done
+    client http10 plain
+    client http10 tunnel
+    client trailing-dot origin.test.:443
+    client trailing-dot ORIGIN.Test.:443
+}
+
 # 16. a client outside [proxy] allow
 case_403() {
     local out
@@ -521,7 +541,7 @@ case_reload() {
 }
 
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
-                    raw 403 trailers reload}; do
+                    raw protocol 403 trailers reload}; do
     "case_$c"
     check_alive "$c"
 done

@@ -18,7 +18,10 @@
 #           address, a name for it) -> 403; 169.254.169.254 and a name
 #           resolving to it -> 403 (nothing reaches it); 127.0.0.1 and a name
 #           resolving to it: 403 from the LAN client, 200 from loopback;
-#           10.77.0.7, 192.168.77.7 reachable from both
+#           10.77.0.7, 192.168.77.7 reachable from both; a loopback HTTP
+#           service fetched by a loopback client stays 403 for the LAN
+#           client, pooled upstream connection or not (#15.2: POOL :3134,
+#           one worker, so that both clients share one pool)
 #  ports    connect_ports = 443: CONNECT :22 -> 403, :443 -> 200
 #  auth     users = alice:secret: 407 + Proxy-Authenticate: Basic without
 #           or with wrong credentials (GET and CONNECT), 200 with them
@@ -134,6 +137,20 @@ if want dest; then
         http://loop.test:8022/)
     [ "$code" = 403 ] && good "GET http://loop.test:8022/ from LAN client: 403" \
         || bad "GET to a loopback target from the LAN client: want 403, got $code"
+    # A pooled connection must not carry a LAN client where a new one may
+    # not go: the loopback recorder, fetched first by a loopback client.
+    hg_conf "$TMP/pool.ini" 3134
+    hg_up pool 3134 "$TMP/pool.ini" env HUBGATE_WORKERS=1
+    before=$(rec_conns 127.0.0.1_8081)
+    body=$(pcurl "$NS_A" -x http://127.0.0.1:3134 http://loop.test:8081/)
+    code=$(pcurl "$NS_B" --interface "$LAN_IP" -o /dev/null -w '%{http_code}' \
+        -x "http://$A_IP:3134" http://loop.test:8081/)
+    if [ "$body" = ok ] && [ "$code" = 403 ] && [ "$(rec_conns 127.0.0.1_8081)" = $((before + 1)) ]; then
+        good "loopback HTTP service: 200 to the loopback client, then 403 to the LAN client (pooled connection not reused)"
+    else
+        bad "loopback service after a pooled fetch: loopback client got '$body', LAN client $code (want 403), recorder connections $before -> $(rec_conns 127.0.0.1_8081) (want one more)"
+    fi
+    sec_stop pool
     for t in lan.test:443 "$LAN_HOST_IP:443" "$LAN2_HOST_IP:443"; do
         ip=${t%:*}; [ "$ip" = lan.test ] && ip=$LAN_HOST_IP
         for who in lan loop; do

@@ -66,7 +66,7 @@ static const char *write_req(const char *text, const char *target, const char *h
     return write_req_x(text, target, host, 0, NULL);
 }
 
-static const char *write_resp_rw(const char *text, int close, hdr_rewrite_fn rw, void *arg)
+static const char *write_resp_rw(const char *text, unsigned close, hdr_rewrite_fn rw, void *arg)
 {
     static char out[8192];
     struct http1 h;
@@ -82,7 +82,7 @@ static const char *write_resp_rw(const char *text, int close, hdr_rewrite_fn rw,
     return out;
 }
 
-static const char *write_resp(const char *text, int close)
+static const char *write_resp(const char *text, unsigned close)
 {
     return write_resp_rw(text, close, NULL, NULL);
 }
@@ -202,6 +202,16 @@ static void test_transfer_encoding_kept(void **state)
     assert_string_equal(write_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                                    "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n", 0),
                         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+}
+
+/* An HTTP/1.0 client gets a chunked body de-chunked and a close (#15.3):
+ * its head must not say chunked. */
+static void test_dechunked_response_drops_transfer_encoding(void **state)
+{
+    (void)state;
+    assert_string_equal(write_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                   "X-A: 1\r\n\r\n", HDR_RESP_DECHUNK | HDR_RESP_CLOSE),
+                        "HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\n");
 }
 
 /* Bodies pass with their framing unchanged (hdr.h), so the field that
@@ -494,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_several_connection_fields),
         cmocka_unit_test(test_connection_odd_values),
         cmocka_unit_test(test_transfer_encoding_kept),
+        cmocka_unit_test(test_dechunked_response_drops_transfer_encoding),
         cmocka_unit_test(test_connection_cannot_strip_framing),
         cmocka_unit_test(test_framing_kept_in_responses),
         cmocka_unit_test(test_host_replaced_when_given),

@@ -85,6 +85,9 @@ static void test_intercept_any_case_and_trailing_dot(void **state)
     assert_true(policy_intercept(&cfg, "ORIGIN.TEST.", 443));
     assert_false(policy_intercept(&cfg, "origin.test..", 443));
     assert_false(policy_intercept(&cfg, ".origin.test", 443));
+    /* the configured spelling comes back: leaves and SNI checks use it */
+    assert_string_equal(policy_intercept(&cfg, "REGISTRY-1.DOCKER.IO.", 443),
+                        "registry-1.docker.io");
 }
 
 static void test_intercept_port_443_only(void **state)

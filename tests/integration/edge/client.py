@@ -24,6 +24,16 @@ Cases:
                         Content-Length": the origin still gets the body
                         framed by Content-Length
     space-before-colon  plain-HTTP GET with "X-Test : 1": 400
+    forged-after PATH MODE  HEAD or GET PATH (/forge-head, -204, -304: the
+                        origin sends a forged second response in the same
+                        write), then GET /hello on the same client
+                        connection, to another host for MODE plain: the
+                        answer is the real one, never the forged
+    http10 MODE         an HTTP/1.0 keep-alive GET /chunked (MODE plain or
+                        tunnel): the body de-chunked, no Transfer-Encoding,
+                        and the connection closed at its end
+    trailing-dot TARGET CONNECT TARGET (origin.test.:443, ORIGIN.TEST.:443):
+                        the leaf for origin.test, GET /hello answered
 """
 import argparse
 import socket
@@ -257,6 +267,75 @@ def case_space_before_colon(c, args):
     print("ok: whitespace before a colon answered 400")
 
 
+
+
+def case_forged_after(c, args):
+    path, mode = args[0], args[1]
+    method = "HEAD" if path == "/forge-head" else "GET"
+    if mode == "plain":
+        s = c.plain()
+        first = ("%s http://%s%s HTTP/1.1\r\nHost: %s\r\n\r\n" %
+                 (method, ORIGIN, path, ORIGIN)).encode()
+        # the same origin server under another name: a new upstream
+        second = b"GET http://127.0.0.1/hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    else:
+        s = c.tunnel()
+        first, second = req(path, method), req("/hello")
+    s.sendall(first)
+    st, h, raw, body = read_response(s, method)
+    if h.get("x-forged"):
+        raise Fail("%s %s answered by the forged response: %r" % (method, path, raw))
+    s.sendall(second)
+    st2, h2, raw2, body2 = read_response(s)
+    if h2.get("x-forged") or body2 != b"hello\n" or st2 != 200:
+        raise Fail("GET /hello after %s %s (%s): got %r %r" % (method, path, mode, raw2, body2))
+    print("ok: %s %s -> %d; the origin's forged extra response reached nobody, GET /hello "
+          "after it on the same %s connection got its own answer" % (method, path, st, mode))
+
+
+def case_http10(c, args):
+    mode = args[0]
+    if mode == "plain":
+        s = c.plain()
+        target = "http://%s/chunked" % ORIGIN
+    else:
+        s = c.tunnel()
+        target = "/chunked"
+    s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n" %
+               (target, ORIGIN)).encode())
+    data = b""
+    while True:  # until hubgate closes: a 1.0 body without a length ends so
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+              for l in lines[1:] if ":" in l}
+    want = b"".join(b"chunk-%d\n" % i for i in range(10))
+    if not lines[0].startswith("HTTP/1.1 200"):
+        raise Fail("status %r" % lines[0])
+    if "transfer-encoding" in fields:
+        raise Fail("an HTTP/1.0 client got Transfer-Encoding: %s" % fields["transfer-encoding"])
+    if body != want:
+        raise Fail("body %r, want %r" % (body[:200], want))
+    print("ok: HTTP/1.0 GET /chunked (%s): %d body bytes de-chunked, no Transfer-Encoding, "
+          "closed at the end" % (mode, len(body)))
+
+
+def case_trailing_dot(c, args):
+    s = c.tunnel(sni=ORIGIN, target=args[0])
+    cert = s.getpeercert()
+    names = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
+    s.sendall(req("/hello"))
+    st, h, raw, body = read_response(s)
+    if st != 200 or body != b"hello\n":
+        raise Fail("GET /hello through CONNECT %s: %r %r" % (args[0], raw, body))
+    print("ok: CONNECT %s intercepted with the leaf for %s; GET /hello -> 200" %
+          (args[0], ",".join(names)))
+
+
 CASES = {
     "head-keepalive": case_head_keepalive,
     "after-no-body": case_after_no_body,
@@ -266,6 +345,9 @@ CASES = {
     "trailer-split-req": case_trailer_split_req,
     "framing-in-connection": case_framing_in_connection,
     "space-before-colon": case_space_before_colon,
+    "forged-after": case_forged_after,
+    "http10": case_http10,
+    "trailing-dot": case_trailing_dot,
 }
 
 

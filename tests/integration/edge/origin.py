@@ -146,6 +146,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.w(b"1000\r\n" + b"y" * 2000)
             self.close_connection = True
+        elif p in ("/forge-head", "/forge-204", "/forge-304"):
+            # A bodiless answer, and in the same write a second response
+            # nobody asked for: it must reach no client.
+            st = {"/forge-head": 200, "/forge-204": 204, "/forge-304": 304}[p]
+            cl = b"Content-Length: 5\r\n" if st == 200 else b""
+            self.w(b"HTTP/1.1 %d X\r\n%sX-Conn: %d\r\n\r\n" % (st, cl, self.conn_id) +
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Forged: yes\r\n\r\nforged\n")
+            self.close_connection = True
         elif p == "/204":
             self.head(204, [])
         elif p == "/304":

@@ -237,13 +237,14 @@ sec_origins() {
         --banner "$LAN_HOST_IP:443" --banner "$LAN2_HOST_IP:443" \
         --banner "$META_IP:443" --banner "$META_IP:80" --banner "$LAN_HOST_IP:22"
     sec_start origin-a "$NS_A" "$PY" -u "$SEC_DIR/origin.py" --rec "$TMP/rec" \
-        --banner 127.0.0.1:8022 --banner 127.0.0.1:22
+        --banner 127.0.0.1:8022 --banner 127.0.0.1:22 --record 127.0.0.1:8081
     wait_port "$NS_B" "$HUB_IP" 443 origin
     wait_port "$NS_B" "$SITE_IP" 443 origin
     wait_port "$NS_B" "$HUB_IP" 80 origin
     wait_port "$NS_B" "$HUB_IP" 8080 origin
     wait_port "$NS_B" "$META_IP" 443 origin
     wait_port "$NS_A" 127.0.0.1 8022 origin-a
+    wait_port "$NS_A" 127.0.0.1 8081 origin-a
 }
 
 # hg_conf FILE PORT [LINES...]: a hubgate config listening on 0.0.0.0:PORT,
