@@ -26,7 +26,7 @@ struct dns_req {
     void *arg;
     unsigned port;
     struct dns_result res;
-    const char *err;
+    enum dns_status st;
     struct loop_task deliver;
 };
 
@@ -140,12 +140,24 @@ void dns_free(struct dns *dns)
     free(dns);
 }
 
+const char *dns_strerror(enum dns_status st)
+{
+    switch (st) {
+    case DNS_OK:         return "DNS: ok";
+    case DNS_NO_HOST:    return "DNS: no such host";
+    case DNS_TIMEOUT:    return "DNS: lookup timed out";
+    case DNS_NO_ADDRESS: return "DNS: no usable address";
+    case DNS_FAILED:     break;
+    }
+    return "DNS: lookup failed";
+}
+
 static void dns_deliver(void *arg)
 {
     struct dns_req *req = arg;
 
     if (req->cb)
-        req->cb(req->arg, req->err ? NULL : &req->res, req->err);
+        req->cb(req->arg, req->st != DNS_OK ? NULL : &req->res, req->st);
     free(req);
 }
 
@@ -158,9 +170,8 @@ static void dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_add
     (void)timeouts;
     req->dns->queries--;
     if (status != ARES_SUCCESS || !ai) {
-        req->err = status == ARES_ENOTFOUND ? "DNS: no such host"
-                 : status == ARES_ETIMEOUT ? "DNS: lookup timed out"
-                 : "DNS: lookup failed";
+        req->st = status == ARES_ENOTFOUND ? DNS_NO_HOST
+                : status == ARES_ETIMEOUT ? DNS_TIMEOUT : DNS_FAILED;
     } else {
         /* IPv4 first: the common case that works everywhere. */
         for (pass = 0; pass < 2; pass++) {
@@ -181,7 +192,7 @@ static void dns_on_addrinfo(void *arg, int status, int timeouts, struct ares_add
             }
         }
         if (!req->res.n)
-            req->err = "DNS: no usable address";
+            req->st = DNS_NO_ADDRESS;
     }
     if (ai)
         ares_freeaddrinfo(ai);

@@ -18,9 +18,21 @@ struct dns_result {
     socklen_t len[DNS_MAX_ADDRS];
 };
 
-/* res is NULL on failure, with err a static description. Never called
- * after dns_cancel(), and never from inside dns_resolve(). */
-typedef void (*dns_cb)(void *arg, const struct dns_result *res, const char *err);
+/* Why a lookup failed. */
+enum dns_status {
+    DNS_OK = 0,
+    DNS_NO_HOST,        /* the name does not exist */
+    DNS_TIMEOUT,        /* no server answered in time */
+    DNS_FAILED,         /* any other resolver failure */
+    DNS_NO_ADDRESS,     /* the name exists but has no IPv4 or IPv6 address */
+};
+
+/* A static description of st for messages ("DNS: no such host"). */
+const char *dns_strerror(enum dns_status st);
+
+/* res is NULL on failure, with st saying why. Never called after
+ * dns_cancel(), and never from inside dns_resolve(). */
+typedef void (*dns_cb)(void *arg, const struct dns_result *res, enum dns_status st);
 
 /* servers: nservers "host[:port]" strings; none for the system's resolv.conf and hosts file.
  * Returns NULL with a message in err. */

@@ -42,10 +42,12 @@ const char *exchange_link_name(const struct conn *c)
 {
     if (c->mode == CONN_MITM && c->link >= 0)
         return c->gen->links.v[c->link]->name;
+    if (c->mode == CONN_TUNNEL && c->link >= 0)
+        return c->gen->pass_links.v[c->link]->name;
     return c->gen->pass_links.v[0]->name;
 }
 
-static void on_upstream_ready(void *arg, int fd, SSL *ssl, const char *err)
+static void on_upstream_ready(void *arg, int fd, SSL *ssl, const struct up_error *err)
 {
     struct conn *c = arg;
 
@@ -86,7 +88,7 @@ int exchange_send(struct conn *c)
     unsigned flags = 0;
 
     if (route_attempt(c, &r, &why) != 0) {
-        exchange_failover(c, why, 0);
+        exchange_failover(c, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
         return -1;
     }
     if (c->redir)
@@ -135,49 +137,35 @@ int exchange_send(struct conn *c)
     return 0;
 }
 
-void exchange_count_failure(struct conn *c, const char *why)
+void exchange_count_failure(struct conn *c, enum up_err kind)
 {
     struct metrics *m = c->px->metrics;
-    const char *reason = "other";
     char lb[512];
 
     if (!m)
         return;
-    if (strncmp(why, "DNS", 3) == 0)
-        reason = "dns";
-    else if (strstr(why, "timed out"))
-        reason = "timeout";
-    else if (strncmp(why, "connect", 7) == 0)
-        reason = "connect";
-    else if (strncmp(why, "TLS", 3) == 0)
-        reason = "tls";
-    else if (strncmp(why, "SOCKS5", 6) == 0 || strncmp(why, "HTTP proxy", 10) == 0 ||
-             strncmp(why, "proxy", 5) == 0)
-        reason = "handshake";
-    else if (strncmp(why, "answered", 8) == 0)
-        reason = "status";
-    else if (strncmp(why, "policy", 6) == 0)
-        reason = "policy";
     metrics_add(m, "hubgate_upstream_failures_total",
-                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason", reason, METRICS_END),
+                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason",
+                              up_error_reason(kind), METRICS_END),
                 1);
-    if (strcmp(reason, "tls") == 0)
+    if (kind == UP_ERR_TLS)
         metrics_add(m, "hubgate_tls_handshake_failures_total", "side=\"upstream\"", 1);
 }
 
-void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms)
+void exchange_failover(struct conn *c, const struct up_error *e, uint64_t rest_ms)
 {
     struct proxy *px = c->px;
     uint64_t now = loop_now(px->loop);
-    char msg[400];
+    char msg[400], why[240];
     int next;
 
     ep_close(&c->up, px->loop);
     /* what the failed attempt sent (a 429 head, its body) is nobody's */
     buf_consume(&c->uin, c->uin.len);
-    exchange_count_failure(c, why);
-    if (strncmp(why, "policy: ", 8) == 0) {
-        snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why + 8);
+    exchange_count_failure(c, e->kind);
+    up_error_str(e, why, sizeof(why));
+    if (up_error_http_status(e->kind) == 403) {
+        snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why);
         conn_error(c, 403, "DENIED", msg);
         return;
     }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "proxy/conn.h"
+#include "proxy/up/up_error.h"
 
 /* A request head is complete in c->cin: keep it in c->tmpl, pick the
  * first awake link, and send the first attempt. CONNECT in plain mode
@@ -18,13 +19,14 @@ int exchange_request_head(struct conn *c);
  * Returns 0, or -1 when it answered an error or failed over. */
 int exchange_send(struct conn *c);
 
-/* The current attempt failed with why: rest its link (rest_ms, or the
- * default) and send the request on the next one, or answer 502 naming the
- * last error when none is left or the request can no longer be replayed. */
-void exchange_failover(struct conn *c, const char *why, uint64_t rest_ms);
+/* The current attempt failed with e: rest its link (rest_ms, or the
+ * default) and send the request on the next one, or answer (403 for a
+ * refused destination, else 502) naming the last error when none is left
+ * or the request can no longer be replayed. */
+void exchange_failover(struct conn *c, const struct up_error *e, uint64_t rest_ms);
 
-/* Counts an upstream failure (metrics) by the kind of why. */
-void exchange_count_failure(struct conn *c, const char *why);
+/* Counts an upstream failure (metrics) by its kind. */
+void exchange_count_failure(struct conn *c, enum up_err kind);
 
 /* A response head is complete in c->uin: act on it (see response.c) and
  * consume it. Returns 0, or -1 when it answered an error, failed over or

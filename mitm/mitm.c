@@ -367,8 +367,6 @@ static int exchange_finish(struct conn *c)
 /* The origin closed or failed while an exchange was running. */
 static void upstream_gone(struct conn *c)
 {
-    char msg[300];
-
     /* Only a read-until-close body may end at EOF; a cut Content-Length
      * body is kept in H1_BODY, so that it can be resumed below. */
     if (c->resp->state != H1_DONE && c->resp->state != H1_ERROR &&
@@ -407,8 +405,8 @@ static void upstream_gone(struct conn *c)
         conn_close(c);
         return;
     }
-    snprintf(msg, sizeof(msg), "%s closed the connection before answering", c->host);
-    exchange_failover(c, msg, 0);
+    exchange_failover(c, &(struct up_error){UP_ERR_CLOSED, "",
+                                            "the origin closed the connection before answering", 0}, 0);
 }
 
 /* A resume waits until the client has every byte received so far, then

@@ -144,10 +144,8 @@ int exchange_response_head(struct conn *c)
         (m == HTTP_GET || m == HTTP_HEAD) && c->mode == CONN_MITM &&
         !(c->flags & CONN_F_RESP_SENT) &&
         links_pick(&c->gen->links, loop_now(c->px->loop), c->tried | (1u << c->link)) >= 0) {
-        char why[48];
-
-        snprintf(why, sizeof(why), "answered %d", status);
-        exchange_failover(c, why, retry_after_ms(c, base));
+        exchange_failover(c, &(struct up_error){UP_ERR_STATUS, "", "", status},
+                          retry_after_ms(c, base));
         return -1;
     }
     c->status = status;

@@ -33,26 +33,37 @@ int connect_established(struct conn *c, struct buf *out)
     return (int)left;
 }
 
-static void connect_on_ready(void *arg, int fd, SSL *ssl, const char *err)
+static void connect_open(struct conn *c);
+
+static void connect_on_ready(void *arg, int fd, SSL *ssl, const struct up_error *err)
 {
     struct conn *c = arg;
-    char msg[400];
+    char msg[400], why[240];
 
     c->pending = NULL;
     if (fd < 0) {
-        int refused = strncmp(err, "policy: ", 8) == 0;
+        int status = up_error_http_status(err->kind);
+        const struct links *pass = &c->gen->pass_links;
+        const struct link *l = pass->v[c->link];
 
-        const struct link *l = c->gen->pass_links.v[0];
-
-        if (l->kind == LINK_DIRECT || refused)
+        up_error_str(err, why, sizeof(why));
+        /* The next link of [passthrough] via, in order, as intercepted
+         * requests fail over; a refused destination stays refused. */
+        if (status != 403 && (size_t)c->link + 1 < pass->n) {
+            log_warn("client %s: CONNECT %s:%u failed on %s (%s); failing over to %s", c->peer,
+                     c->host, c->port, l->name, why, pass->v[c->link + 1]->name);
+            c->link++;
+            connect_open(c);
+            return;
+        }
+        if (l->kind == LINK_DIRECT || status == 403)
             snprintf(msg, sizeof(msg), "hubgate: %s %s:%u: %s",
-                     refused ? "refused" : "cannot reach", c->host, c->port,
-                     refused ? err + 8 : err);
+                     status == 403 ? "refused" : "cannot reach", c->host, c->port, why);
         else
             snprintf(msg, sizeof(msg), "hubgate: cannot reach %s:%u via %s: %s", c->host,
-                     c->port, l->name, err);
-        c->status = refused ? 403 : 502;
-        conn_error(c, c->status, refused ? "DENIED" : "UNAVAILABLE", msg);
+                     c->port, l->name, why);
+        c->status = status;
+        conn_error(c, c->status, status == 403 ? "DENIED" : "UNAVAILABLE", msg);
         conn_update(c);
         return;
     }
@@ -110,9 +121,18 @@ void connect_start(struct conn *c, const char *authority, size_t n)
                                      "([proxy] connect_ports)");
         return;
     }
-    c->pending = upstream_open(c->px, c->gen, c->gen->pass_links.v[0], host, port, 0,
+    c->link = 0;
+    connect_open(c);
+}
+
+/* Opens the tunnel's upstream through pass link c->link. */
+static void connect_open(struct conn *c)
+{
+    c->pending = upstream_open(c->px, c->gen, c->gen->pass_links.v[c->link], c->host, c->port, 0,
                                UP_F_CHECK_DEST | (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u),
                                connect_on_ready, c);
-    if (!c->pending)
+    if (!c->pending) {
         conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
+        conn_update(c);
+    }
 }

@@ -107,15 +107,15 @@ int policy_dest_ok(const struct config *cfg, const struct sockaddr *sa, int clie
                    const char **why)
 {
     if (is_self(cfg, sa)) {
-        *why = "policy: that is hubgate itself (a proxy loop)";
+        *why = "that is hubgate itself (a proxy loop)";
         return 0;
     }
     if (cidr_list_match(&cfg->deny_targets, sa)) {
-        *why = "policy: destination is in [proxy] deny_targets";
+        *why = "destination is in [proxy] deny_targets";
         return 0;
     }
     if (sa_any(sa) || (policy_is_loopback(sa) && !client_loopback)) {
-        *why = "policy: loopback destinations are only for clients on this host";
+        *why = "loopback destinations are only for clients on this host";
         return 0;
     }
     return 1;

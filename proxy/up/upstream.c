@@ -62,16 +62,15 @@ static void up_release(struct upstream *u)
     free(u);
 }
 
-/* Fails the attempt with "what" followed by detail. */
-static void up_fail(struct upstream *u, const char *what, const char *detail)
+/* Fails the attempt: kind, and the static words "what" then detail. */
+static void up_fail(struct upstream *u, enum up_err kind, const char *what, const char *detail)
 {
     upstream_cb cb = u->cb;
     void *arg = u->arg;
-    char err[200];
+    struct up_error err = {kind, what, detail, 0};
 
-    snprintf(err, sizeof(err), "%s%s", what, detail);
     up_release(u);
-    cb(arg, -1, NULL, err);
+    cb(arg, -1, NULL, &err);
 }
 
 static void up_done(struct upstream *u)
@@ -110,12 +109,12 @@ static void up_tls_step(struct upstream *u)
         return;
     }
     if (SSL_get_verify_result(u->ssl) != X509_V_OK) {
-        up_fail(u, "TLS: certificate verify failed: ",
+        up_fail(u, UP_ERR_TLS, "TLS: certificate verify failed: ",
                 X509_verify_cert_error_string(SSL_get_verify_result(u->ssl)));
         return;
     }
     e = (int)ERR_peek_last_error();
-    up_fail(u, "TLS: handshake failed: ",
+    up_fail(u, UP_ERR_TLS, "TLS: handshake failed: ",
             e ? ERR_reason_error_string((unsigned long)e) : "connection closed");
 }
 
@@ -143,7 +142,7 @@ static void up_tunnel_open(struct upstream *u)
         return;
     }
     if (up_tls_start(u)) {
-        up_fail(u, "TLS: ", "cannot set up the handshake (out of memory?)");
+        up_fail(u, UP_ERR_NOMEM, "TLS: ", "cannot set up the handshake (out of memory?)");
         return;
     }
     up_tls_step(u);
@@ -163,7 +162,7 @@ static void up_proxy_step(struct upstream *u)
                 loop_mod(u->px->loop, u->fd, LOOP_WR);
                 return;
             }
-            up_fail(u, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
+            up_fail(u, UP_ERR_PROXY, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
                     strerror(errno));
             return;
         }
@@ -173,7 +172,7 @@ static void up_proxy_step(struct upstream *u)
         ssize_t r;
 
         if (buf_reserve(&u->in) != 0 || buf_room(&u->in) == 0) {
-            up_fail(u, "proxy: ", "answer too long");
+            up_fail(u, UP_ERR_PROXY, "proxy: ", "answer too long");
             return;
         }
         r = recv(u->fd, buf_tail(&u->in), buf_room(&u->in), 0);
@@ -182,7 +181,7 @@ static void up_proxy_step(struct upstream *u)
             return;
         }
         if (r <= 0) {
-            up_fail(u, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
+            up_fail(u, UP_ERR_PROXY, u->via->kind == LINK_SOCKS5 ? "SOCKS5: " : "HTTP proxy: ",
                     r == 0 ? "the proxy closed the connection" : strerror(errno));
             return;
         }
@@ -192,12 +191,12 @@ static void up_proxy_step(struct upstream *u)
         else
             rc = httpconn_response(&u->hc, &u->in, &err);
         if (rc < 0) {
-            up_fail(u, "", err ? err : "proxy handshake failed");
+            up_fail(u, UP_ERR_PROXY, "", err ? err : "proxy handshake failed");
             return;
         }
         if (rc == 1) {
             if (u->in.len) {
-                up_fail(u, "proxy: ", "sent data before the tunnel was used");
+                up_fail(u, UP_ERR_PROXY, "proxy: ", "sent data before the tunnel was used");
                 return;
             }
             up_tunnel_open(u);
@@ -227,7 +226,7 @@ static void up_proxy_start(struct upstream *u)
                               u->via->pass);
     }
     if (rc != 0) {
-        up_fail(u, "proxy: ", "cannot build the handshake");
+        up_fail(u, UP_ERR_PROXY, "proxy: ", "cannot build the handshake");
         return;
     }
     up_proxy_step(u);
@@ -269,7 +268,8 @@ static void up_on_timer(struct loop *loop, struct timer *t)
         up_try_next(u, "connect timed out");
         return;
     }
-    up_fail(u, u->ssl ? "TLS handshake" : u->dreq ? "DNS lookup" :
+    up_fail(u, u->dreq ? UP_ERR_DNS : UP_ERR_TIMEOUT,
+            u->ssl ? "TLS handshake" : u->dreq ? "DNS lookup" :
                u->handshaking ? "proxy handshake" : "connect", " timed out");
 }
 
@@ -292,7 +292,7 @@ static void up_try_next(struct upstream *u, const char *why)
         if ((u->flags & UP_F_CHECK_DEST) && !u->via &&
             !policy_dest_ok(&u->gen->cfg, (struct sockaddr *)&u->res.addr[i],
                             (u->flags & UP_F_CLIENT_LOCAL) != 0, &refused)) {
-            up_fail(u, "", refused);
+            up_fail(u, UP_ERR_POLICY, "", refused);
             return;
         }
         fd = net_connect((struct sockaddr *)&u->res.addr[i], u->res.len[i]);
@@ -316,16 +316,16 @@ static void up_try_next(struct upstream *u, const char *why)
         loop_timer_set(loop, &u->timer, slice);
         return;
     }
-    up_fail(u, "connect: ", why ? why : "no address");
+    up_fail(u, UP_ERR_CONNECT, "connect: ", why ? why : "no address");
 }
 
-static void up_on_dns(void *arg, const struct dns_result *res, const char *err)
+static void up_on_dns(void *arg, const struct dns_result *res, enum dns_status st)
 {
     struct upstream *u = arg;
 
     u->dreq = NULL;
     if (!res) {
-        up_fail(u, "", err);
+        up_fail(u, UP_ERR_DNS, "", dns_strerror(st));
         return;
     }
     u->res = *res;

@@ -8,14 +8,15 @@
 #include <openssl/ssl.h>
 
 #include "proxy/core/proxy.h"
+#include "proxy/up/up_error.h"
 
 struct upstream;
 
 /* On success fd >= 0 (not registered in the loop) and, for TLS, ssl with
- * the handshake done; ownership of both passes to the callee. On failure
- * fd is -1 and err says what failed ("DNS: no such host", "connect:
- * Connection refused", "TLS: certificate verify failed: ..."). */
-typedef void (*upstream_cb)(void *arg, int fd, SSL *ssl, const char *err);
+ * the handshake done, err NULL; ownership of both passes to the callee.
+ * On failure fd is -1 and err says what failed (kind and words, valid
+ * during the call). */
+typedef void (*upstream_cb)(void *arg, int fd, SSL *ssl, const struct up_error *err);
 
 struct link;
 
@@ -28,7 +29,7 @@ struct link;
  * verifies the origin's chain against [upstream] ca_file and its name.
  * Returns a handle valid until the callback runs or upstream_cancel(), or
  * NULL when out of memory. flags: UP_F_*; a refused destination fails
- * with an err starting "policy: ". */
+ * with UP_ERR_POLICY. */
 struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct link *via,
                                const char *host, unsigned port, int tls, unsigned flags,
                                upstream_cb cb, void *arg);

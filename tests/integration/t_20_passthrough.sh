@@ -123,4 +123,20 @@ grep -q "^$HG_CLIENT_IP sni=- host=$HG_SITE_HOST \"GET / HTTP/1\.[01]\" 200 " "$
 hg_log "plain HTTP: http://$HG_SITE_HOST/ forwarded"
 
 # --- 5. clean exit
+# [passthrough] via fails over in order: a dead SOCKS5 link first, then
+# direct. The tunnel must still reach the site, and the log say so.
+hubgate_stop
+hubgate_config "$HG_TMP/hubgate-pass.ini"
+printf '[passthrough]\nvia = socks5://127.0.0.1:9, direct\n' >>"$HG_TMP/hubgate-pass.ini"
+hubgate_start "$HG_TMP/hubgate-pass.ini"
+rc=0
+body=$(hg_client curl -sS "${proxy[@]}" --cacert "$test_ca" "$url" 2>"$HG_LOGS/curl-pass-failover.log") || rc=$?
+case "$rc $body" in
+    "0 "*"$HG_SITE_MARK"*) ;;
+    *) hg_fail "tunnel with [passthrough] via = dead socks5, direct: exit $rc: $body $(tail -n 3 "$HG_LOGS/curl-pass-failover.log")" ;;
+esac
+grep -q "CONNECT $HG_SITE_HOST:443 failed on socks5://127.0.0.1:9 .*failing over to direct" "$HG_LOGS/hubgate.log" \
+    || hg_fail "no 'failing over to direct' line for the tunnel in hubgate's log"
+hg_log "passthrough failover: the dead SOCKS5 link was passed over, the tunnel went direct"
+
 hubgate_stop
