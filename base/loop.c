@@ -364,5 +364,6 @@ int loop_run(struct loop *loop)
         run_timers(loop);
         loop_run_deferred(loop);
     }
+    loop->stop = 0; /* a later loop_run() runs again */
     return 0;
 }

@@ -94,7 +94,8 @@ static inline int loop_task_queued(const struct loop_task *t) { return t->pprev 
 /* Monotonic milliseconds, refreshed once per round. */
 uint64_t loop_now(const struct loop *loop);
 
-/* Runs until loop_stop(). Returns 0, or -errno when epoll failed. */
+/* Runs until loop_stop() (then it may be run again). Returns 0, or -errno
+ * when epoll failed. */
 int loop_run(struct loop *loop);
 void loop_stop(struct loop *loop);
 

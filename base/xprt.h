@@ -63,6 +63,11 @@ void ep_init_raw(struct ep *ep, int fd);
 ssize_t ep_read(struct ep *ep, void *p, size_t n);
 ssize_t ep_write(struct ep *ep, const void *p, size_t n);
 
+/* Writes what b holds to ep while it takes them, consuming it. Returns 1
+ * when anything was written. */
+struct buf;
+int ep_write_buf(struct ep *ep, struct buf *b);
+
 /* Sends buffered transport bytes (TLS records are gathered into large
  * writes); see xprt_ops.flush. */
 int ep_flush(struct ep *ep);

@@ -2,6 +2,8 @@
  * transports. */
 #include "base/xprt.h"
 
+#include "base/buf.h"
+
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -93,6 +95,21 @@ ssize_t ep_write(struct ep *ep, const void *p, size_t n)
     else if (r < 0)
         ep->flags |= EP_F_ERROR;
     return r;
+}
+
+int ep_write_buf(struct ep *ep, struct buf *b)
+{
+    int moved = 0;
+
+    while (b->len && (ep->flags & EP_F_WR_MAYBE)) {
+        ssize_t w = ep_write(ep, buf_data(b), b->len);
+
+        if (w <= 0)
+            break;
+        buf_consume(b, (size_t)w);
+        moved = 1;
+    }
+    return moved;
 }
 
 void ep_on_events(struct ep *ep, uint32_t events)

@@ -1,27 +1,24 @@
 /* exchange.c — a request, from its head to the attempt that answers it.
  *
- * The client's head is kept in c->tmpl for the whole exchange, so that the
+ * The client's head is kept in x->tmpl for the whole exchange, so that the
  * request can be sent again: on the next link when one fails (connect,
  * handshake, TLS, or a 429/5xx answer to GET/HEAD), to a redirect target
  * hubgate follows itself, or with Range to resume a cut body. Each attempt
- * builds its head into c->uout from c->tmpl and its route (mitm/route.h). */
+ * builds its head into the upstream source's uout from x->tmpl and its
+ * route (mitm/route.h). */
 #include "mitm/exchange.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mitm/digest.h"
-#include "mitm/http/hdr.h"
-#include "mitm/mitm.h"
-#include "proxy/core/policy.h"
-#include "mitm/route.h"
-#include "base/uri.h"
-#include "proxy/core/auth.h"
-#include "proxy/connect.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "proxy/up/pool.h"
+#include "mitm/digest.h"
+#include "mitm/http/hdr.h"
+#include "mitm/route.h"
+#include "proxy/core/access.h"
+#include "proxy/core/links.h"
 #include "proxy/up/upstream.h"
 
 #define LINK_REST_MS 10000u
@@ -29,363 +26,259 @@
 /* Copies target up to its query string into the log field, with
  * non-printable bytes replaced, so nothing secret or hostile reaches the
  * log. */
-static void set_log_path(struct conn *c, const char *t, size_t n)
+static void set_log_path(struct exchange *x, const char *t, size_t n)
 {
     size_t i, o = 0;
 
-    for (i = 0; i < n && t[i] != '?' && o + 1 < sizeof(c->log_path); i++)
-        c->log_path[o++] = (t[i] > 0x20 && t[i] < 0x7f) ? t[i] : '_';
-    c->log_path[o] = '\0';
+    for (i = 0; i < n && t[i] != '?' && o + 1 < sizeof(x->log_path); i++)
+        x->log_path[o++] = (t[i] > 0x20 && t[i] < 0x7f) ? t[i] : '_';
+    x->log_path[o] = '\0';
 }
 
-const char *exchange_link_name(const struct conn *c)
+const char *exchange_link_name(const struct exchange *x)
 {
-    if (c->mode == CONN_MITM && c->link >= 0)
-        return c->gen->links.v[c->link]->name;
-    if (c->mode == CONN_TUNNEL && c->link >= 0)
-        return c->gen->pass_links.v[c->link]->name;
-    return c->gen->pass_links.v[0]->name;
-}
-
-static void on_upstream_ready(void *arg, int fd, SSL *ssl, const struct up_error *err)
-{
-    struct conn *c = arg;
-
-    c->pending = NULL;
-    if (fd < 0) {
-        exchange_failover(c, err, 0);
-        conn_update(c);
-        return;
-    }
-    conn_attach_upstream(c, fd, ssl, 0);
-    if (c->flags & CONN_F_CLOSING)
-        return;
-    mitm_pump(c);
-    if (!(c->flags & CONN_F_CLOSING))
-        conn_update(c);
+    if (x->link >= 0)
+        return x->gen->links.v[x->link]->name;
+    return x->gen->pass_links.v[0]->name;
 }
 
 /* The extra header lines of this attempt: Range for a resume, Docker Hub
  * credentials for a token request that carries none. */
-static void attempt_extra(const struct conn *c, const char *base, char *out, size_t outlen)
+static void attempt_extra(const struct exchange *x, const char *base, char *out, size_t outlen)
 {
     int n = 0;
 
     out[0] = '\0';
-    if (c->resuming)
+    if (x->state == XCH_RESUMING)
         n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
-                     (unsigned long long)((uint64_t)c->range_base + c->body_rx));
-    if (c->gen->hub_auth[0] && !c->redir && strcmp(c->host, "auth.docker.io") == 0 &&
-        http1_find(c->req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
-        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", c->gen->hub_auth);
+                     (unsigned long long)((uint64_t)x->range_base + x->body_rx));
+    if (x->gen->hub_auth[0] && !x->redir && strcmp(x->host, "auth.docker.io") == 0 &&
+        http1_find(x->cl.req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", x->gen->hub_auth);
 }
 
-int exchange_send(struct conn *c)
+void exchange_send(struct exchange *x)
 {
+    struct upsrc *s = &x->up;
     struct route r;
-    const char *why = NULL, *base = buf_data(&c->tmpl);
+    const char *why = NULL, *base = buf_data(&x->tmpl);
     char extra[600];
     unsigned flags = 0;
 
-    if (route_attempt(c, &r, &why) != 0) {
-        exchange_failover(c, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
-        return -1;
+    if (route_attempt(x, &r, &why) != 0) {
+        exchange_failover(x, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
+        return;
     }
-    if (c->redir)
+    if (x->redir)
         flags |= HDR_REQ_FOLLOW;
-    if (c->resuming)
+    if (x->state == XCH_RESUMING)
         flags |= HDR_REQ_NO_RANGE;
-    attempt_extra(c, base, extra, sizeof(extra));
-    buf_consume(&c->uout, c->uout.len);
-    c->uout_sent = 0;
-    if (hdr_write_request(&c->uout, c->req, base, r.path, r.path_len, r.hosthdr, flags,
+    attempt_extra(x, base, extra, sizeof(extra));
+    buf_consume(&s->uout, s->uout.len);
+    if (hdr_write_request(&s->uout, x->cl.req, base, r.path, r.path_len, r.hosthdr, flags,
                           extra) != 0) {
-        conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
-        return -1;
+        exchange_fail(x, 431, "BAD_REQUEST", "hubgate: request head too large");
+        return;
     }
-    snprintf(c->up_host, sizeof(c->up_host), "%s", r.host);
-    c->up_port = r.port;
-    c->up_tls = r.tls;
-    c->up_link = c->mode == CONN_MITM ? c->link : -1;
-    c->up_direct = !r.via || r.via->kind == LINK_DIRECT;
-    c->up_flags = c->mode == CONN_HTTP ? UP_F_CHECK_DEST |
-                  (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u) : 0u;
-    http1_init(c->resp, HTTP_RESPONSE, c->gen->cfg.max_header_bytes);
-    c->resp->skip_body = c->req_method == HTTP_HEAD;
-    c->resp->on_body = exchange_on_body;
-    c->body_safe = 0;
-    c->dechunk = 0;
-    c->dec_len = 0;
-    c->resp->body_arg = c;
-    c->flags &= ~CONN_F_UP_REUSED;
-    /* An attempt reads only its own answer: whatever an earlier upstream
-     * sent is nobody's. */
-    buf_consume(&c->uin, c->uin.len);
-    if (pool_get(c->px->pool, &(struct pool_key){c->up_link, r.host, r.port, r.tls,
-                                                 c->up_direct},
-                 &c->gen->cfg, c->up_flags, &c->up)) {
-        c->flags |= CONN_F_UP_REUSED;
-        conn_attach_upstream(c, c->up.fd, c->up.ssl, 1);
-        return 0;
-    }
-    c->pending = upstream_open(c->px, c->gen, r.via, r.host, r.port, r.tls, c->up_flags,
-                               on_upstream_ready, c);
-    if (!c->pending) {
-        conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
-        return -1;
-    }
-    return 0;
+    snprintf(s->host, sizeof(s->host), "%s", r.host);
+    s->port = r.port;
+    s->tls = r.tls;
+    s->link = x->link;
+    s->direct = !r.via || r.via->kind == LINK_DIRECT;
+    s->up_flags = x->cl.intercepted ? 0u : UP_F_CHECK_DEST |
+                  (x->cl.peer_loopback ? UP_F_CLIENT_LOCAL : 0u);
+    if (x->state != XCH_RESUMING)
+        x->state = XCH_SENDING;
+    if (upsrc_begin(s, r.via) != 0)
+        exchange_fail(x, 503, "UNAVAILABLE", "hubgate: out of memory");
 }
 
-void exchange_count_failure(struct conn *c, enum up_err kind)
+static void count_failure(struct exchange *x, enum up_err kind)
 {
-    struct metrics *m = c->px->metrics;
+    struct metrics *m = x->px->metrics;
     char lb[512];
 
     if (!m)
         return;
     metrics_add(m, "hubgate_upstream_failures_total",
-                metrics_label(lb, sizeof(lb), "link", exchange_link_name(c), "reason",
+                metrics_label(lb, sizeof(lb), "link", exchange_link_name(x), "reason",
                               up_error_reason(kind), METRICS_END),
                 1);
     if (kind == UP_ERR_TLS)
         metrics_add(m, "hubgate_tls_handshake_failures_total", "side=\"upstream\"", 1);
 }
 
-void exchange_failover(struct conn *c, const struct up_error *e, uint64_t rest_ms)
+void exchange_failover(struct exchange *x, const struct up_error *e, uint64_t rest_ms)
 {
-    struct proxy *px = c->px;
-    uint64_t now = loop_now(px->loop);
+    struct gen *g = x->gen;
+    uint64_t now = loop_now(x->px->loop);
     char msg[400], why[240];
     int next;
 
-    ep_close(&c->up, px->loop);
     /* what the failed attempt sent (a 429 head, its body) is nobody's */
-    buf_consume(&c->uin, c->uin.len);
-    exchange_count_failure(c, e->kind);
+    upsrc_close(&x->up);
+    count_failure(x, e->kind);
     up_error_str(e, why, sizeof(why));
     if (up_error_http_status(e->kind) == 403) {
-        snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", c->host, why);
-        conn_error(c, 403, "DENIED", msg);
+        snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", x->host, why);
+        exchange_fail(x, 403, "DENIED", msg);
         return;
     }
-    if (c->mode != CONN_MITM ||
-        ((c->flags & (CONN_F_BODY_SENT | CONN_F_RESP_SENT)) && !c->resuming)) {
-        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s: %s", c->host, why);
-        conn_error(c, 502, "UNAVAILABLE", msg);
+    if (!x->cl.intercepted ||
+        ((x->flags & (XCH_F_BODY_SENT | XCH_F_RESP_SENT)) && x->state != XCH_RESUMING)) {
+        snprintf(msg, sizeof(msg), "hubgate: cannot reach %s: %s", x->host, why);
+        exchange_fail(x, 502, "UNAVAILABLE", msg);
         return;
     }
-    links_rest(&c->gen->links, c->link, now, rest_ms ? rest_ms : LINK_REST_MS,
-               c->gen->cfg.retry_after_cap_ms, why);
-    c->tried |= 1u << c->link;
-    next = links_pick(&c->gen->links, now, c->tried);
+    links_rest(&g->links, x->link, now, rest_ms ? rest_ms : LINK_REST_MS,
+               g->cfg.retry_after_cap_ms, why);
+    x->tried |= 1u << x->link;
+    next = links_pick(&g->links, now, x->tried);
     if (next < 0) {
         snprintf(msg, sizeof(msg), "hubgate: cannot reach %s on any link; last: %s: %s",
-                 c->host, c->gen->links.v[c->link]->name, why);
-        conn_error(c, 502, "UNAVAILABLE", msg);
+                 x->host, g->links.v[x->link]->name, why);
+        exchange_fail(x, 502, "UNAVAILABLE", msg);
         return;
     }
-    log_warn("client %s: %s %s failed on %s (%s); failing over to %s", c->peer, c->host,
-             c->log_path, c->gen->links.v[c->link]->name, why, c->gen->links.v[next]->name);
-    if (px->metrics) {
+    log_warn("client %s: %s %s failed on %s (%s); failing over to %s", x->cl.peer, x->host,
+             x->log_path, g->links.v[x->link]->name, why, g->links.v[next]->name);
+    if (x->px->metrics) {
         char lb[512];
 
-        metrics_add(px->metrics, "hubgate_failovers_total",
-                    metrics_label(lb, sizeof(lb), "from", c->gen->links.v[c->link]->name, "to",
-                                  c->gen->links.v[next]->name, METRICS_END), 1);
+        metrics_add(x->px->metrics, "hubgate_failovers_total",
+                    metrics_label(lb, sizeof(lb), "from", g->links.v[x->link]->name, "to",
+                                  g->links.v[next]->name, METRICS_END), 1);
     }
-    c->link = next;
-    free(c->redir);
-    c->redir = NULL;
-    c->hops = 0;
-    exchange_send(c);
+    x->link = next;
+    free(x->redir);
+    x->redir = NULL;
+    x->hops = 0;
+    exchange_send(x);
 }
 
-/* Resolves the origin of a request in plain proxy mode from its
- * absolute-form target: c->host/c->port and the origin-form target.
- * Returns 0, or answers 400 and returns -1. */
-static int plain_target(struct conn *c, const char *url, size_t n, const char **target,
-                        size_t *tlen)
+void exchange_end_failed(struct exchange *x, enum xch_fail f)
 {
-    struct uri u;
-
-    if (uri_parse(url, n, &u) != 0 || !uri_host_ok(u.host, u.host_len) ||
-        u.host_len >= sizeof(c->host) || (u.path_len && u.path[0] != '/')) {
-        conn_error(c, 400, "BAD_REQUEST",
-                   "hubgate: this is a proxy: send CONNECT host:port or an absolute "
-                   "http:// URL");
-        return -1;
-    }
-    if (!http1_span_eq(u.scheme, u.scheme_len, "http")) {
-        conn_error(c, 400, "BAD_REQUEST",
-                   "hubgate: only http:// URLs are forwarded; use CONNECT for https");
-        return -1;
-    }
-    memcpy(c->host, u.host, u.host_len);
-    c->host[u.host_len] = '\0';
-    c->port = u.port ? u.port : 80;
-    *target = u.path_len ? u.path : "/";
-    *tlen = u.path_len ? u.path_len : 1;
-    return 0;
+    upsrc_close(&x->up);
+    digest_free(x->digest);
+    x->digest = NULL;
+    x->state = XCH_FAILED;
+    x->fail = f;
+    x->flags |= XCH_F_CLOSE_AFTER;
 }
 
-/* Checks an intercepted request: origin-form, or absolute-form for the
- * CONNECT host; Host must name the CONNECT host (421 otherwise). */
-static int mitm_target(struct conn *c, const char *base, const char *url, size_t n,
-                       const char **target, size_t *tlen)
+void exchange_fail(struct exchange *x, int status, const char *code, const char *msg)
 {
-    char host[300];
-    int hl;
-    size_t cut;
-
-    *target = url;
-    *tlen = n;
-    if (n && url[0] != '/' && !(n == 1 && url[0] == '*')) {
-        struct uri u;
-
-        if (uri_parse(url, n, &u) != 0 || !uri_host_eq(u.host, u.host_len, c->host)) {
-            conn_error(c, 421, "MISDIRECTED", "hubgate: request names another host");
-            return -1;
-        }
-        *target = u.path_len ? u.path : "/";
-        *tlen = u.path_len ? u.path_len : 1;
+    if (x->state == XCH_FAILED)
+        return;
+    if (x->flags & XCH_F_RESP_SENT) {
+        log_info("client %s: %s; closing", x->cl.peer, msg);
+        exchange_end_failed(x, XCH_FAIL_CUT);
+        return;
     }
-    hl = hdr_get(c->req, base, "host", host, sizeof(host));
-    if (hl < 0) {
-        conn_error(c, 400, "BAD_REQUEST", "hubgate: request without a Host header");
-        return -1;
+    if (hdr_write_error(x->cl.cout, status, code, msg, NULL) != 0) {
+        exchange_end_failed(x, XCH_FAIL_CUT);
+        return;
     }
-    cut = (size_t)hl;
-    if (cut > 4 && strcmp(host + cut - 4, ":443") == 0)
-        cut -= 4;
-    if (!uri_host_eq(host, cut, c->host)) {
-        conn_error(c, 421, "MISDIRECTED", "hubgate: Host names another host than CONNECT");
-        return -1;
-    }
-    return 0;
+    x->status = status;
+    x->bytes_out = 0;
+    x->flags |= XCH_F_RESP_SENT;
+    exchange_end_failed(x, XCH_FAIL_ANSWERED);
+    log_info("client %s: %d %s", x->cl.peer, status, msg);
 }
 
-/* Resets the per-request state before a new head is handled. */
-static void exchange_reset(struct conn *c)
+struct exchange *exchange_new(struct proxy *px, struct gen *gen, const struct xclient *cl,
+                              const char *host, unsigned port, const char *target,
+                              size_t tlen)
 {
-    c->status = 0;
-    c->bytes_in = c->bytes_out = 0;
-    c->flags &= ~(CONN_F_RESP_SENT | CONN_F_BODY_SENT | CONN_F_RETRIED | CONN_F_LOGGED);
-    c->t_head = loop_now(c->px->loop);
-    free(c->redir);
-    c->redir = NULL;
-    c->hops = c->following = c->resuming = c->is_blob = 0;
-    c->tried = 0;
-    c->body_len = -1;
-    c->body_rx = 0;
-    c->range_base = 0;
-    c->t_progress = 0;
-    digest_free(c->digest);
-    c->digest = NULL;
-    c->digest_ok = 0;
-}
-
-int exchange_request_head(struct conn *c)
-{
-    const char *base = buf_data(&c->cin), *url = base + c->req->url_off, *target;
-    size_t ulen = c->req->url_len, tlen;
-    int method = http1_method(c->req);
+    const char *base = buf_data(cl->cin);
+    struct exchange *x = calloc(1, sizeof(*x));
     char hex[65];
 
-    c->req_method = method;
-    exchange_reset(c);
-    c->client_http10 = c->req->p.http_major == 1 && c->req->p.http_minor == 0;
-    if (c->mode == CONN_HTTP) {
-        int i = http1_find(c->req, base, "proxy-authorization");
-        const struct http1_hdr *h = i >= 0 ? &c->req->hdrs[i] : NULL;
-
-        if (!auth_ok(&c->gen->cfg, h ? base + h->value_off : NULL, h ? h->value_len : 0)) {
-            c->status = 407;
-            conn_error_hdr(c, 407, "DENIED", "hubgate: proxy authentication required",
-                           "Proxy-Authenticate: Basic realm=\"hubgate\"");
-            return -1;
-        }
-    }
-    if (c->mode == CONN_HTTP && method == HTTP_CONNECT) {
-        char auth[300];
-
-        if (ulen >= sizeof(auth)) {
-            conn_error(c, 400, "BAD_REQUEST", "hubgate: CONNECT target too long");
-            return -1;
-        }
-        memcpy(auth, url, ulen);
-        buf_consume(&c->cin, c->req->head_len);
-        connect_start(c, auth, ulen);
-        return 0;
-    }
-    if (method == HTTP_CONNECT) {
-        conn_error(c, 400, "BAD_REQUEST", "hubgate: CONNECT inside a tunnel");
-        return -1;
-    }
-    if (c->mode == CONN_HTTP ? plain_target(c, url, ulen, &target, &tlen)
-                             : mitm_target(c, base, url, ulen, &target, &tlen))
-        return -1;
-    set_log_path(c, target, tlen);
-    if (!http1_keep_alive(c->req))
-        c->flags |= CONN_F_CLOSE_AFTER;
+    if (!x)
+        return NULL;
+    x->px = px;
+    x->gen = gen;
+    x->cl = *cl;
+    x->method = http1_method(cl->req);
+    x->http10 = cl->req->p.http_major == 1 && cl->req->p.http_minor == 0;
+    snprintf(x->host, sizeof(x->host), "%s", host);
+    x->port = port;
+    x->link = -1;
+    x->body_len = -1;
+    x->t_start = loop_now(px->loop);
+    buf_init(&x->tmpl, gen->cfg.max_header_bytes + 4096);
+    upsrc_init(&x->up, x);
+    x->body = &x->up.src;
+    set_log_path(x, target, tlen);
+    if (!http1_keep_alive(cl->req))
+        x->flags |= XCH_F_CLOSE_AFTER;
     /* Keep the head for every attempt of this request. */
-    buf_consume(&c->tmpl, c->tmpl.len);
-    if (buf_append(&c->tmpl, base, c->req->head_len) != 0) {
-        conn_error(c, 431, "BAD_REQUEST", "hubgate: request head too large");
-        return -1;
+    if (buf_append(&x->tmpl, base, cl->req->head_len) != 0) {
+        exchange_fail(x, 431, "BAD_REQUEST", "hubgate: request head too large");
+        return x;
     }
-    c->tmpl_url_off = (uint32_t)(target - base);
-    c->tmpl_url_len = (uint32_t)tlen;
-    c->is_blob = c->mode == CONN_MITM && (method == HTTP_GET || method == HTTP_HEAD) &&
+    x->tmpl_url_off = (uint32_t)(target - base);
+    x->tmpl_url_len = (uint32_t)tlen;
+    x->is_blob = cl->intercepted && (x->method == HTTP_GET || x->method == HTTP_HEAD) &&
                  memmem(target, tlen, "/blobs/", 7) != NULL;
-    if (c->is_blob && method == HTTP_GET && c->gen->check_digests &&
+    if (x->is_blob && x->method == HTTP_GET && gen->check_digests &&
         digest_from_path(target, tlen, hex))
-        c->digest = digest_new(hex);
-    buf_consume(&c->cin, c->req->head_len);
-    http1_resume(c->req);
-    c->link = c->mode == CONN_MITM ? links_pick(&c->gen->links, loop_now(c->px->loop), 0) : -1;
-    return exchange_send(c);
+        x->digest = digest_new(hex);
+    if (cl->intercepted)
+        x->link = links_pick(&gen->links, loop_now(px->loop), 0);
+    return x;
 }
 
-/* The upstream connection of a finished exchange goes back to the pool
- * when it can carry another request. */
-void exchange_release_upstream(struct conn *c, int reusable)
+void exchange_stop(struct exchange *x)
 {
-    /* Bytes after a complete response belong to no request: an origin that
-     * sends them (after a HEAD, 204 or 304 answer, say) must not answer the
-     * client's next request, which may be for another host. */
-    reusable = reusable && !c->uin.len;
-    buf_consume(&c->uin, c->uin.len);
-    if (!ep_open(&c->up))
-        return;
-    if (reusable && !(c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && http1_keep_alive(c->resp))
-        pool_put(c->px->pool,
-                 &(struct pool_key){c->up_link, c->up_host, c->up_port, c->up_tls, c->up_direct},
-                 &c->up);
-    else
-        ep_close(&c->up, c->px->loop);
+    if (ep_open(&x->up.up))
+        loop_del(x->px->loop, x->up.up.fd);
 }
 
-void exchange_on_body(void *arg, const char *p, size_t n)
+void exchange_start(struct exchange *x)
 {
-    struct conn *c = arg;
+    if (x->state != XCH_FAILED)
+        exchange_send(x);
+}
 
-    if (c->following)
+void exchange_free(struct exchange *x, int reusable)
+{
+    if (!x)
         return;
-    c->body_rx += n;
-    if (c->dechunk && n) {
-        /* Decoded bytes gather at uin's front, over framing already
-         * parsed: the data never lies before dec_len, so this moves it
-         * back, never over bytes still to be sent. */
-        char *front = buf_data(&c->uin);
+    upsrc_release(&x->up, reusable);
+    upsrc_free(&x->up);
+    buf_free(&x->tmpl);
+    free(x->redir);
+    digest_free(x->digest);
+    free(x);
+}
 
-        memmove(front + c->dec_len, p, n);
-        p = front + c->dec_len;
-        c->dec_len += n;
-    }
-    if (c->digest) {
-        digest_update(c->digest, p, n);
-        if (n)
-            c->body_safe = (size_t)(p + n - 1 - buf_data(&c->uin));
-    }
+void exchange_on_body(struct exchange *x, const char *p, size_t n)
+{
+    x->body_rx += n;
+    if (x->digest)
+        digest_update(x->digest, p, n);
+}
+
+void exchange_log(struct exchange *x)
+{
+    const char *d = x->is_blob ? strstr(x->log_path, "/blobs/sha256:") : NULL;
+    struct access a = {
+        .peer = x->cl.peer,
+        .method = llhttp_method_name((llhttp_method_t)x->method),
+        .host = x->host,
+        .path = x->log_path[0] ? x->log_path : "-",
+        .link = exchange_link_name(x),
+        .status = x->status,
+        .bytes_out = x->bytes_out,
+        .bytes_in = x->bytes_in,
+        .ms = loop_now(x->px->loop) - x->t_start,
+        .digest = d ? d + 7 : NULL,
+        .verified = x->digest_ok,
+    };
+
+    if (x->flags & XCH_F_LOGGED)
+        return;
+    x->flags |= XCH_F_LOGGED;
+    access_log(x->px, x->gen, &a);
 }

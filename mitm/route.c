@@ -6,15 +6,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mitm/exchange.h"
 #include "proxy/core/policy.h"
 #include "base/uri.h"
 #include "proxy/core/links.h"
 
-/* The relay origin the link sends c->host to, from [relay] for a map. */
-static int relay_of(const struct conn *c, const struct link *l, char *host, size_t hostlen,
+/* The relay origin the link sends x->host to, from [relay] for a map. */
+static int relay_of(const struct exchange *x, const struct link *l, char *host, size_t hostlen,
                     unsigned *port)
 {
-    const struct config *cfg = &c->gen->cfg;
+    const struct config *cfg = &x->gen->cfg;
     size_t i;
 
     if (l->kind == LINK_RELAY) {
@@ -26,7 +27,7 @@ static int relay_of(const struct conn *c, const struct link *l, char *host, size
         struct uri u;
         const char *url = cfg->relay_urls.v[i];
 
-        if (strcmp(cfg->relay_hosts.v[i], c->host) != 0)
+        if (strcmp(cfg->relay_hosts.v[i], x->host) != 0)
             continue;
         if (uri_parse(url, strlen(url), &u) != 0 || u.host_len >= hostlen)
             return -1;
@@ -51,29 +52,29 @@ static void host_header(char *out, size_t outlen, const char *host, unsigned por
         snprintf(out, outlen, "%s:%u", host, port);
 }
 
-int route_attempt(struct conn *c, struct route *r, const char **why)
+int route_attempt(struct exchange *x, struct route *r, const char **why)
 {
     const struct link *l;
 
     memset(r, 0, sizeof(*r));
-    r->path = buf_data(&c->tmpl) + c->tmpl_url_off;
-    r->path_len = c->tmpl_url_len;
-    if (c->mode == CONN_HTTP) {
+    r->path = buf_data(&x->tmpl) + x->tmpl_url_off;
+    r->path_len = x->tmpl_url_len;
+    if (!x->cl.intercepted) {
         /* Plain forwarding: the client's own origin, over the passthrough
-         * link; c->host/c->port come from the absolute-form URL. */
-        r->via = c->gen->pass_links.v[0];
-        snprintf(r->host, sizeof(r->host), "%s", c->host);
-        r->port = c->port;
-        host_header(r->hosthdr, sizeof(r->hosthdr), c->host, c->port, 80);
+         * link; x->host/x->port come from the absolute-form URL. */
+        r->via = x->gen->pass_links.v[0];
+        snprintf(r->host, sizeof(r->host), "%s", x->host);
+        r->port = x->port;
+        host_header(r->hosthdr, sizeof(r->hosthdr), x->host, x->port, 80);
         return 0;
     }
-    l = c->gen->links.v[c->link];
+    l = x->gen->links.v[x->link];
     r->tls = 1;
     r->via = (l->kind == LINK_RELAY || l->kind == LINK_RELAY_MAP) ? l->via : l;
-    if (c->redir) {
+    if (x->redir) {
         struct uri u;
 
-        if (uri_parse(c->redir, strlen(c->redir), &u) != 0 || u.host_len >= sizeof(r->host) ||
+        if (uri_parse(x->redir, strlen(x->redir), &u) != 0 || u.host_len >= sizeof(r->host) ||
             !http1_span_eq(u.scheme, u.scheme_len, "https") || !uri_host_ok(u.host, u.host_len)) {
             *why = "redirect to an unusable URL (https:// only)";
             return -1;
@@ -87,13 +88,13 @@ int route_attempt(struct conn *c, struct route *r, const char **why)
         return 0;
     }
     if (l->kind == LINK_RELAY || l->kind == LINK_RELAY_MAP) {
-        if (relay_of(c, l, r->host, sizeof(r->host), &r->port) != 0) {
+        if (relay_of(x, l, r->host, sizeof(r->host), &r->port) != 0) {
             *why = "no [relay] entry for this host";
             return -1;
         }
     } else {
-        snprintf(r->host, sizeof(r->host), "%s", c->host);
-        r->port = c->port;
+        snprintf(r->host, sizeof(r->host), "%s", x->host);
+        r->port = x->port;
     }
     host_header(r->hosthdr, sizeof(r->hosthdr), r->host, r->port, 443);
     return 0;
@@ -101,25 +102,25 @@ int route_attempt(struct conn *c, struct route *r, const char **why)
 
 /* The host a relay's blob redirects stand for: Docker Hub's blob host when
  * it is intercepted, else the host the request went to. */
-static const char *blob_host(const struct conn *c)
+static const char *blob_host(const struct exchange *x)
 {
-    const struct str_list *h = &c->gen->cfg.intercept_hosts;
+    const struct str_list *h = &x->gen->cfg.intercept_hosts;
     size_t i;
 
     for (i = 0; i < h->n; i++)
         if (strcmp(h->v[i], "production.cloudflare.docker.com") == 0)
             return h->v[i];
-    return c->host;
+    return x->host;
 }
 
 /* If url[0..n) starts with a relay origin of the current link, writes the
  * Docker Hub URL it stands for into out (to_auth: the relay's token
  * service is auth.docker.io). Returns the new length or -1. */
-static int unmap(const struct conn *c, const char *url, size_t n, int to_auth, char *out,
+static int unmap(const struct exchange *x, const char *url, size_t n, int to_auth, char *out,
                  size_t outlen)
 {
-    const struct link *l = c->gen->links.v[c->link];
-    const struct config *cfg = &c->gen->cfg;
+    const struct link *l = x->gen->links.v[x->link];
+    const struct config *cfg = &x->gen->cfg;
     struct uri u;
     const char *dst = NULL;
     size_t i;
@@ -128,7 +129,7 @@ static int unmap(const struct conn *c, const char *url, size_t n, int to_auth, c
     if (uri_parse(url, n, &u) != 0)
         return -1;
     if (l->kind == LINK_RELAY && uri_host_eq(u.host, u.host_len, l->host)) {
-        dst = to_auth ? "auth.docker.io" : blob_host(c);
+        dst = to_auth ? "auth.docker.io" : blob_host(x);
     } else if (l->kind == LINK_RELAY_MAP) {
         for (i = 0; i < cfg->relay_urls.n && !dst; i++) {
             struct uri r;
@@ -148,16 +149,16 @@ static int unmap(const struct conn *c, const char *url, size_t n, int to_auth, c
 int route_rewrite(void *arg, const char *name, size_t name_len, const char *value,
                   size_t value_len, char *out, size_t outlen)
 {
-    struct conn *c = arg;
+    struct exchange *x = arg;
     const struct link *l;
 
-    if (c->mode != CONN_MITM || c->link < 0)
+    if (!x->cl.intercepted || x->link < 0)
         return -1;
-    l = c->gen->links.v[c->link];
+    l = x->gen->links.v[x->link];
     if (l->kind != LINK_RELAY && l->kind != LINK_RELAY_MAP)
         return -1;
     if (http1_span_eq(name, name_len, "location"))
-        return unmap(c, value, value_len, 0, out, outlen);
+        return unmap(x, value, value_len, 0, out, outlen);
     if (http1_span_eq(name, name_len, "www-authenticate")) {
         /* Bearer realm="https://relay/token",service="..." */
         const char *p = memmem(value, value_len, "realm=\"", 7), *e;
@@ -171,7 +172,7 @@ int route_rewrite(void *arg, const char *name, size_t name_len, const char *valu
         e = memchr(p, '"', value_len - (size_t)(p - value));
         if (!e)
             return -1;
-        ul = unmap(c, p, (size_t)(e - p), 1, url, sizeof(url));
+        ul = unmap(x, p, (size_t)(e - p), 1, url, sizeof(url));
         if (ul < 0)
             return -1;
         pre = (size_t)(p - value);

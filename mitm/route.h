@@ -5,8 +5,9 @@
 
 #include <stddef.h>
 
-#include "proxy/conn.h"
 #include "proxy/core/link.h"
+
+struct exchange;
 
 struct route {
     const struct link *via;   /* transport: SOCKS5/HTTP link, or direct */
@@ -18,12 +19,12 @@ struct route {
     size_t path_len;
 };
 
-/* Fills r for the current attempt: link c->link (intercepted) or the
- * passthrough link (plain), following c->redir when set. Returns 0, or
+/* Fills r for the current attempt: link x->link (intercepted) or the
+ * passthrough link (plain), following x->redir when set. Returns 0, or
  * -1 with *why. */
-int route_attempt(struct conn *c, struct route *r, const char **why);
+int route_attempt(struct exchange *x, struct route *r, const char **why);
 
-/* hdr_rewrite_fn (arg: the conn): on relay links, a WWW-Authenticate realm
+/* hdr_rewrite_fn (arg: the exchange): on relay links, a WWW-Authenticate realm
  * or a Location under the relay origin becomes the Docker Hub URL. */
 int route_rewrite(void *arg, const char *name, size_t name_len, const char *value,
                   size_t value_len, char *out, size_t outlen);

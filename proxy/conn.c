@@ -1,5 +1,5 @@
-/* conn.c — client connection lifecycle: accept, events, deadlines, errors,
- * the access log and the one destructor. */
+/* conn.c — client connection lifecycle: accept, events, deadlines, errors
+ * and the one destructor. */
 #include "proxy/conn.h"
 
 #include <errno.h>
@@ -10,22 +10,19 @@
 
 #include <netinet/in.h>
 
-#include "mitm/digest.h"
-#include "mitm/exchange.h"
-#include "mitm/mitm.h"
-#include "mitm/tls/tls.h"
-#include "proxy/core/policy.h"
 #include "base/addr.h"
 #include "base/log.h"
-#include "base/metrics.h"
+#include "mitm/exchange.h"
+#include "mitm/http/hdr.h"
+#include "proxy/core/access.h"
+#include "proxy/core/policy.h"
+#include "proxy/front.h"
 #include "proxy/tunnel.h"
 #include "proxy/up/upstream.h"
 
-#define CONN_CIN_SIZE  (4u * 1024u)   /* grows for long heads (client_read) */
-#define CONN_UIN_SIZE  (64u * 1024u)
+#define CONN_CIN_SIZE  (4u * 1024u)   /* grows for long heads (front.c) */
 
 static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events);
-static void conn_run(struct conn *c);
 static void conn_on_timer(struct loop *loop, struct timer *t);
 
 static void conn_on_yield(void *arg)
@@ -99,27 +96,20 @@ void conn_accept(struct proxy *px, int fd, const struct sockaddr_storage *peer)
     memcpy(c->peer, who, sizeof(c->peer));
     c->peer_loopback = policy_is_loopback((const struct sockaddr *)peer);
     ep_init_raw(&c->cl, fd);
-    ep_init_raw(&c->up, -1);
-    c->sp_cu.fd[0] = c->sp_cu.fd[1] = c->sp_uc.fd[0] = c->sp_uc.fd[1] = -1;
     timer_init(&c->timer, conn_on_timer, c);
     c->t_active = c->t_head = loop_now(px->loop);
     buf_init(&c->cin, CONN_CIN_SIZE);
-    buf_init(&c->uin, CONN_UIN_SIZE);
     buf_init(&c->cout, cfg->max_header_bytes + 4096);
-    buf_init(&c->uout, cfg->max_header_bytes + 4096);
-    buf_init(&c->tmpl, cfg->max_header_bytes + 4096);
     c->req_method = -1;
-    c->link = c->up_link = -1;
-    c->body_len = -1;
-    c->req = calloc(2, sizeof(*c->req));
+    c->link = -1;
+    c->req = calloc(1, sizeof(*c->req));
     if (!c->req) {
+        gen_unref(c->gen);
         free(c);
         refuse(fd, "503 Service Unavailable");
         return;
     }
-    c->resp = c->req + 1;
     http1_init(c->req, HTTP_REQUEST, cfg->max_header_bytes);
-    http1_init(c->resp, HTTP_RESPONSE, cfg->max_header_bytes);
     if (loop_add(px->loop, fd, LOOP_RD, conn_on_client, c) != 0) {
         gen_unref(c->gen);
         free(c->req);
@@ -158,19 +148,16 @@ static void conn_free(void *arg)
     struct proxy *px = c->px;
 
     loop_task_cancel(&c->yield_task);
-    upstream_cancel(c->pending);
-    c->pending = NULL;
+    upstream_cancel(c->px, c->connecting);
+    c->connecting = NULL;
     loop_timer_del(px->loop, &c->timer);
-    tunnel_release_pipes(c);
+    exchange_free(c->x, 0);
+    c->x = NULL;
+    tunnel_free(c->tun, px);
+    c->tun = NULL;
     ep_close(&c->cl, px->loop);
-    ep_close(&c->up, px->loop);
     buf_free(&c->cin);
-    buf_free(&c->uin);
     buf_free(&c->cout);
-    buf_free(&c->uout);
-    buf_free(&c->tmpl);
-    free(c->redir);
-    digest_free(c->digest);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -196,8 +183,10 @@ void conn_close(struct conn *c)
     /* Stop events at once; memory goes after the current event. */
     if (c->cl.fd >= 0)
         loop_del(c->px->loop, c->cl.fd);
-    if (c->up.fd >= 0)
-        loop_del(c->px->loop, c->up.fd);
+    if (c->x)
+        exchange_stop(c->x);
+    if (c->tun)
+        tunnel_stop(c->tun, c->px->loop);
     loop_timer_del(c->px->loop, &c->timer);
     loop_defer(c->px->loop, &c->free_task, conn_free, c);
 }
@@ -208,22 +197,24 @@ void conn_reset(struct conn *c)
 
     /* Nothing more reaches the client: not what waits in our buffers, not
      * what the TLS layer gathered. */
-    buf_consume(&c->uin, c->uin.len);
     buf_consume(&c->cout, c->cout.len);
     if (c->cl.ssl)
         (void)BIO_reset(SSL_get_wbio(c->cl.ssl));
     if (c->cl.fd >= 0)
         setsockopt(c->cl.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    conn_log_exchange(c);
+    if (c->x)
+        exchange_log(c->x);
     conn_close(c);
 }
 
-static void conn_run(struct conn *c)
+void conn_run(struct conn *c)
 {
+    if (c->flags & CONN_F_CLOSING)
+        return;
     if (c->mode == CONN_TUNNEL)
         tunnel_pump(c);
     else
-        mitm_pump(c);
+        front_pump(c);
     if (!(c->flags & CONN_F_CLOSING))
         conn_update(c);
 }
@@ -235,16 +226,6 @@ static void conn_on_client(struct loop *loop, int fd, void *arg, uint32_t events
     (void)loop;
     (void)fd;
     ep_on_events(&c->cl, events);
-    conn_run(c);
-}
-
-static void conn_on_upstream(struct loop *loop, int fd, void *arg, uint32_t events)
-{
-    struct conn *c = arg;
-
-    (void)loop;
-    (void)fd;
-    ep_on_events(&c->up, events);
     conn_run(c);
 }
 
@@ -266,7 +247,7 @@ static uint64_t conn_deadline(const struct conn *c, const char **what)
         *what = "TLS handshake";
         return c->t_head + cfg->handshake_timeout_ms;
     }
-    if (c->req->state == H1_HEAD && !c->pending && c->resp->state == H1_HEAD) {
+    if (!c->x && !c->connecting && c->req->state == H1_HEAD) {
         if (c->cin.len) {
             *what = "request head";
             return c->t_head + cfg->header_timeout_ms;
@@ -293,8 +274,7 @@ static void conn_on_timer(struct loop *loop, struct timer *t)
         return;
     }
     log_info("client %s: %s timed out, closing", c->peer, what);
-    if (c->mode != CONN_TUNNEL && !(c->flags & CONN_F_RESP_SENT) &&
-        c->req->state != H1_HEAD) {
+    if (c->mode != CONN_TUNNEL && (c->connecting || (c->x && !(c->x->flags & XCH_F_RESP_SENT)))) {
         conn_error(c, 504, "UNAVAILABLE", "hubgate: upstream timed out");
         /* a new deadline for writing the answer, not the expired one */
         conn_touch(c, now);
@@ -308,74 +288,24 @@ static void conn_on_timer(struct loop *loop, struct timer *t)
 void conn_update(struct conn *c)
 {
     struct loop *loop = c->px->loop;
-    int crd = 0, cwr = 0, urd = 0, uwr = 0;
+    int crd = 0, cwr = 0;
     const char *what;
     uint64_t dl, now = loop_now(loop);
 
     if (c->flags & CONN_F_CLOSING)
         return;
-    if (c->mode == CONN_TUNNEL)
-        tunnel_interest(c, &crd, &cwr, &urd, &uwr);
-    else
-        mitm_interest(c, &crd, &cwr, &urd, &uwr);
+    if (c->mode == CONN_TUNNEL) {
+        tunnel_interest(c, &crd, &cwr);
+    } else {
+        front_interest(c, &crd, &cwr);
+        if (c->x)
+            exchange_update(c->x);
+    }
     if (c->cl.fd >= 0)
         loop_mod(loop, c->cl.fd, ep_mask(&c->cl, crd, cwr));
-    if (c->up.fd >= 0)
-        loop_mod(loop, c->up.fd, ep_mask(&c->up, urd, uwr));
     dl = conn_deadline(c, &what);
     if (!timer_armed(&c->timer) || c->timer.when > dl)
         loop_timer_set(loop, &c->timer, dl > now ? dl - now : 0);
-}
-
-/* Registers a freshly connected upstream socket with the conn. */
-void conn_attach_upstream(struct conn *c, int fd, SSL *ssl, int pooled)
-{
-    if (ssl)
-        ep_init_tls(&c->up, fd, ssl);
-    else
-        ep_init_raw(&c->up, fd);
-    /* A pooled socket keeps the pool's registration (read interest); an
-     * event fetched for the pool is a readiness hint for the conn too. */
-    if ((pooled ? loop_rebind(c->px->loop, fd, LOOP_RD, conn_on_upstream, c, 0)
-                : loop_add(c->px->loop, fd, 0, conn_on_upstream, c)) != 0) {
-        ep_close(&c->up, c->px->loop);
-        conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot watch the upstream socket");
-    }
-}
-
-static size_t json_escape(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0;
-
-    for (; *s && n + 7 < outlen; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 407: return "Proxy Authentication Required";
-    case 421: return "Misdirected Request";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default:  return "Error";
-    }
 }
 
 void conn_error(struct conn *c, int status, const char *code, const char *msg)
@@ -386,92 +316,53 @@ void conn_error(struct conn *c, int status, const char *code, const char *msg)
 void conn_error_hdr(struct conn *c, int status, const char *code, const char *msg,
                     const char *hdr)
 {
-    char esc[512], body[700], head[400];
-    int bn, hn;
-
-    if (c->flags & CONN_F_RESP_SENT || c->mode == CONN_TUNNEL) {
+    if (c->mode == CONN_TUNNEL || (c->flags & CONN_F_ANSWERED)) {
         log_info("client %s: %s; closing", c->peer, msg);
         conn_close(c);
         return;
     }
-    json_escape(esc, sizeof(esc), msg);
-    bn = snprintf(body, sizeof(body),
-                  "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":null}]}\n",
-                  code, esc);
-    hn = snprintf(head, sizeof(head),
-                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %d\r\n%s%sConnection: close\r\n\r\n",
-                  status, reason_of(status), bn, hdr ? hdr : "", hdr ? "\r\n" : "");
-    buf_consume(&c->cout, c->cout.len);
-    if (buf_append(&c->cout, head, (size_t)hn) || buf_append(&c->cout, body, (size_t)bn)) {
+    /* Called from callbacks too (a failed upstream): make sure a pump runs
+     * to write the answer. */
+    conn_yield(c);
+    if (c->x) {
+        exchange_fail(c->x, status, code, msg);
+        return;
+    }
+    upstream_cancel(c->px, c->connecting);
+    c->connecting = NULL;
+    if (hdr_write_error(&c->cout, status, code, msg, hdr) != 0) {
         conn_close(c);
         return;
     }
     c->status = status;
-    c->bytes_out = 0;
-    c->flags |= CONN_F_RESP_SENT | CONN_F_CLOSE_AFTER;
-    mitm_abort_exchange(c);
-    /* Called from callbacks too (a failed upstream): make sure a pump runs
-     * to write the answer. */
-    conn_yield(c);
+    c->flags |= CONN_F_ANSWERED | CONN_F_CLOSE_AFTER;
+    if (c->req->state != H1_DONE)
+        c->req->state = H1_ERROR;
     log_info("client %s: %d %s", c->peer, status, msg);
 }
 
-/* Counters of a finished exchange. */
-static void conn_count(struct conn *c, const char *host, const char *link)
+void conn_log(struct conn *c, const char *link, uint64_t bytes_out, uint64_t bytes_in)
 {
-    struct metrics *m = c->px->metrics;
-    char code[8], lb[512];
-
-    if (!m)
-        return;
-    snprintf(code, sizeof(code), "%d", c->status);
-    metrics_add(m, "hubgate_requests_total",
-                metrics_label(lb, sizeof(lb), "host", host, "link", link, "code", code, METRICS_END), 1);
-    metrics_add(m, "hubgate_bytes_total",
-                metrics_label(lb, sizeof(lb), "direction", "in", "link", link, METRICS_END),
-                (double)c->bytes_out);
-    metrics_add(m, "hubgate_bytes_total",
-                metrics_label(lb, sizeof(lb), "direction", "out", "link", link, METRICS_END),
-                (double)c->bytes_in);
-}
-
-void conn_log_exchange(struct conn *c)
-{
-    static const char *const unknown = "-";
-    const char *m, *host, *path, *link;
-    char digest[80] = "", line[1024];
-    unsigned long long ms;
-    const char *d, *ok;
+    struct access a = {
+        .peer = c->peer,
+        .method = c->req_method >= 0 ? llhttp_method_name((llhttp_method_t)c->req_method) : "-",
+        .host = c->host[0] ? c->host : "-",
+        .path = c->log_path[0] ? c->log_path : "-",
+        .link = link,
+        .status = c->status,
+        .bytes_out = bytes_out,
+        .bytes_in = bytes_in,
+        .ms = loop_now(c->px->loop) - c->t_head,
+    };
 
     if (c->flags & CONN_F_LOGGED)
         return;
     c->flags |= CONN_F_LOGGED;
-    m = c->req_method >= 0 ? llhttp_method_name((llhttp_method_t)c->req_method) : unknown;
-    host = c->host[0] ? c->host : unknown;
-    path = c->log_path[0] ? c->log_path : unknown;
-    link = exchange_link_name(c);
-    ms = (unsigned long long)(loop_now(c->px->loop) - c->t_head);
-    d = c->is_blob ? strstr(path, "/blobs/sha256:") : NULL;
-    if (d)
-        snprintf(digest, sizeof(digest), "%s", d + 7);
-    /* verified: hubgate hashed the whole body and it matched (see
-     * [intercept] verify_digest); the client checks it either way */
-    ok = c->digest_ok ? "yes" : "no";
-    if (c->gen->cfg.log_json)
-        log_info("{\"event\":\"access\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
-                 "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"link\":\"%s\""
-                 "%s%s%s%s%s}", c->peer, m, host, path, c->status,
-                 (unsigned long long)c->bytes_out, ms, link, d ? ",\"digest\":\"" : "",
-                 digest, d ? "\",\"verified\":\"" : "", d ? ok : "", d ? "\"" : "");
-    else
-        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s%s%s", c->peer, m, host,
-                 path, c->status, (unsigned long long)c->bytes_out, ms, link,
-                 d ? " digest=" : "", digest, d ? " verified=" : "", d ? ok : "");
-    conn_count(c, host, link);
-    if (c->px->metrics) {
-        snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", m, host, path, c->status,
-                 (unsigned long long)c->bytes_out, link);
-        metrics_recent(c->px->metrics, line);
-    }
+    access_log(c->px, c->gen, &a);
+}
+
+int conn_idle(const struct conn *c)
+{
+    return c->mode != CONN_TUNNEL && !c->x && !c->connecting && c->req->state == H1_HEAD &&
+           !c->cin.len && !c->cout.len;
 }

@@ -1,34 +1,30 @@
 /* conn.h — one client connection, from accept to close.
  *
  * A connection starts by reading proxy requests (CONNECT or absolute-form
- * HTTP). A CONNECT turns it into a tunnel (bytes copied both ways) or, for
- * an intercepted host, into an intercepted session: TLS from our CA toward
- * the client and HTTP exchanges toward the origin (mitm/mitm.h). Plain HTTP
- * requests run through the same exchange pipeline without TLS.
+ * HTTP; front.c). A CONNECT turns it into a tunnel (tunnel.h: bytes copied
+ * both ways) or, for an intercepted host, into an intercepted session: TLS
+ * from our CA toward the client (connect.c) and requests read in origin
+ * form. Each request, plain or intercepted, is answered by an exchange
+ * (mitm/exchange.h), which the connection owns while it runs.
  *
- * Ownership: the conn owns both endpoints, all buffers, the pending
- * upstream attempt and its timer; conn_close() releases all of it, after
- * the current event, in one place. */
+ * Ownership: the conn owns the client endpoint and its buffers, the
+ * request parser, its timer, and the exchange, tunnel or CONNECT attempt
+ * it has; conn_close() releases all of it, after the current event, in one
+ * place. */
 #ifndef HUBGATE_CONN_H
 #define HUBGATE_CONN_H
 
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "mitm/http/http1.h"
 #include "base/buf.h"
-#include "proxy/core/proxy.h"
 #include "base/xprt.h"
+#include "mitm/http/http1.h"
+#include "proxy/core/proxy.h"
 
+struct exchange;
+struct tunnel;
 struct upstream;
-struct digest;
-
-/* A pipe that splice() moves a tunnel's bytes through, taken from the
- * proxy's pool while bytes flow and given back when the tunnel idles. */
-struct spipe {
-    int fd[2];          /* -1 when none */
-    size_t len;         /* bytes in the pipe */
-};
 
 enum conn_mode {
     CONN_HTTP = 0,      /* reading proxy requests, forwarding plain HTTP */
@@ -37,12 +33,9 @@ enum conn_mode {
 };
 
 #define CONN_F_CLOSING     0x01u  /* conn_close() called; freed after the event */
-#define CONN_F_CLOSE_AFTER 0x02u  /* close the client once the exchange is flushed */
-#define CONN_F_UP_REUSED   0x04u  /* the upstream served an earlier exchange */
-#define CONN_F_RESP_SENT   0x08u  /* response bytes of this exchange reached cout */
-#define CONN_F_BODY_SENT   0x10u  /* request body bytes of this exchange went upstream */
-#define CONN_F_RETRIED     0x20u  /* this exchange was already retried once */
-#define CONN_F_LOGGED      0x40u
+#define CONN_F_CLOSE_AFTER 0x02u  /* close the client once the answer is flushed */
+#define CONN_F_ANSWERED    0x04u  /* an answer of our own (an error) is queued in cout */
+#define CONN_F_LOGGED      0x08u  /* that answer's access line was written */
 #define CONN_F_TLS_OK      0x80u  /* the client's first bytes arrived (handshake done) */
 #define CONN_F_LINGER      0x200u /* answered and half-closed: reading the rest away */
 
@@ -68,65 +61,27 @@ struct conn {
     char peer[64];               /* "1.2.3.4:5678" for logs */
     int peer_loopback;
 
-    struct ep cl;                /* client */
-    struct ep up;                /* upstream; fd -1 when none */
-    struct upstream *pending;    /* upstream attempt in progress */
-
+    struct ep cl;                /* the client */
     struct timer timer;
     struct loop_task free_task;  /* conn_close() queues conn_free() with it */
     struct loop_task yield_task; /* a pump queued for the next round (conn_yield) */
-    uint64_t t_active, t_head;   /* loop_now() ms: last progress, start of head/exchange */
+    uint64_t t_active, t_head;   /* loop_now() ms: last progress, start of head/request */
 
-    struct buf cin;              /* from client */
-    struct buf uin;              /* from upstream */
-    struct spipe sp_cu, sp_uc;   /* tunnel: client to upstream, upstream to client */
+    struct buf cin;              /* from the client */
     struct buf cout;             /* heads and errors for the client */
-    struct buf uout;             /* request head for upstream */
-    size_t uout_sent;            /* bytes of uout already written */
+    struct http1 *req;           /* request parser; freed once a tunnel */
 
-    struct http1 *req, *resp;    /* one allocation; freed once a tunnel */
-    int req_method;              /* method of the request being answered, -1 none */
-    int client_http10;           /* the request is HTTP/1.0: no chunks, no 1xx */
-    int dechunk;                 /* the body goes to the client without chunk framing */
-    size_t dec_len;              /* de-chunked body bytes at uin's front (dechunk) */
-    int resp_interim;            /* the response being parsed is a 1xx */
-
-    char host[256];              /* CONNECT target, or this exchange's origin */
+    char host[256];              /* CONNECT target (the intercepted host in MITM) */
     unsigned port;
-    char up_host[256];           /* what up is connected to */
-    unsigned up_port;
-    int up_tls;
-    int up_direct;               /* up leads to up_host itself, no proxy between */
-    unsigned up_flags;           /* UP_F_* of the destination check */
+    int link;                    /* [passthrough] via link of the CONNECT attempt */
+    struct upstream *connecting; /* CONNECT attempt in progress */
+    struct exchange *x;          /* the request being answered, NULL between requests */
+    struct tunnel *tun;          /* CONN_TUNNEL: the tunnel */
 
-    /* the current request, kept for every attempt (failover, redirects,
-     * resume): the client's head bytes, described by req's header offsets */
-    struct buf tmpl;
-    uint32_t tmpl_url_off, tmpl_url_len; /* origin-form target in tmpl */
-    int link;                    /* link of the current attempt, -1 none */
-    int up_link;                 /* link c->up belongs to */
-    uint32_t tried;              /* links this request already used */
-    char *redir;                 /* URL of a followed redirect, NULL otherwise */
-    int hops;                    /* redirects followed for this request */
-    int following;               /* draining a 3xx that we follow */
-    int resuming;                /* this attempt asks for the rest of a body */
-    int resume_tries;
-    int is_blob;                 /* GET/HEAD of /v2/<name>/blobs/<digest> */
-    int64_t body_len;            /* Content-Length of the forwarded response, -1 none */
-    uint64_t body_rx;            /* body bytes received for the client so far */
-    int64_t range_base;          /* first byte of the forwarded 206, else 0 */
-    uint64_t t_progress;         /* last progress line of a large transfer */
-    uint64_t progress_bytes;     /* bytes_out at that line */
-    struct digest *digest;       /* blob body hash in progress, or NULL */
-    int digest_ok;               /* the whole body matched its digest */
-    size_t body_safe;            /* uin bytes before the last body byte seen:
-                                  * all a client may have before the digest
-                                  * is checked (chunk framing after it waits) */
-
-    /* for the access log of the current exchange */
-    char log_path[200];
+    /* the access line of an answer of our own (no exchange) */
+    int req_method;              /* -1 none */
     int status;
-    uint64_t bytes_in, bytes_out;
+    char log_path[200];
 };
 
 /* Takes a freshly accepted, non-blocking socket. On failure closes fd. */
@@ -139,16 +94,15 @@ void conn_set_mode(struct conn *c, enum conn_mode mode);
 /* Marks c for release after the current event; idempotent. */
 void conn_close(struct conn *c);
 
+/* Runs c's pump now, then recomputes its interest and deadline. */
+void conn_run(struct conn *c);
+
 /* Recomputes epoll interest and the deadline after any state change. */
 void conn_update(struct conn *c);
 
-/* Takes a connected upstream socket (and its TLS state) into c->up and
- * registers it (pooled: already registered, taken over from the pool);
- * on failure answers 502. */
-void conn_attach_upstream(struct conn *c, int fd, SSL *ssl, int pooled);
-
-/* Answers with a short Docker-style JSON error and closes afterwards.
- * Only when nothing of a response has been sent; otherwise closes. */
+/* Answers with a short Docker-style JSON error and closes afterwards:
+ * through the running exchange when there is one, else as c's own answer.
+ * When response bytes already went out, closes instead. */
 void conn_error(struct conn *c, int status, const char *code, const char *msg);
 
 /* The same with one more header line ("Name: value", no CRLF) or NULL. */
@@ -158,11 +112,14 @@ void conn_error_hdr(struct conn *c, int status, const char *code, const char *ms
 /* Closes c with a TCP reset, so its client knows the transfer failed. */
 void conn_reset(struct conn *c);
 
-/* Writes an access log line for the exchange that just ended. */
-void conn_log_exchange(struct conn *c);
+/* Writes the access line of c's own answer (an error, a tunnel). */
+void conn_log(struct conn *c, const char *link, uint64_t bytes_out, uint64_t bytes_in);
 
 /* The pump used its budget: run it again next round. */
 void conn_yield(struct conn *c);
+
+/* Between requests with nothing pending: a drain may close it now. */
+int conn_idle(const struct conn *c);
 
 /* Marks activity (resets idle/read deadlines). */
 static inline void conn_touch(struct conn *c, uint64_t now) { c->t_active = now; }

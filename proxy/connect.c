@@ -1,15 +1,21 @@
-/* connect.c — CONNECT: parse the authority, decide, connect, answer. */
+/* connect.c — CONNECT: parse the authority, decide, then either start
+ * TLS toward the client with the leaf for an intercepted host, or connect
+ * (failing over along [passthrough] via) and become a tunnel. */
 #include "proxy/connect.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#include "mitm/mitm.h"
-#include "proxy/core/policy.h"
-#include "base/uri.h"
 #include "base/addr.h"
 #include "base/log.h"
+#include "base/metrics.h"
+#include "base/uri.h"
+#include "ca/ca.h"
+#include "mitm/tls/tls.h"
+#include "proxy/core/links.h"
+#include "proxy/core/policy.h"
 #include "proxy/tunnel.h"
 #include "proxy/up/upstream.h"
 
@@ -35,12 +41,54 @@ int connect_established(struct conn *c, struct buf *out)
 
 static void connect_open(struct conn *c);
 
+/* After "CONNECT host:443" to an intercepted host: answers 200 and starts
+ * TLS toward the client with the leaf for c->host. */
+static void connect_intercept(struct conn *c)
+{
+    unsigned long minted = ca_minted(c->gen->ca);
+    SSL_CTX *ctx = ca_leaf_ctx(c->gen->ca, c->host, time(NULL));
+    SSL *ssl;
+
+    if (c->px->metrics && ca_minted(c->gen->ca) != minted)
+        metrics_add(c->px->metrics, "hubgate_leaf_certs_minted_total", "", 1);
+    if (!ctx) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot mint a certificate for this host");
+        return;
+    }
+    if (c->cin.len) {
+        conn_error(c, 400, "BAD_REQUEST",
+                   "hubgate: data sent after CONNECT before the 200 answer");
+        return;
+    }
+    /* TLS starts right after: the 200 cannot wait in a buffer. */
+    if (connect_established(c, NULL) != 0) {
+        conn_close(c);
+        return;
+    }
+    ssl = SSL_new(ctx);
+    if (!ssl || tls_set_fd(ssl, c->cl.fd) != 0) {
+        SSL_free(ssl);
+        conn_close(c);
+        return;
+    }
+    SSL_set_app_data(ssl, c->host);  /* for the SNI check */
+    SSL_set_accept_state(ssl);
+    ep_init_tls(&c->cl, c->cl.fd, ssl);
+    conn_set_mode(c, CONN_MITM);
+    c->flags &= ~CONN_F_TLS_OK;
+    c->t_head = c->t_active = loop_now(c->px->loop);
+    http1_init(c->req, HTTP_REQUEST, c->gen->cfg.max_header_bytes);
+    c->req_method = -1;
+    c->log_path[0] = '\0';
+}
+
 static void connect_on_ready(void *arg, int fd, SSL *ssl, const struct up_error *err)
 {
     struct conn *c = arg;
     char msg[400], why[240];
 
-    c->pending = NULL;
+    (void)ssl; /* tunnels are opened without TLS */
+    c->connecting = NULL;
     if (fd < 0) {
         int status = up_error_http_status(err->kind);
         const struct links *pass = &c->gen->pass_links;
@@ -67,23 +115,7 @@ static void connect_on_ready(void *arg, int fd, SSL *ssl, const struct up_error 
         conn_update(c);
         return;
     }
-    conn_attach_upstream(c, fd, ssl, 0);
-    if (c->flags & CONN_F_CLOSING)
-        return;
-    /* The 200 goes first in the client-bound stream, before any byte the
-     * origin sends; what the socket did not take waits in uin. */
-    if (connect_established(c, &c->uin) < 0) {
-        conn_close(c);
-        return;
-    }
-    c->bytes_out = 0;
-    conn_set_mode(c, CONN_TUNNEL);
-    /* A tunnel parses nothing: its HTTP state goes, so that thousands of
-     * idle tunnels stay small. */
-    free(c->req);
-    c->req = c->resp = NULL;
-    c->status = 200;
-    tunnel_pump(c);
+    tunnel_start(c, fd);
     if (!(c->flags & CONN_F_CLOSING))
         conn_update(c);
 }
@@ -113,7 +145,7 @@ void connect_start(struct conn *c, const char *authority, size_t n)
     c->port = port;
     snprintf(c->log_path, sizeof(c->log_path), ":%u", (unsigned)port);
     if (canon) {
-        mitm_start(c);
+        connect_intercept(c);
         return;
     }
     if (!policy_port_ok(&c->gen->cfg, port)) {
@@ -128,10 +160,11 @@ void connect_start(struct conn *c, const char *authority, size_t n)
 /* Opens the tunnel's upstream through pass link c->link. */
 static void connect_open(struct conn *c)
 {
-    c->pending = upstream_open(c->px, c->gen, c->gen->pass_links.v[c->link], c->host, c->port, 0,
-                               UP_F_CHECK_DEST | (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u),
-                               connect_on_ready, c);
-    if (!c->pending) {
+    c->connecting = upstream_open(c->px, c->gen, c->gen->pass_links.v[c->link], c->host,
+                                  c->port, 0,
+                                  UP_F_CHECK_DEST | (c->peer_loopback ? UP_F_CLIENT_LOCAL : 0u),
+                                  connect_on_ready, c);
+    if (!c->connecting) {
         conn_error(c, 503, "UNAVAILABLE", "hubgate: out of memory");
         conn_update(c);
     }

@@ -9,7 +9,7 @@
 /* Handles "CONNECT authority": authority[0..n) is host:port. The request
  * head has been consumed; any bytes after it stay in c->cin. Answers 400
  * for a malformed target, then either starts the intercepted session
- * (mitm_start) or connects and becomes a tunnel. */
+ * (TLS toward the client with our leaf) or connects and becomes a tunnel. */
 void connect_start(struct conn *c, const char *authority, size_t n);
 
 /* Sends "200 Connection established" on the client socket, which has

@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "proxy/connect.h"
+#include "proxy/core/links.h"
 
 #define TUNNEL_PIPE_SIZE (256 * 1024)
 
@@ -51,10 +54,60 @@ void tunnel_trim(struct proxy *px)
     }
 }
 
-void tunnel_release_pipes(struct conn *c)
+static void tunnel_on_up(struct loop *loop, int fd, void *arg, uint32_t events)
 {
-    spipe_put(c->px, &c->sp_cu);
-    spipe_put(c->px, &c->sp_uc);
+    struct conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    ep_on_events(&c->tun->up, events);
+    conn_run(c);
+}
+
+void tunnel_start(struct conn *c, int fd)
+{
+    struct tunnel *t = calloc(1, sizeof(*t));
+
+    if (!t || loop_add(c->px->loop, fd, 0, tunnel_on_up, c) != 0) {
+        free(t);
+        close(fd);
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot watch the upstream socket");
+        return;
+    }
+    ep_init_raw(&t->up, fd);
+    t->sp_cu.fd[0] = t->sp_cu.fd[1] = t->sp_uc.fd[0] = t->sp_uc.fd[1] = -1;
+    buf_init(&t->uin, 64u * 1024u);
+    c->tun = t;
+    /* The 200 goes first in the client-bound stream, before any byte the
+     * origin sends; what the socket did not take waits in uin. */
+    if (connect_established(c, &t->uin) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_set_mode(c, CONN_TUNNEL);
+    /* A tunnel parses nothing: its HTTP state goes, so that thousands of
+     * idle tunnels stay small. */
+    free(c->req);
+    c->req = NULL;
+    c->status = 200;
+    conn_run(c);
+}
+
+void tunnel_stop(struct tunnel *t, struct loop *loop)
+{
+    if (t->up.fd >= 0)
+        loop_del(loop, t->up.fd);
+}
+
+void tunnel_free(struct tunnel *t, struct proxy *px)
+{
+    if (!t)
+        return;
+    spipe_put(px, &t->sp_cu);
+    spipe_put(px, &t->sp_uc);
+    ep_close(&t->up, px->loop);
+    buf_free(&t->uin);
+    free(t);
 }
 
 /* Moves bytes src -> pipe -> dst with splice(2): they never enter user
@@ -152,39 +205,49 @@ static int tunnel_step(struct conn *c, struct ep *src, struct buf *b, struct spi
     return rc >= 0 ? rc : tunnel_move(src, b, dst, count);
 }
 
+static void tunnel_end(struct conn *c)
+{
+    struct tunnel *t = c->tun;
+
+    conn_log(c, c->gen->pass_links.v[c->link]->name, t->bytes_out, t->bytes_in);
+    conn_close(c);
+}
+
 void tunnel_pump(struct conn *c)
 {
+    struct tunnel *t = c->tun;
     uint64_t now = loop_now(c->px->loop);
     int budget = CONN_PUMP_BUDGET;
 
-    while (tunnel_step(c, &c->cl, &c->cin, &c->sp_cu, &c->up, &c->bytes_in) |
-           tunnel_step(c, &c->up, &c->uin, &c->sp_uc, &c->cl, &c->bytes_out)) {
+    while (tunnel_step(c, &c->cl, &c->cin, &t->sp_cu, &t->up, &t->bytes_in) |
+           tunnel_step(c, &t->up, &t->uin, &t->sp_uc, &c->cl, &t->bytes_out)) {
         conn_touch(c, now);
         if (--budget == 0) {
             conn_yield(c);
             break;
         }
     }
-    if ((c->cl.flags | c->up.flags) & EP_F_ERROR) {
-        conn_log_exchange(c);
-        conn_close(c);
+    if ((c->cl.flags | t->up.flags) & EP_F_ERROR) {
+        tunnel_end(c);
         return;
     }
     /* A side that finished sending is told to the other once flushed. */
-    if ((c->cl.flags & EP_F_RD_EOF) && !c->cin.len && !c->sp_cu.len)
-        ep_shutdown(&c->up);
-    if ((c->up.flags & EP_F_RD_EOF) && !c->uin.len && !c->sp_uc.len)
+    if ((c->cl.flags & EP_F_RD_EOF) && !c->cin.len && !t->sp_cu.len)
+        ep_shutdown(&t->up);
+    if ((t->up.flags & EP_F_RD_EOF) && !t->uin.len && !t->sp_uc.len)
         ep_shutdown(&c->cl);
-    if ((c->cl.flags & EP_F_WR_SHUT) && (c->up.flags & EP_F_WR_SHUT)) {
-        conn_log_exchange(c);
-        conn_close(c);
-    }
+    if ((c->cl.flags & EP_F_WR_SHUT) && (t->up.flags & EP_F_WR_SHUT))
+        tunnel_end(c);
 }
 
-void tunnel_interest(const struct conn *c, int *crd, int *cwr, int *urd, int *uwr)
+void tunnel_interest(struct conn *c, int *crd, int *cwr)
 {
-    *crd = !c->cin.len && !c->sp_cu.len && !(c->cl.flags & EP_F_RD_EOF);
-    *urd = !c->uin.len && !c->sp_uc.len && !(c->up.flags & EP_F_RD_EOF);
-    *cwr = c->uin.len > 0 || c->sp_uc.len > 0;
-    *uwr = c->cin.len > 0 || c->sp_cu.len > 0;
+    struct tunnel *t = c->tun;
+    int urd = !t->uin.len && !t->sp_uc.len && !(t->up.flags & EP_F_RD_EOF);
+    int uwr = c->cin.len > 0 || t->sp_cu.len > 0;
+
+    *crd = !c->cin.len && !t->sp_cu.len && !(c->cl.flags & EP_F_RD_EOF);
+    *cwr = t->uin.len > 0 || t->sp_uc.len > 0;
+    if (t->up.fd >= 0)
+        loop_mod(c->px->loop, t->up.fd, ep_mask(&t->up, urd, uwr));
 }

@@ -41,6 +41,9 @@ static void on_idle(struct loop *loop, struct timer *t)
         return;
     tunnel_trim(px);
     malloc_trim(0);
+    /* what idle upstream connections hold goes back once they close */
+    if (pool_size(px->pool))
+        loop_timer_set(px->loop, t, CONN_IDLE_TRIM_MS);
 }
 
 static void on_drain_timeout(struct loop *loop, struct timer *t)
@@ -68,8 +71,7 @@ static void start_drain(struct worker *w)
                  px->cfg->drain_timeout_ms);
     for (c = px->conns; c; c = next) {
         next = c->next;
-        if (c->mode != CONN_TUNNEL && c->req->state == H1_HEAD && !c->cin.len &&
-            !c->pending && !c->uout.len && !c->cout.len)
+        if (conn_idle(c))
             conn_close(c);
         else
             c->flags |= CONN_F_CLOSE_AFTER;

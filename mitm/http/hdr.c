@@ -152,3 +152,58 @@ int hdr_get(const struct http1 *h, const char *base, const char *name,
     out[hd->value_len] = '\0';
     return (int)hd->value_len;
 }
+
+static size_t json_escape(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s && n + 7 < outlen; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 407: return "Proxy Authentication Required";
+    case 421: return "Misdirected Request";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default:  return "Error";
+    }
+}
+
+int hdr_write_error(struct buf *out, int status, const char *code, const char *msg,
+                    const char *hdr)
+{
+    char esc[512], body[700], head[400];
+    int bn, hn;
+
+    json_escape(esc, sizeof(esc), msg);
+    bn = snprintf(body, sizeof(body),
+                  "{\"errors\":[{\"code\":\"%s\",\"message\":\"%s\",\"detail\":null}]}\n",
+                  code, esc);
+    hn = snprintf(head, sizeof(head),
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                  "Content-Length: %d\r\n%s%sConnection: close\r\n\r\n",
+                  status, reason_of(status), bn, hdr ? hdr : "", hdr ? "\r\n" : "");
+    buf_consume(out, out->len);
+    if (put(out, head, (size_t)hn) || put(out, body, (size_t)bn))
+        return -ENOSPC;
+    return 0;
+}

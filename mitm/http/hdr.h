@@ -45,4 +45,12 @@ int hdr_write_response(struct buf *out, const struct http1 *h, const char *base,
 int hdr_get(const struct http1 *h, const char *base, const char *name,
             char *out, size_t outlen);
 
+/* Replaces out's content with a complete Docker-style error answer:
+ * status line, Content-Type: application/json, Content-Length, hdr (one
+ * "Name: value" line without CRLF, or NULL), Connection: close, and the
+ * body {"errors":[{"code":code,"message":msg,"detail":null}]} with msg
+ * JSON-escaped. Returns 0 or -ENOSPC. */
+int hdr_write_error(struct buf *out, int status, const char *code, const char *msg,
+                    const char *hdr);
+
 #endif

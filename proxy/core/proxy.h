@@ -17,6 +17,7 @@ struct pool;
 struct metrics;
 struct admin;
 struct tls_sessions;
+struct upstream_opener;
 
 struct proxy {
     struct loop *loop;
@@ -42,6 +43,7 @@ struct proxy {
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
+    const struct upstream_opener *opener; /* NULL: the real one (tests play origins) */
 };
 
 #endif

@@ -39,6 +39,11 @@ struct pool *pool_new(struct loop *loop, unsigned max_idle, unsigned idle_ms)
     return p;
 }
 
+unsigned pool_size(const struct pool *p)
+{
+    return p ? p->n : 0;
+}
+
 static void pool_unlink(struct pool_ent *e)
 {
     struct pool *p = e->p;

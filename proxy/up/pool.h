@@ -13,6 +13,9 @@ struct pool;
 struct pool *pool_new(struct loop *loop, unsigned max_idle, unsigned idle_ms);
 void pool_free(struct pool *p);
 
+/* Idle connections in the pool. */
+unsigned pool_size(const struct pool *p);
+
 /* Where a pooled connection leads. */
 struct pool_key {
     int link;            /* the link's index in its generation; -1 plain HTTP */

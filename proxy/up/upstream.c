@@ -337,7 +337,11 @@ struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct l
                                const char *host, unsigned port, int tls, unsigned flags,
                                upstream_cb cb, void *arg)
 {
-    struct upstream *u = calloc(1, sizeof(*u));
+    struct upstream *u;
+
+    if (px->opener)
+        return px->opener->open(px, gen, via, host, port, tls, flags, cb, arg);
+    u = calloc(1, sizeof(*u));
 
     if (!u)
         return NULL;
@@ -368,9 +372,11 @@ struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct l
     return u;
 }
 
-void upstream_cancel(struct upstream *u)
+void upstream_cancel(struct proxy *px, struct upstream *u)
 {
-    if (u)
+    if (u && px->opener)
+        px->opener->cancel(u);
+    else if (u)
         up_release(u);
 }
 

@@ -34,7 +34,17 @@ struct upstream *upstream_open(struct proxy *px, struct gen *gen, const struct l
                                const char *host, unsigned port, int tls, unsigned flags,
                                upstream_cb cb, void *arg);
 
-/* Stops an attempt; its callback will not run. */
-void upstream_cancel(struct upstream *u);
+/* Stops an attempt of px (NULL: none); its callback will not run. */
+void upstream_cancel(struct proxy *px, struct upstream *u);
+
+/* Another way to open upstream connections, for tests that play the
+ * origin over socketpairs: when px->opener is set, upstream_open() and
+ * upstream_cancel() hand over to it, under the same contract. */
+struct upstream_opener {
+    struct upstream *(*open)(struct proxy *px, struct gen *gen, const struct link *via,
+                             const char *host, unsigned port, int tls, unsigned flags,
+                             upstream_cb cb, void *arg);
+    void (*cancel)(struct upstream *u);
+};
 
 #endif
