@@ -46,7 +46,7 @@ FORCE:
 
 $(B)/hubgate: $(OBJS) $(LLHTTP_OBJS)
 	@echo "  LD      $@"
-	@$(CC) $(SANFL) -o $@ $^ $(LDLIBS)
+	@$(CC) $(SANFL) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -57,12 +57,12 @@ $(B)/%.o: %.c
 $(B)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (llhttp)"
-	@$(CC) -O2 -g -I$(LLHTTP_INC) $(SANFL) -c -o $@ $<
+	@$(CC) $(CFLAGS) $(CPPFLAGS) -I$(LLHTTP_INC) $(SANFL) -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(LIB_OBJS) $(LLHTTP_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CCLD    $<"
-	@$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -MF $@.d -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
+	@$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -MMD -MP -MF $@.d $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LLHTTP_OBJS) \
 	    $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 deps:
@@ -122,3 +122,8 @@ clean:
 
 deps-test:
 	scripts/deps.sh --test
+
+# ------------------------------------------------------------------ Debian package
+
+# CPPFLAGS and LDFLAGS (the link lines) carry dpkg-buildflags' hardening.
+ALL_CFLAGS += $(CPPFLAGS)
