@@ -125,5 +125,17 @@ deps-test:
 
 # ------------------------------------------------------------------ Debian package
 
+# The version, written in one place: the first line of debian/changelog.
+# `hubgate --version`, the admin page and the package all show it. Plain sed,
+# so that a machine without dpkg-dev builds too; a Debian revision (-N) is
+# not part of hubgate's own version. proxy/version.h has the fallback.
+VERSION := $(shell sed -n '1{s/^[^(]*(\([^)]*\)).*/\1/;s/-[^-]*$$//;p;q;}' debian/changelog 2>/dev/null)
 # CPPFLAGS and LDFLAGS (the link lines) carry dpkg-buildflags' hardening.
-ALL_CFLAGS += $(CPPFLAGS)
+ALL_CFLAGS += $(CPPFLAGS) $(if $(VERSION),-DHUBGATE_VERSION='"$(VERSION)"')
+
+# Objects get the version through -D, which make cannot see: the stamp is
+# rewritten only when the version changes, and everything built depends on it.
+$(B)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
+$(OBJS) $(UNIT_BINS): $(B)/version.stamp

@@ -128,9 +128,11 @@ shipped_config() {
         "$src" >"$1"
 }
 
-# subst IN OUT: the unit or man page with the real paths.
+# subst IN OUT: the unit or man page with the real paths, and the man
+# page's title line with the version of the binary installed.
 subst() {
     sed -e "s|/usr/local/bin/hubgate|$BINDIR/hubgate|g" \
+        -e "s|^\\(\\.TH HUBGATE 8 \"[^\"]*\" \"hubgate\\)[^\"]*\"|\\1 $VERSION\"|" \
         -e "s|/usr/local/share/hubgate|$SHAREDIR|g" \
         -e "s|/etc/hubgate/hubgate.ini|$CONF|g" \
         -e "s|/lib/systemd/system/hubgate.service|$UNITDIR/hubgate.service|g" \
@@ -144,6 +146,8 @@ do_install() {
     if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
         die "installing into / needs root: sudo make install (or set DESTDIR)"
     fi
+    VERSION=$("$HUBGATE_BIN" --version | sed -n 's/^hubgate //p')
+    [ -n "$VERSION" ] || die "$HUBGATE_BIN --version did not print 'hubgate VERSION'"
     shipped_config "$tmp/hubgate.ini"
     # The shipped config must be one this hubgate accepts.
     if ! out=$("$HUBGATE_BIN" -t -c "$tmp/hubgate.ini" 2>&1); then
