@@ -8,6 +8,7 @@
 #   make lint       cppcheck;  make tidy   clang-tidy
 #   make fuzz       libFuzzer targets, 60 s each (make test runs them 10 s each)
 #   make bench      throughput, latency and memory against direct and other proxies
+#   make deb        the Debian package, ../hubgate_<version>_<arch>.deb
 
 PKGS     = openssl libcares inih
 CC      ?= cc
@@ -139,3 +140,13 @@ $(B)/version.stamp: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
 $(OBJS) $(UNIT_BINS): $(B)/version.stamp
+
+.PHONY: deb
+# dpkg-buildpackage's jobs (-J): DEB_JOBS=1 for a serial build.
+DEB_JOBS ?= auto
+
+# The .deb goes where dpkg-buildpackage puts it: the directory above this one.
+deb:
+	scripts/deps.sh --deb
+	dpkg-buildpackage -us -uc -b -J$(DEB_JOBS)
+	@echo "make deb: built $(abspath ..)/hubgate_$$(dpkg-parsechangelog -S Version)_$$(dpkg --print-architecture).deb"

@@ -122,7 +122,8 @@ shipped_config() {
         || die "$src has no line 'dir = var/ca'; update shipped_config() in $0"
     # shellcheck disable=SC2016  # backquotes of the sample's text, not a command
     sed -e 's|^dir = var/ca$|;dir = /var/lib/hubgate|' \
-        -e 's|^; This is the sample used by `make run` from the repository root; a packaged$|; Installed by `make install`; a reinstall never overwrites it (see hubgate.ini.new).|' \
+        -e 's|^; This is the sample used by `make run` from the repository root; a packaged$|; An upgrade keeps your changes: a new default goes next to this file, as\
+; hubgate.ini.new (make install) or hubgate.ini.dpkg-dist (the package).|' \
         -e 's|^; install reads /etc/hubgate/hubgate.ini. Every key shown commented out is$|; hubgate reads this file unless given -c FILE. Every key commented out is|' \
         -e 's|scripts/install-ca.sh|scripts/setup-docker.sh|' \
         "$src" >"$1"
