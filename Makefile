@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets, 60 s each (make test runs them 10 s each)
 #   make bench      throughput, latency and memory against direct and other proxies
 #   make deb        the Debian package, ../hubgate_<version>_<arch>.deb
+#   make test-deb   build, lint, install, upgrade, remove and purge it (root)
 
 PKGS     = openssl libcares inih
 CC      ?= cc
@@ -141,7 +142,7 @@ $(B)/version.stamp: FORCE
 	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
 $(OBJS) $(UNIT_BINS): $(B)/version.stamp
 
-.PHONY: deb
+.PHONY: deb test-deb
 # dpkg-buildpackage's jobs (-J): DEB_JOBS=1 for a serial build.
 DEB_JOBS ?= auto
 
@@ -150,3 +151,7 @@ deb:
 	scripts/deps.sh --deb
 	dpkg-buildpackage -us -uc -b -J$(DEB_JOBS)
 	@echo "make deb: built $(abspath ..)/hubgate_$$(dpkg-parsechangelog -S Version)_$$(dpkg --print-architecture).deb"
+
+test-deb:
+	scripts/deps.sh --deb-test
+	tests/deb/test_deb.sh
