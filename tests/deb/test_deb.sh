@@ -6,7 +6,8 @@
 #      version VERSION+test1 and a changed default config, so an upgrade
 #      over an edited config must leave the new default as .dpkg-dist.
 #   3. In a throwaway minbase root (mmdebstrap, of this host's Debian suite
-#      and mirror; the tarball is kept in build/deb-test/ for the next run):
+#      and mirror; the tarball stays in build/deb-test/ for the next run,
+#      until `make clean` or `make deb` clears build/):
 #      install, check, upgrade, remove, purge, checking every step, and in
 #      the end compare the root's file list with the one before install.
 #
