@@ -122,15 +122,18 @@ shipped_config() {
         || die "$src has no line 'dir = var/ca'; update shipped_config() in $0"
     # shellcheck disable=SC2016  # backquotes of the sample's text, not a command
     sed -e 's|^dir = var/ca$|;dir = /var/lib/hubgate|' \
-        -e 's|^; This is the sample used by `make run` from the repository root; a packaged$|; Installed by `make install`; a reinstall never overwrites it (see hubgate.ini.new).|' \
+        -e 's|^; This is the sample used by `make run` from the repository root; a packaged$|; An upgrade keeps your changes: a new default goes next to this file, as\
+; hubgate.ini.new (make install) or hubgate.ini.dpkg-dist (the package).|' \
         -e 's|^; install reads /etc/hubgate/hubgate.ini. Every key shown commented out is$|; hubgate reads this file unless given -c FILE. Every key commented out is|' \
         -e 's|scripts/install-ca.sh|scripts/setup-docker.sh|' \
         "$src" >"$1"
 }
 
-# subst IN OUT: the unit or man page with the real paths.
+# subst IN OUT: the unit or man page with the real paths, and the man
+# page's title line with the version of the binary installed.
 subst() {
     sed -e "s|/usr/local/bin/hubgate|$BINDIR/hubgate|g" \
+        -e "s|^\\(\\.TH HUBGATE 8 \"[^\"]*\" \"hubgate\\)[^\"]*\"|\\1 $VERSION\"|" \
         -e "s|/usr/local/share/hubgate|$SHAREDIR|g" \
         -e "s|/etc/hubgate/hubgate.ini|$CONF|g" \
         -e "s|/lib/systemd/system/hubgate.service|$UNITDIR/hubgate.service|g" \
@@ -144,6 +147,8 @@ do_install() {
     if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
         die "installing into / needs root: sudo make install (or set DESTDIR)"
     fi
+    VERSION=$("$HUBGATE_BIN" --version | sed -n 's/^hubgate //p')
+    [ -n "$VERSION" ] || die "$HUBGATE_BIN --version did not print 'hubgate VERSION'"
     shipped_config "$tmp/hubgate.ini"
     # The shipped config must be one this hubgate accepts.
     if ! out=$("$HUBGATE_BIN" -t -c "$tmp/hubgate.ini" 2>&1); then

@@ -55,7 +55,9 @@
 #     under --root). The CA itself (/var/lib/hubgate) is never removed.
 set -eu
 
-PROG=setup-docker.sh
+# The name it runs under: setup-docker.sh in the source tree,
+# hubgate-setup-docker in the Debian package.
+PROG=${0##*/}
 ROOT=""
 CONFIG=/etc/hubgate/hubgate.ini
 HUBGATE=""
@@ -71,7 +73,8 @@ STATE=/var/lib/hubgate/setup-docker.state
 MARK="# Written by hubgate's scripts/setup-docker.sh"
 
 usage() {
-    sed -n '2,11s/^# \{0,1\}//p' "$0"
+    sed -n '2,11{s/^# \{0,1\}//;p;}' "$0" \
+        | if [ "$PROG" = setup-docker.sh ]; then cat; else sed -e "s|scripts/setup-docker\.sh|$PROG|" -e "s|^setup-docker\.sh |$PROG |"; fi
     exit "${1:-0}"
 }
 
@@ -658,11 +661,11 @@ else
     if [ -n "$CA_SHA" ] || [ -n "$ADMIN" ]; then
         die "--ca-sha256 and --admin go with --proxy (fleet mode)"
     fi
-    [ -f "$CONFIG" ] || die "no config $CONFIG: install hubgate first (sudo make install), or give --config FILE"
+    [ -f "$CONFIG" ] || die "no config $CONFIG: install hubgate first (apt install hubgate, or sudo make install), or give --config FILE"
     if [ -z "$HUBGATE" ]; then
         HUBGATE=$(command -v hubgate 2>/dev/null || echo /usr/local/bin/hubgate)
     fi
-    [ -x "$HUBGATE" ] || die "no hubgate binary at $HUBGATE: sudo make install, or give --hubgate PATH"
+    [ -x "$HUBGATE" ] || die "no hubgate binary at $HUBGATE: apt install hubgate, or sudo make install, or give --hubgate PATH"
     out=$("$HUBGATE" -t -c "$CONFIG" 2>&1) || die "$CONFIG does not pass hubgate -t: $out"
     listen=$(ini_get proxy listen)
     if [ -n "$(ini_get proxy users)" ] || [ -n "$(ini_get proxy users_file)" ]; then AUTH=1; fi
