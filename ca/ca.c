@@ -291,12 +291,23 @@ struct ca *ca_open(const char *dir, char *const *hosts, size_t nhosts,
     }
 
     ca = calloc(1, sizeof(*ca));
-    if (ca == NULL || (ca->dir = strdup(dir)) == NULL) {
+    if (ca == NULL) {
+        ca_seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    ca->refs = 1;
+    ca->dir = strdup(dir);
+    if (ca->dir == NULL) {
         ca_seterr(err, errlen, "out of memory");
         goto fail;
     }
     ca->setup = setup;
     ca->setup_arg = setup_arg;
+    if (pthread_mutex_init(&ca->lock, NULL) != 0) {
+        ca_seterr(err, errlen, "cannot create a lock: out of resources");
+        goto fail;
+    }
+    ca->lock_ok = 1;
     if ((ca->key = ca_read_key(dir, err, errlen)) == NULL
         || (ca->cert = ca_read_cert(dir, err, errlen)) == NULL)
         goto fail;
@@ -331,18 +342,62 @@ fail:
     return NULL;
 }
 
-/* Accepts NULL. Frees every SSL_CTX the CA made; SSLs made from them keep
- * their own reference. */
+/* Accepts ca (not NULL), from any thread. */
+struct ca *ca_ref(struct ca *ca)
+{
+    __atomic_add_fetch(&ca->refs, 1, __ATOMIC_RELAXED);
+    return ca;
+}
+
+/* Accepts NULL. The last reference frees every SSL_CTX the CA made; SSLs
+ * made from them keep their own reference. */
 void ca_free(struct ca *ca)
 {
-    if (ca == NULL)
+    /* acq_rel: whatever other threads did with ca happens before the free */
+    if (ca == NULL || __atomic_sub_fetch(&ca->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     ca_leaves_free(ca);
+    if (ca->lock_ok)
+        pthread_mutex_destroy(&ca->lock);
     EVP_PKEY_free(ca->leaf_key);
     EVP_PKEY_free(ca->key);
     X509_free(ca->cert);
     free(ca->dir);
     free(ca);
+}
+
+/* Same directory, certificate, key, TLS setup and intercept hosts (in
+ * order, as ca_leaves_init() lower-cased them): the leaves of a would do
+ * for b. Only fields fixed at ca_open() are read, so no lock. */
+static int ca_same(const struct ca *a, const struct ca *b)
+{
+    size_t i;
+
+    if (strcmp(a->dir, b->dir) != 0 || X509_cmp(a->cert, b->cert) != 0
+        || EVP_PKEY_eq(a->key, b->key) != 1 || a->setup != b->setup
+        || a->setup_arg != b->setup_arg || a->nleaves != b->nleaves)
+        return 0;
+    for (i = 0; i < a->nleaves; i++)
+        if (strcmp(a->leaves[i].host, b->leaves[i].host) != 0)
+            return 0;
+    return 1;
+}
+
+/* Accepts prev (may be NULL; borrowed) and fresh (taken). Returns a
+ * reference the caller owns: to prev when it is the same CA as fresh,
+ * else fresh. */
+struct ca *ca_reuse(struct ca *prev, struct ca *fresh)
+{
+    int same;
+
+    if (prev == NULL || fresh == NULL)
+        return fresh;
+    same = ca_same(prev, fresh);
+    ERR_clear_error();
+    if (!same)
+        return fresh;
+    ca_free(fresh);
+    return ca_ref(prev);
 }
 
 /* Returns the CA certificate, borrowed from ca. */

@@ -4,6 +4,7 @@
 #ifndef HUBGATE_CA_INT_H
 #define HUBGATE_CA_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -35,15 +36,20 @@ struct ca_leaf {
     time_t not_after;
 };
 
-/* Everything the CA needs lives here, nothing in file-scope statics, so
- * that two event-loop threads can later share one struct ca. */
+/* Everything the CA needs lives here, nothing in file-scope statics: the
+ * event loops of every thread share one struct ca (through the
+ * configuration generation). All of it is fixed after ca_open() except
+ * what the lock guards: the ctx and times of each leaf, and minted. */
 struct ca {
+    unsigned refs;       /* atomic: generations on several threads hold it */
     char *dir;
-    unsigned long minted;  /* leaves minted since ca_open() */
+    unsigned long minted;  /* leaves minted since ca_open(); atomic reads */
     X509 *cert;          /* CA certificate */
     EVP_PKEY *key;       /* CA private key */
     EVP_PKEY *leaf_key;  /* P-256, shared by every leaf, memory only */
     time_t not_after;    /* of cert */
+    pthread_mutex_t lock; /* the leaf table: lookups and minting */
+    int lock_ok;         /* lock was initialised (ca_free of a partial ca) */
     struct ca_leaf *leaves;
     size_t nleaves;
     ca_ctx_setup_fn setup;

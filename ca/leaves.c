@@ -2,7 +2,10 @@
  * fixed when the CA is opened, so the table is an array of that list (a
  * few entries, searched linearly) rather than a cache with eviction. A
  * leaf is minted on first use and again a day before it expires. All of it
- * lives in struct ca; nothing is locked yet, so one thread at a time. */
+ * lives in struct ca, which the loops of every thread share: ca->lock
+ * guards the table, held across a mint too, so that two loops asking for
+ * the same host at once get the same leaf (one mint per host per week;
+ * the lock is taken once per intercepted connection, never per byte). */
 #include "ca/ca_int.h"
 
 #include <stdlib.h>
@@ -93,28 +96,19 @@ static int ca_leaf_fresh(const struct ca_leaf *l, time_t now, time_t margin)
            && now < l->not_after - margin;
 }
 
-/* Accepts ca, a host name (any string; checked) and the current time.
- * Returns a borrowed SSL_CTX, valid until the next call for the same host
- * or ca_free(); NULL when host is invalid, not in the intercept list, or
- * minting failed with no still-valid leaf to fall back on. */
-SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now)
+/* The table entry for a fresh ctx: the current one, or a new mint. Called
+ * with ca->lock held. Returns a borrowed ctx (NULL when minting failed and
+ * no still-valid leaf is left); *minted says whether this call minted. */
+static SSL_CTX *ca_leaf_locked(struct ca *ca, struct ca_leaf *l, time_t now,
+                               int *minted)
 {
-    struct ca_leaf *l;
     SSL_CTX *ctx = NULL;
     time_t nb = 0, na = 0;
     char when[40];
     X509 *leaf;
 
-    /* Validated before anything else: a client's name never gets near
-     * X509, and only configured names are found below. */
-    if (ca == NULL || !ca_name_valid(host))
-        return NULL;
-    l = ca_leaf_find(ca, host);
-    if (l == NULL)
-        return NULL;
     if (ca_leaf_fresh(l, now, CA_REMINT_SEC))
         return l->ctx;
-
     leaf = ca_leaf_mint(ca, l->host, now);
     if (leaf != NULL && ca_asn1_time(X509_get0_notBefore(leaf), &nb) == 0
         && ca_asn1_time(X509_get0_notAfter(leaf), &na) == 0)
@@ -126,18 +120,54 @@ SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now)
         /* The old leaf still works until its notAfter. */
         return ca_leaf_fresh(l, now, 0) ? l->ctx : NULL;
     }
-    /* SSLs made from the old context hold their own reference to it. */
+    /* SSLs made from the old context, and callers that still hold it
+     * between ca_leaf_ctx() and SSL_new(), have their own references. */
     SSL_CTX_free(l->ctx);
     l->ctx = ctx;
     l->not_before = nb;
     l->not_after = na;
+    __atomic_store_n(&ca->minted, ca->minted + 1, __ATOMIC_RELAXED);
+    *minted = 1;
     ca_fmt_time(na, when, sizeof(when));
-    ca->minted++;
     log_info("minted a certificate for %s valid until %s", l->host, when);
     return ctx;
 }
 
+/* Accepts ca, a host name (any string; checked), the current time and
+ * minted (may be NULL), from any thread. Returns an SSL_CTX with a
+ * reference the caller owns (SSL_CTX_free() it once its SSL_new() is
+ * done); NULL when host is invalid, not in the intercept list, or minting
+ * failed with no still-valid leaf to fall back on. */
+SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now, int *minted)
+{
+    struct ca_leaf *l;
+    SSL_CTX *ctx;
+    int made = 0;
+
+    if (minted != NULL)
+        *minted = 0;
+    /* Validated before anything else: a client's name never gets near
+     * X509, and only configured names are found below (the host copies
+     * are fixed at ca_open(), so no lock for the search). */
+    if (ca == NULL || !ca_name_valid(host))
+        return NULL;
+    l = ca_leaf_find(ca, host);
+    if (l == NULL)
+        return NULL;
+    pthread_mutex_lock(&ca->lock);
+    ctx = ca_leaf_locked(ca, l, now, &made);
+    /* Taken under the lock: another thread's re-mint frees the table's
+     * reference, never the caller's. */
+    if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1)
+        ctx = NULL;
+    pthread_mutex_unlock(&ca->lock);
+    if (minted != NULL)
+        *minted = made;
+    return ctx;
+}
+
+/* Accepts ca, from any thread. */
 unsigned long ca_minted(const struct ca *ca)
 {
-    return ca->minted;
+    return __atomic_load_n(&ca->minted, __ATOMIC_RELAXED);
 }

@@ -45,28 +45,38 @@ static void connect_open(struct conn *c);
  * TLS toward the client with the leaf for c->host. */
 static void connect_intercept(struct conn *c)
 {
-    unsigned long minted = ca_minted(c->gen->ca);
-    SSL_CTX *ctx = ca_leaf_ctx(c->gen->ca, c->host, time(NULL));
+    /* The CA is shared by every loop: only the call that minted counts it
+     * (comparing ca_minted() before and after would race with the others). */
+    int minted = 0;
+    SSL_CTX *ctx = ca_leaf_ctx(c->gen->ca, c->host, time(NULL), &minted);
     SSL *ssl;
 
-    if (c->px->metrics && ca_minted(c->gen->ca) != minted)
+    if (c->px->metrics && minted)
         metrics_add(c->px->metrics, "hubgate_leaf_certs_minted_total", "", 1);
     if (!ctx) {
         conn_error(c, 502, "UNAVAILABLE", "hubgate: cannot mint a certificate for this host");
         return;
     }
+    /* Our reference to ctx ends here; the SSL holds its own (ca.h). */
+    ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);
+    if (!ssl) {
+        conn_error(c, 502, "UNAVAILABLE", "hubgate: out of memory for TLS");
+        return;
+    }
     if (c->cin.len) {
+        SSL_free(ssl);
         conn_error(c, 400, "BAD_REQUEST",
                    "hubgate: data sent after CONNECT before the 200 answer");
         return;
     }
     /* TLS starts right after: the 200 cannot wait in a buffer. */
     if (connect_established(c, NULL) != 0) {
+        SSL_free(ssl);
         conn_close(c);
         return;
     }
-    ssl = SSL_new(ctx);
-    if (!ssl || tls_set_fd(ssl, c->cl.fd) != 0) {
+    if (tls_set_fd(ssl, c->cl.fd) != 0) {
         SSL_free(ssl);
         conn_close(c);
         return;

@@ -63,21 +63,65 @@ static int worker_count(void)
     return n > WORKERS_MAX ? WORKERS_MAX : (int)n;
 }
 
-/* The main thread: starts the workers one after the other (each must say
- * it is ready before the next starts, so start-up errors stop everything
- * early and library set-up never races), then turns signals into
- * commands: SIGTERM/SIGINT drain, SIGHUP reload. */
-static int run(const char *path, int lfd)
+/* SIGHUP, on the main thread: the new generation is built and checked
+ * once, here. When that fails, it is said once and no worker changes
+ * anything; when it succeeds, every worker is handed the same generation.
+ * Returns the generation now running: cur (still ours) or the new one
+ * (ours instead of cur, whose reference is dropped). */
+static struct gen *reload(const char *path, struct gen *cur, struct worker *w, int nw,
+                          struct links_health *health, struct tls_sessions *sessions)
+{
+    const struct config *old = &cur->cfg;
+    struct config cfg;
+    struct gen *g = NULL;
+    char err[512];
+    int i;
+
+    log_info("SIGHUP: reloading %s", path);
+    if (config_load(&cfg, path, err, sizeof(err)) == 0)
+        g = gen_new(&cfg, cur, health, sessions, err, sizeof(err));
+    if (!g) {
+        log_err("reload refused, keeping the running configuration: %s", err);
+        return cur;
+    }
+    if (strcmp(g->cfg.listen_host, old->listen_host) != 0 ||
+        g->cfg.listen_port != old->listen_port)
+        log_warn("reload: [proxy] listen changed; it takes effect after a restart "
+                 "(still listening on %s:%u)", old->listen_host, (unsigned)old->listen_port);
+    for (i = 0; i < nw; i++)
+        worker_set_gen(&w[i], g);
+    gen_unref(cur);
+    log_info("reloaded: new connections use the new configuration");
+    return g;
+}
+
+/* The main thread: builds the configuration generation (config, CA, TLS
+ * contexts, links) once and owns the running one; starts the workers one
+ * after the other (each must say it is ready before the next starts, so
+ * start-up errors stop everything early and library set-up never races),
+ * each with a reference to that generation; then turns signals into
+ * commands: SIGTERM/SIGINT drain, SIGHUP a new generation for all (see
+ * reload()). cfg is taken over. */
+static int run(const char *path, struct config *cfg)
 {
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
+    char err[512];
     struct metrics *metrics = metrics_new();
     struct links_health *health = links_health_new();
     struct tls_sessions *sessions = tls_sessions_new();
+    /* Before any worker: makes the CA when there is none yet. */
+    struct gen *cur = gen_new(cfg, NULL, health, sessions, err, sizeof(err));
+    int lfd = cur ? listener_open(&cur->cfg, err, sizeof(err)) : -1;
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
 
+    if (lfd < 0) {
+        log_err("%s", err);
+        rc = 1;
+        goto out;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* free() returns heap to the system only past 4 MiB of free top, so a
      * request's buffers are not given back and faulted in again on every
@@ -103,7 +147,6 @@ static int run(const char *path, int lfd)
 
         memset(&w[i], 0, sizeof(w[i]));
         w[i].index = i;
-        w[i].config_path = path;
         w[i].metrics = metrics;
         w[i].health = health;
         w[i].sessions = sessions;
@@ -112,9 +155,12 @@ static int run(const char *path, int lfd)
         w[i].ready_fd = ready[1];
         w[i].done_fd = done[1];
         w[i].lfd = lfd;
+        w[i].gen = gen_ref(cur);
         if (pipe2(w[i].ctl, O_NONBLOCK | O_CLOEXEC) == -1 ||
             pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
             log_err("cannot start worker %d: %s", i, strerror(errno));
+            gen_unref(w[i].gen);
+            w[i].gen = NULL;
             rc = 1;
             break;
         }
@@ -126,12 +172,12 @@ static int run(const char *path, int lfd)
         }
     }
     if (rc == 0) {
-        const struct config *cfg = w[0].px.cfg;
-        time_t exp = ca_not_after(w[0].px.gen->ca);
+        const struct config *c = &cur->cfg;
+        time_t exp = ca_not_after(cur->ca);
 
         log_info("hubgate %s listening on %s:%u with %d event loop(s); CA %s/ca.crt valid "
-                 "until %.24s", HUBGATE_VERSION, cfg->listen_host, (unsigned)cfg->listen_port,
-                 nw, cfg->ca_dir, ctime(&exp));
+                 "until %.24s", HUBGATE_VERSION, c->listen_host, (unsigned)c->listen_port,
+                 nw, c->ca_dir, ctime(&exp));
         notify_send("READY=1");
     }
     for (i = 0; i < started; i++)
@@ -153,8 +199,7 @@ static int run(const char *path, int lfd)
         if (pf[0].revents & POLLIN && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
             if (si.ssi_signo == SIGHUP) {
                 notify_send("RELOADING=1");
-                for (i = 0; i < started; i++)
-                    worker_command(&w[i], 'H');
+                cur = reload(path, cur, w, started, health, sessions);
                 notify_send("READY=1");
             } else {
                 notify_send("STOPPING=1");
@@ -165,6 +210,7 @@ static int run(const char *path, int lfd)
     }
     for (i = 0; i < started; i++) {
         pthread_join(w[i].tid, NULL);
+        worker_clear_gen(&w[i]);
         rc |= w[i].rc;
         close(w[i].ctl[0]);
         close(w[i].ctl[1]);
@@ -180,7 +226,10 @@ out:
         if (done[i] >= 0)
             close(done[i]);
     }
-    close(lfd);
+    if (lfd >= 0)
+        close(lfd);
+    /* after the workers, before what the generation was joined to */
+    gen_unref(cur);
     metrics_free(metrics);
     links_health_free(health);
     tls_sessions_free(sessions);
@@ -191,7 +240,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
-    int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc, lfd;
+    int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc;
     struct config cfg;
     char err[512];
 
@@ -239,14 +288,5 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc ? 1 : 0;
     }
-    /* The CA is made once here, before any worker opens it. */
-    rc = ca_create(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, 0, err,
-                   sizeof(err));
-    lfd = rc == 0 ? listener_open(&cfg, err, sizeof(err)) : -1;
-    config_free(&cfg);
-    if (rc != 0 || lfd < 0) {
-        log_err("%s", err);
-        return 1;
-    }
-    return run(path, lfd);
+    return run(path, &cfg);
 }

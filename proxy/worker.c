@@ -1,5 +1,5 @@
 /* worker.c — one event loop: start-up in order, commands from the main
- * thread (drain, reload), teardown in reverse. */
+ * thread (drain, take up a new generation), teardown in reverse. */
 #include "proxy/worker.h"
 
 #include <errno.h>
@@ -12,7 +12,6 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
-#include "mitm/tls/tls.h"
 #include "proxy/admin.h"
 #include "proxy/conn.h"
 #include "proxy/listener.h"
@@ -83,48 +82,16 @@ static void start_drain(struct worker *w)
     loop_timer_set(px->loop, &w->drain_timer, px->cfg->drain_timeout_ms);
 }
 
-/* A new generation for new connections; live ones keep theirs. A bad
- * config is refused and the running one kept. Only worker 0 speaks: the
- * others read the same file and would say the same. */
-/* Joins a new generation to what all workers share: link health and the
- * upstream TLS sessions (of this generation: see upstream.c). */
-static void gen_share(struct proxy *px, struct gen *g)
-{
-    g->links.health = px->health;
-    tls_origin_share(g->up_ctx, px->sessions, px->reloads);
-}
-
-static void reload(struct worker *w)
+/* A new generation from the main thread (already built and checked, and
+ * the same for every worker): new connections get it, live ones keep
+ * theirs, and what this loop built from the old one is rebuilt. */
+static void adopt_gen(struct worker *w)
 {
     struct proxy *px = &w->px;
-    int quiet = w->index != 0;
-    struct config cfg;
-    struct gen *g;
-    char err[512];
+    struct gen *g = __atomic_exchange_n(&w->next_gen, NULL, __ATOMIC_ACQ_REL);
 
-    /* Counted whatever comes of it: every worker reloads, so the counts
-     * agree, and a worker left on the old configuration keeps the old
-     * generation's number. */
-    px->reloads++;
-    if (!quiet)
-        log_info("SIGHUP: reloading %s", px->config_path);
-    if (config_load(&cfg, px->config_path, err, sizeof(err)) != 0) {
-        if (!quiet)
-            log_err("reload refused, keeping the running configuration: %s", err);
+    if (!g)
         return;
-    }
-    if (!quiet && (strcmp(cfg.listen_host, px->cfg->listen_host) != 0 ||
-                   cfg.listen_port != px->cfg->listen_port))
-        log_warn("reload: [proxy] listen changed; it takes effect after a restart "
-                 "(still listening on %s:%u)", px->cfg->listen_host,
-                 (unsigned)px->cfg->listen_port);
-    g = gen_new(&cfg, err, sizeof(err));
-    if (!g) {
-        if (!quiet)
-            log_err("reload refused, keeping the running configuration: %s", err);
-        return;
-    }
-    gen_share(px, g);
     gen_unref(px->gen);
     px->gen = g;
     px->cfg = &g->cfg;
@@ -133,8 +100,6 @@ static void reload(struct worker *w)
     px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);
     metrics_set(px->metrics, "hubgate_ca_expiry_timestamp_seconds", "",
                 (double)ca_not_after(g->ca));
-    if (!quiet)
-        log_info("reloaded: new connections use the new configuration");
 }
 
 static void on_command(struct loop *loop, int fd, void *arg, uint32_t events)
@@ -149,8 +114,8 @@ static void on_command(struct loop *loop, int fd, void *arg, uint32_t events)
         for (i = 0; i < n; i++) {
             if (cmd[i] == 'T')
                 start_drain(w);
-            else if (cmd[i] == 'H')
-                reload(w);
+            else if (cmd[i] == 'G')
+                adopt_gen(w);
         }
     }
 }
@@ -161,15 +126,30 @@ void worker_command(struct worker *w, char cmd)
         log_err("worker %d: cannot send command '%c'", w->index, cmd);
 }
 
+void worker_set_gen(struct worker *w, struct gen *g)
+{
+    /* The mailbox holds one generation: a newer one replaces one the
+     * worker has not taken up yet, and one 'G' per hand-over suffices. */
+    gen_unref(__atomic_exchange_n(&w->next_gen, gen_ref(g), __ATOMIC_ACQ_REL));
+    worker_command(w, 'G');
+}
+
+void worker_clear_gen(struct worker *w)
+{
+    gen_unref(__atomic_exchange_n(&w->next_gen, NULL, __ATOMIC_ACQ_REL));
+}
+
 /* Builds the worker's proxy; 0 or -1 (logged). */
 static int worker_start(struct worker *w)
 {
     struct proxy *px = &w->px;
-    struct config cfg;
     char err[512];
 
     px->lfd = -1;
-    px->config_path = w->config_path;
+    /* the main thread's reference, ours now (worker_stop drops it) */
+    px->gen = w->gen;
+    w->gen = NULL;
+    px->cfg = &px->gen->cfg;
     px->metrics = w->metrics;
     px->health = w->health;
     px->sessions = w->sessions;
@@ -183,17 +163,6 @@ static int worker_start(struct worker *w)
     }
     timer_init(&w->drain_timer, on_drain_timeout, w);
     timer_init(&px->idle_timer, on_idle, px);
-    if (config_load(&cfg, w->config_path, err, sizeof(err)) != 0) {
-        log_err("%s", err);
-        return -1;
-    }
-    px->gen = gen_new(&cfg, err, sizeof(err));
-    if (!px->gen) {
-        log_err("%s", err);
-        return -1;
-    }
-    px->cfg = &px->gen->cfg;
-    gen_share(px, px->gen);
     px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);
     if (!px->pool) {
         log_err("out of memory");
@@ -226,8 +195,11 @@ static void worker_stop(struct worker *w)
 {
     struct proxy *px = &w->px;
 
-    if (!px->loop)
+    if (!px->loop) {
+        gen_unref(px->gen);
+        px->gen = NULL;
         return;
+    }
     while (px->conns) {
         conn_close(px->conns);
         loop_run_deferred(px->loop);
@@ -241,6 +213,7 @@ static void worker_stop(struct worker *w)
     tunnel_trim(px);
     dns_free(px->dns);
     gen_unref(px->gen);
+    px->gen = NULL;
     loop_free(px->loop);
     px->loop = NULL;
 }

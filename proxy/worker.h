@@ -1,11 +1,14 @@
 /* worker.h — one event loop on its own thread, with everything it serves
  * from: listener (SO_REUSEPORT, so the kernel spreads connections over
- * the workers), resolver, connection pool, configuration generation. The
- * workers share nothing mutable but the metrics (locked per update) and
- * the read-only list of peers the admin page sums over.
+ * the workers), resolver, connection pool, and a reference to the
+ * configuration generation, which the main thread built and all workers
+ * share read-only. The workers share nothing else mutable but the
+ * metrics (locked per update), link health, origin TLS sessions, the
+ * CA's leaf table (each locked inside) and the read-only list of peers
+ * the admin page sums over.
  *
- * The main thread controls them through a pipe each: 'T' drains, 'H'
- * reloads. */
+ * The main thread controls them through a pipe each: 'T' drains, 'G'
+ * says a new generation waits in the worker's mailbox (worker_set_gen). */
 #ifndef HUBGATE_WORKER_H
 #define HUBGATE_WORKER_H
 
@@ -16,7 +19,9 @@
 struct worker {
     struct proxy px;
     int index;
-    const char *config_path;
+    struct gen *gen;            /* the generation to start with (a reference
+                                 * the worker takes over) */
+    struct gen *next_gen;       /* mailbox: a reference, swapped atomically */
     struct metrics *metrics;    /* shared by all workers */
     struct links_health *health; /* shared by all workers */
     struct tls_sessions *sessions; /* shared by all workers */
@@ -34,7 +39,16 @@ struct worker {
 /* Thread body: arg is a struct worker. */
 void *worker_main(void *arg);
 
-/* Sends a command ('T' or 'H') to a running worker. */
+/* Sends a command ('T') to a running worker. */
 void worker_command(struct worker *w, char cmd);
+
+/* Main thread: hands g to a running worker, which serves new connections
+ * from it once its loop reads the command. Takes a reference to g for the
+ * worker; a generation handed earlier and not yet taken up is dropped. */
+void worker_set_gen(struct worker *w, struct gen *g);
+
+/* Main thread, after the worker's thread ended: drops a generation handed
+ * but never taken up. */
+void worker_clear_gen(struct worker *w);
 
 #endif

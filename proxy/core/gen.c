@@ -29,7 +29,9 @@ static int gen_hub_auth(struct gen *g, char *err, size_t errlen)
     return 0;
 }
 
-struct gen *gen_new(struct config *cfg, char *err, size_t errlen)
+struct gen *gen_new(struct config *cfg, const struct gen *prev,
+                    struct links_health *health, struct tls_sessions *sessions,
+                    char *err, size_t errlen)
 {
     struct gen *g = calloc(1, sizeof(*g));
 
@@ -39,6 +41,7 @@ struct gen *gen_new(struct config *cfg, char *err, size_t errlen)
         return NULL;
     }
     g->refs = 1;
+    g->seq = prev ? prev->seq + 1 : 0;
     g->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     g->ca = ca_open(g->cfg.ca_dir, g->cfg.intercept_hosts.v, g->cfg.intercept_hosts.n,
@@ -54,6 +57,11 @@ struct gen *gen_new(struct config *cfg, char *err, size_t errlen)
     if (gen_hub_auth(g, err, errlen) != 0)
         goto fail;
     g->check_digests = g->cfg.verify_digest_always || links_have_relay(&g->links);
+    /* Last, once nothing can fail: the old CA gains a reference only for
+     * a generation that will run. */
+    g->ca = ca_reuse(prev ? prev->ca : NULL, g->ca);
+    g->links.health = health;
+    tls_origin_share(g->up_ctx, sessions, g->seq);
     return g;
 fail:
     gen_unref(g);
@@ -62,7 +70,8 @@ fail:
 
 void gen_unref(struct gen *g)
 {
-    if (!g || --g->refs)
+    /* acq_rel: every thread's use of g happens before the free */
+    if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     links_free(&g->links);
     links_free(&g->pass_links);

@@ -144,10 +144,13 @@ void links_rest(struct links *l, int i, uint64_t now, uint64_t ms, uint64_t cap_
         return;
     if (cap_ms && ms > cap_ms)
         ms = cap_ms;
-    l->rest_until[i] = now + ms;
-    snprintf(l->why[i], sizeof(l->why[i]), "%s", why);
-    if (!l->health)
+    /* With shared health, l belongs to a generation every loop reads at
+     * once: only the locked table is written. */
+    if (!l->health) {
+        l->rest_until[i] = now + ms;
+        snprintf(l->why[i], sizeof(l->why[i]), "%s", why);
         return;
+    }
     pthread_mutex_lock(&l->health->lock);
     k = health_slot(l->health, l->v[i]->name, 1);
     if (k >= 0) {

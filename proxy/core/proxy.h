@@ -21,9 +21,9 @@ struct upstream_opener;
 
 struct proxy {
     struct loop *loop;
-    struct gen *gen;            /* current configuration generation */
+    struct gen *gen;            /* current configuration generation (one
+                                 * reference; shared by all workers) */
     const struct config *cfg;   /* &gen->cfg: what new connections get */
-    const char *config_path;    /* for reloads */
     struct dns *dns;
     int lfd;                    /* listening socket, -1 once closed */
     struct timer accept_backoff;
@@ -39,7 +39,6 @@ struct proxy {
     struct proxy **peers;       /* every worker's proxy, read-only */
     struct links_health *health; /* link health, shared by all workers */
     struct tls_sessions *sessions; /* TLS sessions toward origins, shared */
-    unsigned reloads;           /* SIGHUPs seen: the configuration generation */
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;

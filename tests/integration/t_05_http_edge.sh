@@ -36,7 +36,14 @@
 #       another host on the plain path) gets its own answer (#15.1);
 #   20. an HTTP/1.0 client gets a chunked answer de-chunked, and the
 #       connection closed at its end (#15.3);
-#   21. CONNECT origin.test.:443 (trailing dot, any case) is intercepted.
+#   21. CONNECT origin.test.:443 (trailing dot, any case) is intercepted;
+#   22. one configuration generation for both loops (hubgate runs with
+#       HUBGATE_WORKERS=2, HG_WORKERS to change): 20 CONNECTs (spread over
+#       the loops by SO_REUSEPORT) show one leaf serial; a SIGHUP with a bad
+#       config (unknown key; ca_file missing) logs "reload refused" once
+#       and changes nothing; a good one logs "reloaded" once and 20 new
+#       connections all obey it (the allow list); a reload that keeps the
+#       CA keeps the leaf (same serial after).
 # Nothing time-based is pass/fail except "answered within 5 s". All cases
 # run; the test fails if any did, printing the tails of hubgate's and the
 # origin's logs. Everything (namespace, processes, files) goes at exit.
@@ -215,7 +222,7 @@ for f in hubgate hubgate-deny; do
 done
 
 start_hubgate() {
-    start hubgate "$HUBGATE" -c "$tmp/hubgate.ini"
+    start hubgate env HUBGATE_WORKERS="${HG_WORKERS:-2}" "$HUBGATE" -c "$tmp/hubgate.ini"
     wait_port 3128 hubgate
     local i
     for ((i = 0; i < 100; i++)); do
@@ -540,8 +547,90 @@ case_reload() {
         || bad "no progress line for a 200 MB transfer that took over 10 s"
 }
 
+# since LINE: hubgate's log after its first LINE lines.
+since() { tail -n +"$(($1 + 1))" "$tmp/hubgate.log"; }
+
+# hup WANT: SIGHUP, then until hubgate's log says WANT (a grep pattern),
+# at most 5 s; the new lines land in $hup_log.
+hup() {
+    local n0 i
+    n0=$(wc -l <"$tmp/hubgate.log")
+    kill -HUP "${pids[hubgate]}"
+    for ((i = 0; i < 50; i++)); do
+        since "$n0" | grep -q "$1" && break
+        sleep 0.1
+    done
+    sleep 0.3   # the loops take the new generation from their pipes
+    hup_log=$(since "$n0")
+}
+
+# count PATTERN: lines of $hup_log matching PATTERN.
+count() { grep -c "$1" <<<"$hup_log"; }
+
+# statuses N URL: the status of N plain requests, each on a new connection.
+statuses() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        nsx curl -sS --proxy http://127.0.0.1:3128 --max-time 5 -o /dev/null \
+            -w '%{http_code}\n' "$2" 2>/dev/null || true
+    done | sort | uniq -c | awk '{printf "%s%sx%s", sep, $1, $2; sep=" "}'
+}
+
+# 22. one generation for every loop
+case_gen() {
+    local out serial serial2 st deny n0 n
+    grep -q 'with 2 event loop(s)' "$tmp/hubgate.log" \
+        || { bad "generation: hubgate did not start 2 loops (HG_WORKERS=${HG_WORKERS:-2})"; return; }
+    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" leaf-serials 20 2>&1) \
+        || { bad "generation: ${out#FAIL: }"; return; }
+    serial=$(sed -n 's/.*(serial \([0-9A-Fa-f]*\)).*/\1/p' <<<"$out")
+    good "${out#ok: } across the loops"
+
+    # refused at the config (unknown key) and at the generation (ca_file)
+    printf '[proxy]\nno_such_key = 1\n' >>"$tmp/hubgate.ini"
+    hup 'reload refused'
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
+    [ "$(count 'reload refused, keeping the running configuration')" = 1 ] && [ "$(count reloaded)" = 0 ] \
+        || { bad "SIGHUP with an unknown key: want one 'reload refused' and no 'reloaded', log: $(tr '\n' '|' <<<"$hup_log")"; return; }
+    sed -i "s|^ca_file = .*|ca_file = $tmp/no-such-ca.pem|" "$tmp/hubgate.ini"
+    hup 'reload refused'
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
+    [ "$(count 'reload refused.*no-such-ca.pem')" = 1 ] && [ "$(count 'reload refused')" = 1 ] \
+        && [ "$(count reloaded)" = 0 ] \
+        || { bad "SIGHUP with a missing ca_file: want one 'reload refused' naming it, log: $(tr '\n' '|' <<<"$hup_log")"; return; }
+    st=$(statuses 20 http://origin.test/hello)
+    [ "$st" = "20x200" ] || { bad "after two refused reloads: 20 requests answered $st, want 20x200"; return; }
+    good "SIGHUP with a bad config (unknown key, missing ca_file): refused once each, both loops serve on"
+
+    # a good reload: said once, and every loop obeys the new allow list
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "10.0.0.0/8"
+    hup reloaded
+    [ "$(count 'reloaded: new connections use the new configuration')" = 1 ] \
+        && [ "$(count 'SIGHUP: reloading')" = 1 ] && [ "$(count 'reload refused')" = 0 ] \
+        || { bad "good SIGHUP: want one 'SIGHUP: reloading' and one 'reloaded', log: $(tr '\n' '|' <<<"$hup_log")"; return; }
+    n0=$(wc -l <"$tmp/hubgate.log")
+    deny=$(statuses 20 http://origin.test/hello)
+    n=$(since "$n0" | grep -c 'refused: not in \[proxy\] allow')
+    # 403, or a reset when the refusal closes before curl's request is read
+    [[ $deny != *x200* ]] && [ "$n" = 20 ] \
+        || { bad "after allow = 10.0.0.0/8: 20 new connections answered $deny, $n refusals logged, want none served and 20 refused"; return; }
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
+    hup reloaded
+    [ "$(count reloaded)" = 1 ] || { bad "reload back: $(count reloaded) 'reloaded' lines"; return; }
+    st=$(statuses 20 http://origin.test/hello)
+    [ "$st" = "20x200" ] || { bad "after allow back to 127.0.0.0/8: 20 connections answered $st"; return; }
+    good "good SIGHUP: 'reloaded' once; 20 new connections refused by the new allow list ($deny), then 20 served after it was put back"
+
+    out=$(nsx "$PY" "$edge/client.py" "${CL[@]}" leaf-serials 20 2>&1) \
+        || { bad "generation after reloads: ${out#FAIL: }"; return; }
+    serial2=$(sed -n 's/.*(serial \([0-9A-Fa-f]*\)).*/\1/p' <<<"$out")
+    [ -n "$serial" ] && [ "$serial2" = "$serial" ] \
+        || { bad "reloads with the same CA: leaf serial $serial2, want $serial (kept)"; return; }
+    good "after two reloads with the same CA: 20 CONNECTs, still the one leaf (serial $serial)"
+}
+
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
-                    raw protocol 403 trailers reload}; do
+                    raw protocol 403 trailers reload gen}; do
     "case_$c"
     check_alive "$c"
 done

@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "base/log.h"
+#include "ca/ca.h"
 #include "proxy/conn.h"
 #include "proxy/core/config.h"
 #include "proxy/core/gen.h"
@@ -307,21 +308,28 @@ static void flow_sha256(const void *p, size_t n, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static struct gen *flow_gen(const char *extra)
+/* A generation for the tests' config plus extra lines; prev: the running
+ * one on a reload, else NULL. Origins are "verified" against hubgate's own
+ * CA certificate: any PEM file does, the opener makes no TLS. */
+static struct gen *flow_gen(const char *extra, const struct gen *prev)
 {
-    char text[2048], err[512];
+    static char *const hosts[] = {"registry.test", "blobs.test"};
+    char text[2048], err[512], dir[96];
     struct config cfg;
     struct gen *g;
 
+    snprintf(dir, sizeof(dir), "%s/ca", W.dir);
+    if (ca_create(dir, hosts, 2, 0, err, sizeof(err)) != 0)
+        fail_msg("ca_create: %s", err);
     snprintf(text, sizeof(text),
-             "[proxy]\nlisten = 127.0.0.1:1\n[ca]\ndir = %s/ca\n"
+             "[proxy]\nlisten = 127.0.0.1:1\n[ca]\ndir = %s\n"
              "[intercept]\nhosts = registry.test blobs.test\nverify_digest = always\n"
              "[upstream]\nvia = direct, socks5://127.0.0.1:9\n"
-             "ca_file = /etc/ssl/certs/ca-certificates.crt\n[dns]\nservers =\n"
-             "[admin]\nlisten =\n%s", W.dir, extra);
+             "ca_file = %s/ca.crt\n[dns]\nservers =\n"
+             "[admin]\nlisten =\n%s", dir, dir, extra);
     if (config_load_string(&cfg, "flow.ini", text, strlen(text), err, sizeof(err)) != 0)
         fail_msg("config: %s", err);
-    g = gen_new(&cfg, err, sizeof(err));
+    g = gen_new(&cfg, prev, NULL, NULL, err, sizeof(err));
     if (!g)
         fail_msg("gen_new: %s", err);
     return g;
@@ -337,7 +345,7 @@ static int flow_setup(void **state)
     W.px.loop = loop_new();
     assert_non_null(W.px.loop);
     W.px.lfd = -1;
-    W.px.gen = flow_gen("");
+    W.px.gen = flow_gen("", NULL);
     W.px.cfg = &W.px.gen->cfg;
     W.px.pool = pool_new(W.px.loop, 16, 30000);
     W.px.opener = &flow_opener;

@@ -314,7 +314,7 @@ static void test_reload_during_transfer(void **state)
     origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
     flow_send(o, blob, 30000);
-    W.px.gen = flow_gen("[proxy]\nidle_timeout = 7s\n");
+    W.px.gen = flow_gen("[proxy]\nidle_timeout = 7s\n", old);
     W.px.cfg = &W.px.gen->cfg;
     gen_unref(old);
     assert_ptr_equal(c->gen, old);  /* the connection still holds it */

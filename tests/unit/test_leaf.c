@@ -1,6 +1,9 @@
 /* test_leaf.c — unit tests for ca/leaf.c and ca/leaves.c: name checks,
  * the leaf each host gets, re-minting, name constraints as OpenSSL's
- * verifier applies them, and a real TLS handshake over a BIO pair. */
+ * verifier applies them, a real TLS handshake over a BIO pair, one leaf
+ * per host when several threads ask at once, the caller's reference, and
+ * a reload keeping an unchanged CA (ca_reuse). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +45,18 @@ static struct ca *open_ca(const char *name, char *const *hosts, size_t n,
     if (ca == NULL)
         fail_msg("ca_open: %s", err);
     return ca;
+}
+
+/* ca_leaf_ctx() with its reference dropped at once: the pointer stays
+ * valid while the table holds the context, that is until the next mint
+ * for the host or ca_free(), which in a single-threaded test is enough for
+ * comparing pointers and reading the certificate. */
+static SSL_CTX *leaf_ctx(struct ca *ca, const char *host, time_t now)
+{
+    SSL_CTX *ctx = ca_leaf_ctx(ca, host, now, NULL);
+
+    SSL_CTX_free(ctx);
+    return ctx;
 }
 
 /* X509_V_OK, or the error X509_verify_cert() stopped at: leaf checked
@@ -130,7 +145,7 @@ static void test_leaf_cert(void **state)
 
     (void)state;
     ca = open_ca("leaf", HOSTS, NHOSTS, &count);
-    ctx = ca_leaf_ctx(ca, host, now);
+    ctx = leaf_ctx(ca, host, now);
     assert_non_null(ctx);
     assert_int_equal(count.calls, 1);
     assert_ptr_equal(count.last, ctx);
@@ -185,8 +200,8 @@ static void test_leaf_cert(void **state)
                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     /* the same context again, without another setup call */
-    assert_ptr_equal(ca_leaf_ctx(ca, host, now + 60), ctx);
-    assert_ptr_equal(ca_leaf_ctx(ca, "REGISTRY-1.Docker.IO", now + 60), ctx);
+    assert_ptr_equal(leaf_ctx(ca, host, now + 60), ctx);
+    assert_ptr_equal(leaf_ctx(ca, "REGISTRY-1.Docker.IO", now + 60), ctx);
     assert_int_equal(count.calls, 1);
     ca_free(ca);
 }
@@ -207,8 +222,8 @@ static void test_leaf_hosts(void **state)
 
     (void)state;
     ca = open_ca("leaves", HOSTS, NHOSTS, NULL);
-    a = ca_leaf_ctx(ca, HOSTS[0], now);
-    b = ca_leaf_ctx(ca, HOSTS[1], now);
+    a = leaf_ctx(ca, HOSTS[0], now);
+    b = leaf_ctx(ca, HOSTS[1], now);
     assert_non_null(a);
     assert_non_null(b);
     assert_ptr_not_equal(a, b);
@@ -223,15 +238,15 @@ static void test_leaf_hosts(void **state)
     assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(xa), X509_get0_pubkey(xb)), 1);
 
     for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-        if (ca_leaf_ctx(ca, refused[i], now) != NULL)
+        if (leaf_ctx(ca, refused[i], now) != NULL)
             fail_msg("minted for \"%s\"", refused[i]);
-    assert_null(ca_leaf_ctx(ca, NULL, now));
-    assert_null(ca_leaf_ctx(NULL, HOSTS[0], now));
+    assert_null(leaf_ctx(ca, NULL, now));
+    assert_null(leaf_ctx(NULL, HOSTS[0], now));
     memset(name, 'a', sizeof(name));
     name[63] = name[127] = name[191] = '.';
     name[254] = '\0';
     assert_false(ca_name_valid(name));
-    assert_null(ca_leaf_ctx(ca, name, now));
+    assert_null(leaf_ctx(ca, name, now));
     ca_free(ca);
 }
 
@@ -297,7 +312,7 @@ static void test_leaf_long_name(void **state)
     host[40] = '.';
     strcpy(host + 70, ".docker.io");
     ca = open_ca("long", hosts, 1, NULL);
-    ctx = ca_leaf_ctx(ca, host, now);
+    ctx = leaf_ctx(ca, host, now);
     assert_non_null(ctx);
     leaf = SSL_CTX_get0_certificate(ctx);
     assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(leaf)), 0);
@@ -323,16 +338,16 @@ static void test_leaf_remint(void **state)
 
     (void)state;
     ca = open_ca("remint", HOSTS, NHOSTS, &count);
-    c0 = ca_leaf_ctx(ca, HOSTS[2], t0);
+    c0 = leaf_ctx(ca, HOSTS[2], t0);
     assert_non_null(c0);
     serial = ASN1_INTEGER_dup(X509_get0_serialNumber(SSL_CTX_get0_certificate(c0)));
     /* a connection made from the first context outlives it */
     old = SSL_new(c0);
     assert_non_null(old);
     /* five days on: same leaf; a day before notAfter: a new one */
-    assert_ptr_equal(ca_leaf_ctx(ca, HOSTS[2], t0 + 5L * 86400), c0);
+    assert_ptr_equal(leaf_ctx(ca, HOSTS[2], t0 + 5L * 86400), c0);
     assert_int_equal(count.calls, 1);
-    c1 = ca_leaf_ctx(ca, HOSTS[2], t1);
+    c1 = leaf_ctx(ca, HOSTS[2], t1);
     assert_non_null(c1);
     assert_int_equal(count.calls, 2);
     assert_ptr_equal(count.last, c1);
@@ -345,16 +360,16 @@ static void test_leaf_remint(void **state)
                                       X509_get0_serialNumber(SSL_get_certificate(old))), 0);
     SSL_free(old);
     /* a clock set back before the new leaf's notBefore: minted again */
-    assert_non_null(ca_leaf_ctx(ca, HOSTS[2], t0));
+    assert_non_null(leaf_ctx(ca, HOSTS[2], t0));
     assert_int_equal(count.calls, 3);
 
     /* the boundary: kept until one day before notAfter, then re-minted */
-    c0 = ca_leaf_ctx(ca, HOSTS[1], t0);
+    c0 = leaf_ctx(ca, HOSTS[1], t0);
     assert_int_equal(count.calls, 4);
     na = cert_time(X509_get0_notAfter(SSL_CTX_get0_certificate(c0)));
-    assert_ptr_equal(ca_leaf_ctx(ca, HOSTS[1], na - 86400 - 1), c0);
+    assert_ptr_equal(leaf_ctx(ca, HOSTS[1], na - 86400 - 1), c0);
     assert_int_equal(count.calls, 4);
-    c1 = ca_leaf_ctx(ca, HOSTS[1], na - 86400);
+    c1 = leaf_ctx(ca, HOSTS[1], na - 86400);
     assert_non_null(c1);
     assert_int_equal(count.calls, 5);
     assert_true(cert_time(X509_get0_notAfter(SSL_CTX_get0_certificate(c1))) > na);
@@ -432,7 +447,7 @@ static void test_tls_handshake(void **state)
     ca = open_ca("tls", HOSTS, NHOSTS, NULL);
     tdir(dir, sizeof(dir), "tls");
     snprintf(cafile, sizeof(cafile), "%s/ca.crt", dir);
-    ctx = ca_leaf_ctx(ca, "auth.docker.io", now);
+    ctx = leaf_ctx(ca, "auth.docker.io", now);
     assert_non_null(ctx);
     assert_int_equal(handshake(ctx, cafile, "auth.docker.io", &vr), 0);
     assert_int_equal(vr, X509_V_OK);
@@ -440,6 +455,191 @@ static void test_tls_handshake(void **state)
     assert_int_equal(handshake(ctx, cafile, "registry-1.docker.io", &vr), -1);
     assert_int_equal(vr, X509_V_ERR_HOSTNAME_MISMATCH);
     ca_free(ca);
+}
+
+/* Several loops ask the CA shared by all of them for the same host at
+ * the same instant: one thread mints, the others wait and get its leaf. */
+#define MINTERS 4
+#define MINT_ROUNDS 100
+
+struct minter {
+    struct ca *ca;
+    pthread_barrier_t *go;
+    size_t index;
+    time_t now;
+    SSL_CTX *first;     /* the first answer for HOSTS[0], a reference */
+    int first_minted;
+    int minted;         /* further calls that said they minted */
+    int failed;
+};
+
+/* Thread body: no cmocka asserts here (not thread-safe); the results go
+ * back in struct minter. */
+static void *minter_run(void *arg)
+{
+    struct minter *m = arg;
+    int k, made;
+    size_t i;
+
+    pthread_barrier_wait(m->go);
+    m->first = ca_leaf_ctx(m->ca, HOSTS[0], m->now, &m->first_minted);
+    for (k = 0; k < MINT_ROUNDS; k++) {
+        for (i = 0; i < NHOSTS; i++) {
+            SSL_CTX *c = ca_leaf_ctx(m->ca, HOSTS[(i + m->index) % NHOSTS], m->now, &made);
+            SSL *ssl = c != NULL ? SSL_new(c) : NULL;
+
+            /* the caller's reference goes once the SSL holds its own */
+            SSL_CTX_free(c);
+            m->failed += ssl == NULL;
+            m->minted += made;
+            SSL_free(ssl);
+        }
+    }
+    return NULL;
+}
+
+/* MINTERS threads at now; returns how many calls said they minted, and
+ * checks that they all got one and the same valid leaf for HOSTS[0]. */
+static int mint_together(struct ca *ca, time_t now)
+{
+    struct minter m[MINTERS];
+    pthread_t t[MINTERS];
+    pthread_barrier_t go;
+    int made = 0, first = 0;
+    size_t i;
+
+    assert_int_equal(pthread_barrier_init(&go, NULL, MINTERS), 0);
+    for (i = 0; i < MINTERS; i++) {
+        memset(&m[i], 0, sizeof(m[i]));
+        m[i].ca = ca;
+        m[i].go = &go;
+        m[i].index = i;
+        m[i].now = now;
+        assert_int_equal(pthread_create(&t[i], NULL, minter_run, &m[i]), 0);
+    }
+    for (i = 0; i < MINTERS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    pthread_barrier_destroy(&go);
+    for (i = 0; i < MINTERS; i++) {
+        assert_non_null(m[i].first);
+        assert_ptr_equal(m[i].first, m[0].first);
+        assert_int_equal(m[i].failed, 0);
+        first += m[i].first_minted;
+        made += m[i].first_minted + m[i].minted;
+    }
+    assert_int_equal(first, 1);
+    assert_int_equal(verify_at(ca_cert(ca), SSL_CTX_get0_certificate(m[0].first),
+                               HOSTS[0], now), X509_V_OK);
+    for (i = 0; i < MINTERS; i++)
+        SSL_CTX_free(m[i].first);
+    return made;
+}
+
+static void test_leaf_threads(void **state)
+{
+    struct setup_count count = {0, NULL};
+    time_t t0 = time(NULL), t1 = t0 + 7L * 86400 - 3600;
+    struct ca *ca;
+
+    (void)state;
+    ca = open_ca("threads", HOSTS, NHOSTS, &count);
+    /* first use: one leaf per host for all threads */
+    assert_int_equal(mint_together(ca, t0), NHOSTS);
+    assert_int_equal(ca_minted(ca), NHOSTS);
+    assert_int_equal(count.calls, NHOSTS);
+    /* a day before notAfter, all at once again: one re-mint per host */
+    assert_int_equal(mint_together(ca, t1), NHOSTS);
+    assert_int_equal(ca_minted(ca), 2 * NHOSTS);
+    ca_free(ca);
+}
+
+/* The caller's reference outlives a re-mint and the CA itself, and
+ * *minted says which call minted. */
+static void test_leaf_ref(void **state)
+{
+    time_t t0 = time(NULL), t1 = t0 + 7L * 86400 - 3600;
+    ASN1_INTEGER *serial;
+    SSL_CTX *c0, *c1, *again;
+    struct ca *ca;
+    int made = -1;
+    SSL *ssl;
+
+    (void)state;
+    ca = open_ca("ref", HOSTS, NHOSTS, NULL);
+    c0 = ca_leaf_ctx(ca, HOSTS[1], t0, &made);
+    assert_non_null(c0);
+    assert_int_equal(made, 1);
+    again = ca_leaf_ctx(ca, HOSTS[1], t0 + 60, &made);
+    assert_ptr_equal(again, c0);
+    assert_int_equal(made, 0);
+    SSL_CTX_free(again);
+    assert_null(ca_leaf_ctx(ca, "evil.example.com", t0, &made));
+    assert_int_equal(made, 0);
+    serial = ASN1_INTEGER_dup(X509_get0_serialNumber(SSL_CTX_get0_certificate(c0)));
+    /* the table moves on to a new leaf; ours stays whole */
+    c1 = ca_leaf_ctx(ca, HOSTS[1], t1, &made);
+    assert_int_equal(made, 1);
+    assert_ptr_not_equal(c1, c0);
+    ca_free(ca);
+    ssl = SSL_new(c0);
+    assert_non_null(ssl);
+    assert_int_equal(ASN1_INTEGER_cmp(serial, X509_get0_serialNumber(SSL_get_certificate(ssl))),
+                     0);
+    SSL_free(ssl);
+    SSL_CTX_free(c0);
+    SSL_CTX_free(c1);
+    ASN1_INTEGER_free(serial);
+}
+
+/* A reload that opens the same CA again keeps the running one, and its
+ * leaves; anything else about the CA gives the fresh one. */
+static void test_ca_reuse(void **state)
+{
+    char dir[512], err[512] = "";
+    time_t now = time(NULL);
+    struct ca *a, *b, *r;
+    SSL_CTX *x;
+
+    (void)state;
+    tdir(dir, sizeof(dir), "reuse-leaves");
+    a = open_ca("reuse-leaves", HOSTS, NHOSTS, NULL);
+    x = leaf_ctx(a, HOSTS[0], now);
+    assert_non_null(x);
+    b = ca_open(dir, HOSTS, NHOSTS, NULL, NULL, err, sizeof(err));
+    assert_non_null(b);
+    r = ca_reuse(a, b);
+    assert_ptr_equal(r, a);
+    assert_ptr_equal(leaf_ctx(r, HOSTS[0], now + 60), x);
+    assert_int_equal(ca_minted(r), 1);
+    ca_free(r);             /* the generation's reference; a is still ours */
+    assert_ptr_equal(leaf_ctx(a, HOSTS[0], now + 60), x);
+
+    /* another intercept list: another table */
+    b = ca_open(dir, HOSTS, 2, NULL, NULL, err, sizeof(err));
+    assert_non_null(b);
+    r = ca_reuse(a, b);
+    assert_ptr_equal(r, b);
+    ca_free(r);
+    /* another setup callback */
+    b = ca_open(dir, HOSTS, NHOSTS, count_setup, &(struct setup_count){0, NULL}, err,
+                sizeof(err));
+    assert_non_null(b);
+    r = ca_reuse(a, b);
+    assert_ptr_equal(r, b);
+    ca_free(r);
+    /* the files replaced (ca-new --force): the new CA */
+    assert_int_equal(ca_create(dir, HOSTS, NHOSTS, 1, err, sizeof(err)), 0);
+    b = ca_open(dir, HOSTS, NHOSTS, NULL, NULL, err, sizeof(err));
+    assert_non_null(b);
+    assert_int_not_equal(X509_cmp(ca_cert(a), ca_cert(b)), 0);
+    r = ca_reuse(a, b);
+    assert_ptr_equal(r, b);
+    ca_free(r);
+    /* nothing to keep at start */
+    b = ca_open(dir, HOSTS, NHOSTS, NULL, NULL, err, sizeof(err));
+    assert_ptr_equal(ca_reuse(NULL, b), b);
+    ca_free(b);
+    ca_free(a);
 }
 
 int main(void)
@@ -452,6 +652,9 @@ int main(void)
         cmocka_unit_test(test_leaf_long_name),
         cmocka_unit_test(test_leaf_remint),
         cmocka_unit_test(test_tls_handshake),
+        cmocka_unit_test(test_leaf_threads),
+        cmocka_unit_test(test_leaf_ref),
+        cmocka_unit_test(test_ca_reuse),
     };
 
     return cmocka_run_group_tests_name("leaf", tests, troot_setup, troot_teardown);

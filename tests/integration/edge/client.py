@@ -34,6 +34,10 @@ Cases:
                         and the connection closed at its end
     trailing-dot TARGET CONNECT TARGET (origin.test.:443, ORIGIN.TEST.:443):
                         the leaf for origin.test, GET /hello answered
+    leaf-serials N      N CONNECTs to origin.test:443 one after the other,
+                        each on a new connection (the kernel spreads them
+                        over hubgate's loops), GET /hello on each: every
+                        one shows the same leaf (one serial, printed)
 """
 import argparse
 import socket
@@ -336,6 +340,24 @@ def case_trailing_dot(c, args):
           (args[0], ",".join(names)))
 
 
+def case_leaf_serials(c, args):
+    n = int(args[0])
+    serials = {}
+    for i in range(n):
+        s = c.tunnel()
+        serial = s.getpeercert()["serialNumber"]
+        s.sendall(req("/hello", extra="Connection: close\r\n"))
+        st, h, raw, body = read_response(s)
+        s.close()
+        if st != 200 or body != b"hello\n":
+            raise Fail("connection %d: GET /hello: %r %r" % (i + 1, raw, body))
+        serials[serial] = serials.get(serial, 0) + 1
+    if len(serials) != 1:
+        raise Fail("%d connections showed %d leaves (serial: count) %r" %
+                   (n, len(serials), serials))
+    print("ok: %d CONNECTs to %s, one leaf (serial %s)" % (n, ORIGIN, next(iter(serials))))
+
+
 CASES = {
     "head-keepalive": case_head_keepalive,
     "after-no-body": case_after_no_body,
@@ -348,6 +370,7 @@ CASES = {
     "forged-after": case_forged_after,
     "http10": case_http10,
     "trailing-dot": case_trailing_dot,
+    "leaf-serials": case_leaf_serials,
 }
 
 
