@@ -121,7 +121,10 @@ shipped_config() {
     grep -qx 'dir = var/ca' "$src" \
         || die "$src has no line 'dir = var/ca'; update shipped_config() in $0"
     # shellcheck disable=SC2016  # backquotes of the sample's text, not a command
+    grep -qx 'dir = var/cache' "$src" \
+        || die "$src has no line 'dir = var/cache'; update shipped_config() in $0"
     sed -e 's|^dir = var/ca$|;dir = /var/lib/hubgate|' \
+        -e 's|^dir = var/cache$|;dir =|' \
         -e 's|^; This is the sample used by `make run` from the repository root; a packaged$|; An upgrade keeps your changes: a new default goes next to this file, as\
 ; hubgate.ini.new (make install) or hubgate.ini.dpkg-dist (the package).|' \
         -e 's|^; install reads /etc/hubgate/hubgate.ini. Every key shown commented out is$|; hubgate reads this file unless given -c FILE. Every key commented out is|' \

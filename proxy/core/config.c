@@ -49,6 +49,7 @@ static int (*const cfg_parsers[])(struct cfg_ctx *, const struct cfg_row *, void
     [CFG_T_tlinks] = cfg_parse_list,     [CFG_T_secret] = cfg_parse_path,
     [CFG_T_userfile] = cfg_parse_path,   [CFG_T_oaddr] = cfg_parse_oaddr,
     [CFG_T_logfmt] = cfg_parse_choice,    [CFG_T_digestmode] = cfg_parse_choice,
+    [CFG_T_opath] = cfg_parse_path,
 };
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)

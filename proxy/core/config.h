@@ -75,6 +75,10 @@ struct config {
     struct str_list relay_hosts;    /* lower-cased, validated names, once each */
     struct str_list relay_urls;     /* relay_urls.v[i] serves relay_hosts.v[i] */
 
+    /* [cache] */
+    char *cache_dir;                /* NULL (the default ""): no cache */
+    size_t cache_max_size;          /* 10GiB: bytes of blobs kept */
+
     /* [dns] */
     struct str_list dns_servers;    /* empty: resolv.conf and /etc/hosts */
 };

@@ -13,7 +13,7 @@ enum cfg_type {
     CFG_T_listen, CFG_T_cidrs, CFG_T_duration, CFG_T_size, CFG_T_count,
     CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers, CFG_T_flag,
     CFG_T_users, CFG_T_ports, CFG_T_tlinks, CFG_T_secret, CFG_T_userfile,
-    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode
+    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode, CFG_T_opath
 };
 
 enum cfg_key {

@@ -78,13 +78,13 @@ struct cfg_unit {
 
 static const struct cfg_unit cfg_units[][4] = {
     [CFG_T_duration] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}},
-    [CFG_T_size] = {{"", 1}, {"KiB", 1024}, {"MiB", 1048576}},
+    [CFG_T_size] = {{"", 1}, {"KiB", 1024}, {"MiB", 1048576}, {"GiB", 1073741824}},
     [CFG_T_count] = {{"", 1}},
 };
 
 static const char *const cfg_number_hint[] = {
     [CFG_T_duration] = "is not a duration; a bare number is seconds, or add ms, s or m",
-    [CFG_T_size] = "is not a size; a bare number is bytes, or add KiB or MiB",
+    [CFG_T_size] = "is not a size; a bare number is bytes, or add KiB, MiB or GiB",
     [CFG_T_count] = "is not a whole number",
 };
 
@@ -92,6 +92,8 @@ static void cfg_fmt_number(char *out, size_t outlen, enum cfg_type t, unsigned l
 {
     if (t == CFG_T_duration)
         snprintf(out, outlen, "%llums", n);
+    else if (t == CFG_T_size && n != 0 && n % 1073741824 == 0)
+        snprintf(out, outlen, "%lluGiB", n / 1073741824);
     else if (t == CFG_T_size && n % 1048576 == 0)
         snprintf(out, outlen, "%lluMiB", n / 1048576);
     else if (t == CFG_T_size && n % 1024 == 0)
@@ -274,7 +276,8 @@ void cfg_free_field(enum cfg_type t, void *field)
     struct str_list *l = field;
     size_t i;
 
-    if (t == CFG_T_path || t == CFG_T_secret || t == CFG_T_userfile || t == CFG_T_oaddr) {
+    if (t == CFG_T_path || t == CFG_T_opath || t == CFG_T_secret || t == CFG_T_userfile ||
+        t == CFG_T_oaddr) {
         free(*(char **)field);
         *(char **)field = NULL;
     } else if (t == CFG_T_cidrs) {

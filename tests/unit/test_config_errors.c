@@ -75,7 +75,7 @@ static void test_duration_bad(void **state)
 
 static void test_sizes_bad(void **state)
 {
-    static const char *const bad[] = {"64K", "64KB", "64kib", "64 KiB", "1GiB", "-1", "KiB",
+    static const char *const bad[] = {"64K", "64KB", "64kib", "64 KiB", "1TiB", "-1", "KiB",
                                       "1.5MiB", "64KiBs"};
     char text[128], want[160];
     size_t i;
@@ -84,7 +84,7 @@ static void test_sizes_bad(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(text, sizeof(text), "[proxy]\nmax_header_bytes = %s\n", bad[i]);
         snprintf(want, sizeof(want), "t.ini:2: [proxy] max_header_bytes: \"%s\" is not a size; "
-                 "a bare number is bytes, or add KiB or MiB (example: 64KiB)", bad[i]);
+                 "a bare number is bytes, or add KiB, MiB or GiB (example: 64KiB)", bad[i]);
         refuse(text, want, 0);
     }
     refuse("[proxy]\nmax_header_bytes = 1023\n", "t.ini:2: [proxy] max_header_bytes: \"1023\" "
@@ -401,7 +401,7 @@ static void test_error_unknown_section(void **state)
     (void)state;
     refuse("[proxy]\nlisten = 127.0.0.1:1\n[foo]\nbar = 1\n", "t.ini:4: [foo] bar: unknown "
            "section; the sections are [proxy] [ca] [intercept] [upstream] [passthrough] [admin] "
-           "[log] [dns] [relay]", 0);
+           "[log] [cache] [dns] [relay]", 0);
     refuse("[Proxy]\nlisten = 127.0.0.1:1\n", "t.ini:2: [Proxy] listen: unknown section; the "
            "key belongs in [proxy]", 0);
 }
@@ -423,7 +423,7 @@ static void test_error_key_outside_section(void **state)
     refuse("listen = 127.0.0.1:1\n", "t.ini:1: listen: outside any section; the key belongs in "
            "[proxy]", 0);
     refuse("x = 1\n", "t.ini:1: x: outside any section; the sections are [proxy] [ca] "
-           "[intercept] [upstream] [passthrough] [admin] [log] [dns] [relay]", 0);
+           "[intercept] [upstream] [passthrough] [admin] [log] [cache] [dns] [relay]", 0);
 }
 
 static void test_error_syntax(void **state)
