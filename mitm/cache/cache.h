@@ -1,0 +1,168 @@
+/* cache.h — the blob cache on disk: an OCI image layout that every loop of
+ * a process, and several processes, share.
+ *
+ *   DIR/oci-layout, DIR/index.json        what skopeo, oras and crane read
+ *   DIR/blobs/sha256/<hex>                 complete, verified blobs only
+ *   DIR/hubgate/state.json                 hubgate's records (below)
+ *   DIR/hubgate/lock                       flock(2): one writer at a time
+ *   DIR/hubgate/tmp/                       blobs being filled
+ *
+ * state.json keeps, per blob, its size and ctime when last verified (the
+ * cheap damage check of every hit), its last use (LRU), whether it is
+ * pinned (imported), and the repositories it was fetched under; the
+ * repositories found open (readable with hubgate's own identity) with the
+ * time of that check; and SHA-256(token)|repository pairs a client's token
+ * was verified for, with an expiry. A token is never stored in clear.
+ *
+ * Every change happens under the process's mutex and the directory's flock:
+ * the records are re-read when another process replaced them, changed, then
+ * written to a temporary file, fsynced and renamed. Fill progress is read
+ * with atomics, so the per-byte path takes no lock. Functions return 0 or
+ * -errno unless said otherwise. */
+#ifndef HUBGATE_CACHE_H
+#define HUBGATE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct cache;
+struct cache_fill;
+struct cache_blob;
+
+/* Opens the cache in dir, creating dir (and parents), the layout and the
+ * records when missing; refuses a dir that is not an OCI layout or not
+ * writable, with a message saying what to do in err. max_size: bytes of
+ * blobs kept. */
+int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err, size_t errlen);
+/* Closes; handles and fills must be gone. NULL is accepted. */
+void cache_close(struct cache *c);
+const char *cache_dir(const struct cache *c);
+
+/* ---- fills: one blob arriving from upstream ------------------------------ */
+
+#define CACHE_SIZE_UNKNOWN UINT64_MAX
+
+/* Starts writing blob hex (64 lower-case hex digits) of size bytes (or
+ * CACHE_SIZE_UNKNOWN), fetched under repo ("docker.io/library/nginx").
+ * Space is made by evicting least recently used blobs first. Returns 0;
+ * -EEXIST when the blob is cached or being filled (open it instead);
+ * -EFBIG when size exceeds max_size (stream it, do not keep it); -ENOSPC
+ * when caching stopped after a full disk; -errno otherwise. */
+int cache_fill_begin(struct cache *c, const char *hex, uint64_t size, const char *repo,
+                     struct cache_fill **out);
+/* Appends n bytes, hashing them; readers may read them once it returns.
+ * -EFBIG past the announced size or max_size, -ENOSPC on a full disk
+ * (caching stops, said once in the log). After an error, abort. */
+int cache_fill_write(struct cache_fill *f, const void *p, size_t n);
+/* Bytes written so far (readers see the same through cache_blob_avail). */
+uint64_t cache_fill_written(const struct cache_fill *f);
+/* Checks the SHA-256 and the size, fsyncs, renames into blobs/sha256 and
+ * records the blob; frees f. -EBADMSG when the digest does not match (the
+ * bytes are dropped and never served). Readers learn the outcome. */
+int cache_fill_finish(struct cache_fill *f);
+/* Drops what was written and frees f; readers see a failure. NULL is
+ * accepted. */
+void cache_fill_abort(struct cache_fill *f);
+
+/* ---- reading ----------------------------------------------------------------- */
+
+enum cache_blob_state { CACHE_BLOB_FILLING = 0, CACHE_BLOB_COMPLETE, CACHE_BLOB_FAILED };
+
+/* Opens blob hex for reading and pins it (never evicted while open): a
+ * complete blob, or one being filled by this process (read it as it
+ * grows). Returns 0; -ENOENT when not cached; -ESTALE when the file's size
+ * or ctime differ from the record (damage: run cache_blob_verify() before
+ * serving it, off the event loop). Marks the blob used. */
+int cache_blob_open(struct cache *c, const char *hex, struct cache_blob **out);
+/* The blob's file, for pread() or mmap(); stays valid until close. */
+int cache_blob_fd(const struct cache_blob *b);
+/* Bytes that may be read now, and the state: COMPLETE only after the
+ * digest matched; until then the last bytes may still be wrong, so a
+ * reader holds some back (as the digest check does). */
+uint64_t cache_blob_avail(const struct cache_blob *b, enum cache_blob_state *state);
+/* The blob's full size, or CACHE_SIZE_UNKNOWN while a fill of unknown
+ * size runs. */
+uint64_t cache_blob_size(const struct cache_blob *b);
+/* Unpins and frees; NULL is accepted. */
+void cache_blob_close(struct cache_blob *b);
+
+/* Re-hashes blob hex. 0 and a fresh size+ctime record when it matches;
+ * -EBADMSG when not (the file, its record and its tags are removed);
+ * -ENOENT when not cached. Blocking: for the CLI or a worker thread. */
+int cache_blob_verify(struct cache *c, const char *hex);
+/* Removes blob hex (file, record, tags naming it), pinned or not. */
+int cache_blob_remove(struct cache *c, const char *hex);
+/* Marks blob hex pinned (1: never evicted) or not. */
+int cache_blob_pin(struct cache *c, const char *hex, int pinned);
+
+/* Evicts least recently used, unpinned, unused blobs until the bytes kept
+ * are within max_size, drops tags whose manifest is gone, and removes
+ * temporary files older than an hour. *freed: bytes removed (may be NULL). */
+int cache_gc(struct cache *c, uint64_t *freed);
+
+/* ---- listing ------------------------------------------------------------- */
+
+struct cache_blob_info {
+    const char *hex;
+    uint64_t size;
+    time_t used;                    /* last use */
+    int pinned;
+    size_t repos;                   /* repositories it was fetched under */
+};
+
+struct cache_tag_info {
+    const char *ref;                /* docker.io/library/nginx:latest */
+    const char *hex;                /* its manifest */
+    const char *media_type;
+    uint64_t size;
+};
+
+/* Calls cb for every blob / tag, under the lock (cb must not call back in).
+ * Returns the number visited or -errno. */
+int cache_each_blob(struct cache *c, void (*cb)(const struct cache_blob_info *, void *), void *arg);
+int cache_each_tag(struct cache *c, void (*cb)(const struct cache_tag_info *, void *), void *arg);
+/* Bytes of blobs kept, and the limit. */
+uint64_t cache_bytes(struct cache *c);
+uint64_t cache_max_size(const struct cache *c);
+
+/* ---- tags (index.json) ------------------------------------------------------ */
+
+/* Points ref ("REGISTRY/REPOSITORY:TAG") at manifest hex (media_type, size
+ * bytes), replacing an older entry for ref and keeping other processes'
+ * tags. */
+int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char *media_type,
+                  uint64_t size);
+/* Copies ref's manifest digest into hex; -ENOENT when unknown. */
+int cache_tag_get(struct cache *c, const char *ref, char hex[65]);
+int cache_tag_remove(struct cache *c, const char *ref);
+
+/* ---- who may have a hit ------------------------------------------------------ */
+
+enum cache_authz {
+    CACHE_AUTHZ_OK = 0,             /* serve the hit */
+    CACHE_AUTHZ_NO,                 /* never fetched under this repository, or no
+                                     * token for a closed one: a miss */
+    CACHE_AUTHZ_CHECK_OPEN,         /* open once, but checked too long ago:
+                                     * re-check with hubgate's own identity */
+    CACHE_AUTHZ_CHECK_TOKEN,        /* ask upstream (HEAD) with the client's
+                                     * token, then cache_token_verified() */
+};
+
+/* May a client presenting token (tlen bytes, NULL for none) for repo have
+ * blob hex at now? Pinned (imported) blobs: always. Otherwise the blob must
+ * have been fetched under repo, and repo be open (checked within open_ttl
+ * seconds) or the token verified for repo and not expired. */
+enum cache_authz cache_authorize(struct cache *c, const char *hex, const char *repo,
+                                 const void *token, size_t tlen, time_t now, time_t open_ttl);
+/* Records that blob hex was (also) served upstream under repo. */
+int cache_link_repo(struct cache *c, const char *hex, const char *repo);
+/* repo is readable with hubgate's own identity (open=1) as checked at
+ * now, or no longer (open=0). */
+int cache_repo_open(struct cache *c, const char *repo, int open, time_t now);
+/* Upstream accepted token for repo; trust that until until. Only the
+ * token's SHA-256 is kept. */
+int cache_token_verified(struct cache *c, const void *token, size_t tlen, const char *repo,
+                         time_t until);
+
+#endif

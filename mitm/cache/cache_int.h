@@ -1,0 +1,94 @@
+/* cache_int.h — what the files of mitm/cache/ share; nobody else includes
+ * it. */
+#ifndef HUBGATE_CACHE_INT_H
+#define HUBGATE_CACHE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "mitm/cache/cache.h"
+
+#define CACHE_PATH_MAX 4096
+
+/* A blob this process has open or is filling: eviction skips it. */
+struct cache_use {
+    struct cache_use *next;
+    char hex[65];
+    int refs;                       /* open handles */
+    struct cache_fill *fill;        /* the fill in progress, or NULL */
+};
+
+struct cache {
+    char *dir;
+    uint64_t max_size;
+    pthread_mutex_t mu;             /* threads; the flock is for processes */
+    int lock_fd;                    /* DIR/hubgate/lock */
+    json_t *state;                  /* DIR/hubgate/state.json as last read */
+    dev_t state_dev;                /* which file that was, to notice another */
+    ino_t state_ino;                /* process's rename */
+    off_t state_size;
+    struct timespec state_mtime, state_ctime;
+    json_t *touched;                /* hex -> last use not yet written */
+    time_t touched_at;              /* when touched was last written */
+    uint64_t reserved;              /* bytes promised to fills in progress */
+    struct cache_use *uses;
+    unsigned tmp_seq;               /* temporary names, with the pid */
+    int full;                       /* ENOSPC seen: caching stopped */
+};
+
+struct cache_fill {
+    struct cache *c;
+    char hex[65];
+    char tmp[CACHE_PATH_MAX];
+    char repo[512];                 /* fetched under it */
+    int fd;
+    uint64_t size;                  /* announced, or CACHE_SIZE_UNKNOWN */
+    uint64_t reserve;               /* bytes counted in c->reserved */
+    void *md;                       /* EVP_MD_CTX */
+    _Atomic uint64_t written;
+    _Atomic int state;              /* enum cache_blob_state */
+    _Atomic int refs;               /* the writer and every reader */
+};
+
+/* Paths under the cache: writes dir/rel, or dir/rel/hex when hex is not
+ * NULL. */
+int cache_path(const struct cache *c, char *out, size_t outlen, const char *rel, const char *hex);
+
+/* Takes the mutex and the flock, and re-reads the records when another
+ * process replaced them. */
+int cache_lock(struct cache *c);
+/* Writes the records when dirty (or when uses wait too long), then lets
+ * go of both locks. Returns the write's result. */
+int cache_unlock(struct cache *c, int dirty);
+
+json_t *cache_blobs(struct cache *c);       /* state.blobs, borrowed */
+json_t *cache_obj(json_t *parent, const char *key); /* parent.key, made if missing */
+uint64_t cache_bytes_locked(struct cache *c);
+struct cache_use *cache_use_find(struct cache *c, const char *hex);
+
+/* Records a verified blob file: size and ctime of path now. */
+int cache_record_locked(struct cache *c, const char *hex, const char *path, int pinned);
+/* Removes blob hex's file and record and the tags that name it. */
+void cache_drop_locked(struct cache *c, const char *hex);
+/* Evicts until need more bytes fit under max_size; -EFBIG if they cannot. */
+int cache_evict_locked(struct cache *c, uint64_t need, uint64_t *freed);
+/* Drops the tags of index.json whose manifest is no longer kept. */
+int cache_tags_prune_locked(struct cache *c);
+
+/* 1 when s is 64 lower-case hex digits. */
+int cache_hex_ok(const char *s);
+/* SHA-256 of n bytes as 64 hex digits. */
+int cache_sha256_hex(const void *p, size_t n, char out[65]);
+/* Hashes the file at fd from offset 0: 0 when it matches hex, -EBADMSG when
+ * not, -errno. */
+int cache_hash_fd(int fd, const char *hex);
+/* Writes root to path through path.tmp, fsync and rename. */
+int cache_json_write(json_t *root, const char *path);
+
+void cache_fill_unref(struct cache_fill *f);
+
+#endif
