@@ -137,6 +137,21 @@ int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char 
 int cache_tag_get(struct cache *c, const char *ref, char hex[65]);
 int cache_tag_remove(struct cache *c, const char *ref);
 
+/* ---- import ------------------------------------------------------------------ */
+
+/* Writes ref in docker's full form, REGISTRY/REPOSITORY:TAG: "nginx" is
+ * "docker.io/library/nginx:latest". -EINVAL for a digest reference. */
+int cache_ref_normalize(const char *in, char *out, size_t outlen);
+/* Imports the OCI layout at dir layout: for each index.json entry with a
+ * ref.name, the manifest and every blob it needs (copied through a fill,
+ * so digests are checked; child manifests of an index the layout lacks are
+ * skipped), pinned and linked to the repository, then the tag. note (may
+ * be NULL) gets one line per image or failure. Returns the images
+ * imported, or -EIO when something failed, -EINVAL when layout is no
+ * layout. */
+int cache_import(struct cache *c, const char *layout,
+                 void (*note)(void *arg, int ok, const char *msg), void *arg);
+
 /* ---- who may have a hit ------------------------------------------------------ */
 
 enum cache_authz {
