@@ -4,6 +4,7 @@
  *   hubgate -t [-c FILE]         check the config; exit 0 or 2
  *   hubgate ca-new [--force] [-c FILE]   create the CA (keeps a backup)
  *   hubgate doctor [-c FILE]             check the whole setup
+ *   hubgate cache ls|verify|gc|rm REF|import LAYOUT [-c FILE]
  *   hubgate --version */
 #include <errno.h>
 #include <malloc.h>
@@ -25,6 +26,7 @@
 #include "dns/dns.h"
 #include "mitm/tls/tls.h"
 #include "proxy/admin.h"
+#include "proxy/cache_cmd.h"
 #include "proxy/conn.h"
 #include "proxy/doctor.h"
 #include "proxy/listener.h"
@@ -45,6 +47,9 @@ static void usage(FILE *f)
             "       hubgate -t [-c FILE]              check the config and exit (0 ok, 2 bad)\n"
             "       hubgate ca-new [--force] [-c FILE]  create the CA in [ca] dir\n"
             "       hubgate doctor [-c FILE]          check the setup, print fixes\n"
+            "       hubgate cache ls|verify|gc [-c FILE]  list, re-hash, or trim the cache\n"
+            "       hubgate cache rm REF|DIGEST [-c FILE]   remove an image or a blob\n"
+            "       hubgate cache import LAYOUT [-c FILE]   add an OCI layout, pinned\n"
             "       hubgate --version\n"
             "FILE defaults to %s\n",
             CONFIG_DEFAULT_PATH);
@@ -240,6 +245,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
+    const char *cache_verb = NULL, *cache_arg = NULL;
     int check = 0, ca_new = 0, force = 0, doctor = 0, i, rc;
     struct config cfg;
     char err[512];
@@ -253,6 +259,10 @@ int main(int argc, char **argv)
             ca_new = 1;
         } else if (strcmp(argv[i], "doctor") == 0 && i == 1) {
             doctor = 1;
+        } else if (strcmp(argv[i], "cache") == 0 && i == 1 && i + 1 < argc) {
+            cache_verb = argv[++i];
+        } else if (cache_verb && !cache_arg && argv[i][0] != '-') {
+            cache_arg = argv[i];
         } else if (strcmp(argv[i], "--force") == 0 && ca_new) {
             force = 1;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -269,6 +279,8 @@ int main(int argc, char **argv)
     }
     if (doctor)
         return doctor_run(path);
+    if (cache_verb)
+        return cache_cmd_run(path, cache_verb, cache_arg);
     if (config_load(&cfg, path, err, sizeof(err)) != 0) {
         fprintf(stderr, "hubgate: %s\n", err);
         return 2;
