@@ -176,12 +176,11 @@ static int cc_rm(struct cc *cc, const char *what)
         return 0;
     }
     rc = cache_tag_remove(cc->c, ref);
-    if (rc == 0)
+    if (rc == 0) {
         cc_unpin_tree(cc, hex, 0);
-    if (rc == 0)
         cc_line(cc, 1, NULL, "removed %s; its blobs are no longer pinned and age out "
                 "(hubgate cache gc)", ref);
-    else
+    } else
         cc_line(cc, 0, "check the permissions of [cache] dir", "%s: %s", ref, strerror(-rc));
     return 0;
 }
@@ -240,9 +239,9 @@ int cache_cmd_run(const char *config_path, const char *verb, const char *arg)
         cc_verify(&cc);
     } else if (strcmp(verb, "gc") == 0) {
         cc_gc(&cc);
-    } else if (strcmp(verb, "rm") == 0) {
+    } else if (strcmp(verb, "rm") == 0 && arg) {
         cc_rm(&cc, arg);
-    } else if (strcmp(verb, "import") == 0) {
+    } else if (strcmp(verb, "import") == 0 && arg) {
         cache_import(cc.c, arg, cc_note, &cc);
     } else {
         fprintf(stderr, "hubgate cache: unknown command '%s'\n", verb);

@@ -24,6 +24,7 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
+#include "mitm/cache/cache.h"
 #include "mitm/tls/tls.h"
 #include "proxy/admin.h"
 #include "proxy/cache_cmd.h"
@@ -100,6 +101,24 @@ static struct gen *reload(const char *path, struct gen *cur, struct worker *w, i
     return g;
 }
 
+/* [cache] dir: made (with its parents) and checked before anything
+ * runs, so an unwritable one stops hubgate with a message saying what to
+ * do. The exchange does not serve from it yet. */
+static int cache_check(const struct config *cfg, char *err, size_t errlen)
+{
+    struct cache *c = NULL;
+    int rc;
+
+    if (!cfg->cache_dir)
+        return 0;
+    rc = cache_open(&c, cfg->cache_dir, cfg->cache_max_size, err, errlen);
+    if (rc == 0)
+        log_info("cache: %s, %llu of %llu bytes kept", cfg->cache_dir,
+                 (unsigned long long)cache_bytes(c), (unsigned long long)cfg->cache_max_size);
+    cache_close(c);
+    return rc;
+}
+
 /* The main thread: builds the configuration generation (config, CA, TLS
  * contexts, links) once and owns the running one; starts the workers one
  * after the other (each must say it is ready before the next starts, so
@@ -122,7 +141,7 @@ static int run(const char *path, struct config *cfg)
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
     sigset_t set;
 
-    if (lfd < 0) {
+    if (lfd < 0 || cache_check(&cur->cfg, err, sizeof(err)) != 0) {
         log_err("%s", err);
         rc = 1;
         goto out;
