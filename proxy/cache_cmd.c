@@ -12,8 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "mitm/cache/cache.h"
 #include "proxy/core/config.h"
 
@@ -130,31 +128,6 @@ static int cc_verify(struct cc *cc)
     return 0;
 }
 
-/* Unpins a tag's manifest and what it names (an index's children too), so
- * they age out like any other blob. */
-static void cc_unpin_tree(struct cc *cc, const char *hex, int depth)
-{
-    char p[4096];
-    json_t *m, *d;
-    size_t i;
-
-    cache_blob_pin(cc->c, hex, 0);
-    snprintf(p, sizeof(p), "%s/blobs/sha256/%s", cache_dir(cc->c), hex);
-    m = depth < 3 ? json_load_file(p, 0, NULL) : NULL;
-    if (!m)
-        return;
-    json_array_foreach(json_object_get(m, "manifests"), i, d)
-        if (json_string_value(json_object_get(d, "digest")))
-            cc_unpin_tree(cc, json_string_value(json_object_get(d, "digest")) + 7, depth + 1);
-    d = json_object_get(json_object_get(m, "config"), "digest");
-    if (json_is_string(d) && strlen(json_string_value(d)) == 71)
-        cache_blob_pin(cc->c, json_string_value(d) + 7, 0);
-    json_array_foreach(json_object_get(m, "layers"), i, d)
-        if (json_string_value(json_object_get(d, "digest")))
-            cache_blob_pin(cc->c, json_string_value(json_object_get(d, "digest")) + 7, 0);
-    json_decref(m);
-}
-
 static int cc_rm(struct cc *cc, const char *what)
 {
     char ref[512], hex[65];
@@ -177,7 +150,6 @@ static int cc_rm(struct cc *cc, const char *what)
     }
     rc = cache_tag_remove(cc->c, ref);
     if (rc == 0) {
-        cc_unpin_tree(cc, hex, 0);
         cc_line(cc, 1, NULL, "removed %s; its blobs are no longer pinned and age out "
                 "(hubgate cache gc)", ref);
     } else

@@ -135,6 +135,8 @@ int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char 
                   uint64_t size);
 /* Copies ref's manifest digest into hex; -ENOENT when unknown. */
 int cache_tag_get(struct cache *c, const char *ref, char hex[65]);
+/* Removes ref's tag; blobs pinned for it that no other tag's image needs
+ * are unpinned (they age out). */
 int cache_tag_remove(struct cache *c, const char *ref);
 
 /* ---- import ------------------------------------------------------------------ */

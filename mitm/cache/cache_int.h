@@ -37,7 +37,8 @@ struct cache {
     uint64_t reserved;              /* bytes promised to fills in progress */
     struct cache_use *uses;
     unsigned tmp_seq;               /* temporary names, with the pid */
-    int full;                       /* ENOSPC seen: caching stopped */
+    _Atomic int full;               /* ENOSPC seen: caching stopped (set by any
+                                     * loop's fill) */
 };
 
 struct cache_fill {
@@ -76,8 +77,18 @@ int cache_record_locked(struct cache *c, const char *hex, const char *path, int 
 void cache_drop_locked(struct cache *c, const char *hex);
 /* Evicts until need more bytes fit under max_size; -EFBIG if they cannot. */
 int cache_evict_locked(struct cache *c, uint64_t need, uint64_t *freed);
-/* Drops the tags of index.json whose manifest is no longer kept. */
+/* Drops the tags of index.json whose manifest is no longer kept, or
+ * whose image lacks a blob (after a grace time for the pull under way). */
 int cache_tags_prune_locked(struct cache *c);
+/* Unpins blobs that no tag's image needs; returns how many. */
+int cache_tags_unpin_orphans_locked(struct cache *c);
+
+/* image.c: 1 for the media types of manifests and image indexes. */
+int cache_is_manifest(const char *media_type);
+/* 1 when the image at manifest hex has every blob it needs kept. */
+int cache_image_complete_locked(struct cache *c, const char *hex);
+/* Unpins the pinned blobs that none of the n images at tag_hex needs. */
+int cache_unpin_orphans_locked(struct cache *c, const char *const *tag_hex, size_t n);
 
 /* 1 when s is 64 lower-case hex digits. */
 int cache_hex_ok(const char *s);

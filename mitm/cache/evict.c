@@ -103,6 +103,10 @@ int cache_gc(struct cache *c, uint64_t *freed)
 
     if (rc != 0)
         return rc;
+    /* pins whose image lost its tag (a damaged manifest) go first, so
+     * their blobs can age out */
+    cache_tags_prune_locked(c);
+    cache_tags_unpin_orphans_locked(c);
     rc = cache_evict_locked(c, 0, freed);
     cache_tags_prune_locked(c);
     cache_tmp_sweep(c);

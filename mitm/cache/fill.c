@@ -119,7 +119,7 @@ int cache_fill_begin(struct cache *c, const char *hex, uint64_t size, const char
     rc = cache_lock(c);
     if (rc != 0)
         return rc;
-    if (c->full) {
+    if (atomic_load(&c->full)) {
         rc = -ENOSPC;
         goto out;
     }
@@ -187,12 +187,11 @@ int cache_fill_write(struct cache_fill *f, const void *p, size_t n)
             int e = errno;
 
             if (e == ENOSPC || e == EDQUOT) {
-                /* races between loops only repeat the same line */
-                if (!f->c->full)
+                /* the first loop to see it says so */
+                if (atomic_exchange(&f->c->full, 1) == 0)
                     log_err("cache: %s is full (%s): caching stopped, pulls go on "
                             "uncached; free space or lower [cache] max_size, then "
                             "restart hubgate", f->c->dir, strerror(e));
-                f->c->full = 1;
                 return -ENOSPC;
             }
             return -e;

@@ -22,7 +22,26 @@ struct cache_import {
     void (*note)(void *arg, int ok, const char *msg);
     void *arg;
     int fails;
+    char (*got)[65];                /* the blobs of the image being imported */
+    size_t ngot, capgot;
 };
+
+/* Remembers hex for the pins at the end: an image only partly copied pins
+ * nothing, and its blobs age out. */
+static int cache_import_got(struct cache_import *im, const char *hex)
+{
+    char (*v)[65];
+
+    if (im->ngot == im->capgot) {
+        v = realloc(im->got, (im->capgot ? im->capgot * 2 : 16) * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        im->got = v;
+        im->capgot = im->capgot ? im->capgot * 2 : 16;
+    }
+    memcpy(im->got[im->ngot++], hex, 65);
+    return 0;
+}
 
 static void cache_note(struct cache_import *im, int ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -57,7 +76,7 @@ int cache_ref_normalize(const char *in, char *out, size_t outlen)
 }
 
 /* Copies one blob (hex, size bytes) from the layout, or finds it already
- * here; pins it and links it to the repository either way. */
+ * here; links it to the repository either way. */
 static int cache_import_blob(struct cache_import *im, const char *hex, uint64_t size)
 {
     char src[CACHE_PATH_MAX];
@@ -70,7 +89,7 @@ static int cache_import_blob(struct cache_import *im, const char *hex, uint64_t 
         return -ENAMETOOLONG;
     rc = cache_fill_begin(im->c, hex, size, im->repo, &f);
     if (rc == -EEXIST)
-        goto pin;
+        goto link;
     if (rc != 0)
         return rc;
     fd = open(src, O_RDONLY | O_CLOEXEC);
@@ -92,33 +111,15 @@ static int cache_import_blob(struct cache_import *im, const char *hex, uint64_t 
     rc = cache_fill_finish(f);
     if (rc != 0)
         goto out;
-pin:
-    rc = cache_blob_pin(im->c, hex, 1);
+link:
+    rc = cache_link_repo(im->c, hex, im->repo);
     if (rc == 0)
-        rc = cache_link_repo(im->c, hex, im->repo);
+        rc = cache_import_got(im, hex);
 out:
     if (fd >= 0)
         close(fd);
     free(buf);
     return rc;
-}
-
-/* 1 for the media types of manifests and indexes (their blobs are small
- * JSON naming other blobs). */
-static int cache_is_manifest(const char *t)
-{
-    static const char *const types[] = {
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    };
-    size_t i;
-
-    for (i = 0; t && i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(t, types[i]) == 0)
-            return 1;
-    return 0;
 }
 
 /* The blob a descriptor names, then, for a manifest or an index, what it
@@ -166,7 +167,7 @@ static int cache_import_desc(struct cache_import *im, json_t *desc, int optional
 int cache_import(struct cache *c, const char *layout,
                  void (*note)(void *arg, int ok, const char *msg), void *arg)
 {
-    struct cache_import im = {c, layout, NULL, note, arg, 0};
+    struct cache_import im = {c, layout, NULL, note, arg, 0, NULL, 0, 0};
     char p[CACHE_PATH_MAX], ref[512], repo[512];
     json_t *idx, *m;
     const char *name;
@@ -191,6 +192,7 @@ int cache_import(struct cache *c, const char *layout,
         }
         snprintf(repo, sizeof(repo), "%.*s", (int)(strrchr(ref, ':') - ref), ref);
         im.repo = repo;
+        im.ngot = 0;
         rc = cache_import_desc(&im, m, 0, 0);
         if (rc == 0)
             rc = cache_tag_set(c, ref, json_string_value(json_object_get(m, "digest")) + 7,
@@ -198,6 +200,8 @@ int cache_import(struct cache *c, const char *layout,
                                    ? json_string_value(json_object_get(m, "mediaType"))
                                    : "application/vnd.oci.image.manifest.v1+json",
                                (uint64_t)json_integer_value(json_object_get(m, "size")));
+        for (size_t k = 0; rc == 0 && k < im.ngot; k++)
+            rc = cache_blob_pin(c, im.got[k], 1);
         if (rc == 0) {
             cache_note(&im, 1, "imported %s (pinned)", ref);
             n++;
@@ -206,5 +210,6 @@ int cache_import(struct cache *c, const char *layout,
         }
     }
     json_decref(idx);
+    free(im.got);
     return im.fails ? -EIO : n;
 }

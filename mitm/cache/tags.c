@@ -5,10 +5,14 @@
 #include "mitm/cache/cache_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CACHE_REF_NAME "org.opencontainers.image.ref.name"
 #define CACHE_INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+/* A tag whose image is not all here yet is kept this long (seconds): the
+ * pull that made it is still fetching the layers. */
+#define CACHE_TAG_GRACE 3600
 
 /* index.json as it is now; a new, empty one when missing or damaged. */
 static json_t *cache_index_read(struct cache *c)
@@ -47,11 +51,26 @@ static const char *cache_entry_hex(json_t *m)
     return d && strncmp(d, "sha256:", 7) == 0 && cache_hex_ok(d + 7) ? d + 7 : NULL;
 }
 
+/* Whether the tag in index.json entry m stays: its manifest is kept and,
+ * once the pull that made it had time to fetch them, everything its image
+ * needs. */
+static int cache_tag_keeps(struct cache *c, json_t *m, time_t now)
+{
+    const char *hex = cache_entry_hex(m), *ref = cache_entry_ref(m);
+    json_t *at = ref ? json_object_get(json_object_get(c->state, "tagged"), ref) : NULL;
+
+    if (!hex || !json_object_get(cache_blobs(c), hex))
+        return 0;
+    if (at && now - (time_t)json_integer_value(at) < CACHE_TAG_GRACE)
+        return 1;
+    return cache_image_complete_locked(c, hex);
+}
+
 int cache_tags_prune_locked(struct cache *c)
 {
     json_t *idx = cache_index_read(c), *ms, *m;
     size_t i, dropped = 0;
-    const char *hex;
+    time_t now = time(NULL);
     int rc = 0;
 
     if (!idx)
@@ -59,8 +78,9 @@ int cache_tags_prune_locked(struct cache *c)
     ms = json_object_get(idx, "manifests");
     for (i = 0; i < json_array_size(ms);) {
         m = json_array_get(ms, i);
-        hex = cache_entry_hex(m);
-        if (!hex || !json_object_get(cache_blobs(c), hex)) {
+        if (!cache_tag_keeps(c, m, now)) {
+            if (cache_entry_ref(m))
+                json_object_del(cache_obj(c->state, "tagged"), cache_entry_ref(m));
             json_array_remove(ms, i);
             dropped++;
         } else {
@@ -69,6 +89,29 @@ int cache_tags_prune_locked(struct cache *c)
     }
     if (dropped)
         rc = cache_index_write(c, idx);
+    json_decref(idx);
+    return rc;
+}
+
+int cache_tags_unpin_orphans_locked(struct cache *c)
+{
+    json_t *idx = cache_index_read(c), *m;
+    const char **hex;
+    size_t i, n = 0;
+    int rc;
+
+    if (!idx)
+        return -ENOMEM;
+    hex = calloc(json_array_size(json_object_get(idx, "manifests")) + 1, sizeof(*hex));
+    if (!hex) {
+        json_decref(idx);
+        return -ENOMEM;
+    }
+    json_array_foreach(json_object_get(idx, "manifests"), i, m)
+        if (cache_entry_hex(m))
+            hex[n++] = cache_entry_hex(m);
+    rc = cache_unpin_orphans_locked(c, hex, n);
+    free(hex);
     json_decref(idx);
     return rc;
 }
@@ -106,7 +149,9 @@ int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char 
     rc = m ? json_array_append_new(ms, m) : -1;
     rc = rc == 0 ? cache_index_write(c, idx) : -ENOMEM;
     json_decref(idx);
-    cache_unlock(c, 0);
+    if (rc == 0)
+        json_object_set_new(cache_obj(c->state, "tagged"), ref, json_integer(time(NULL)));
+    cache_unlock(c, rc == 0);
     return rc;
 }
 
@@ -157,7 +202,12 @@ int cache_tag_remove(struct cache *c, const char *ref)
     }
     rc = found ? cache_index_write(c, idx) : -ENOENT;
     json_decref(idx);
-    cache_unlock(c, 0);
+    if (rc == 0) {
+        /* an imported image's blobs that no other tag needs age out now */
+        json_object_del(cache_obj(c->state, "tagged"), ref);
+        cache_tags_unpin_orphans_locked(c);
+    }
+    cache_unlock(c, rc == 0);
     return rc;
 }
 

@@ -139,11 +139,73 @@ static void test_import_refuses_damage(void **state)
     assert_int_equal(cache_import(c, layout, note, NULL), -EIO);
     assert_int_equal(cache_blob_open(c, layer_hex, &blob), -ENOENT);
     assert_int_equal(cache_tag_get(c, "quay.io/org/app:v2", got), -ENOENT);
+    /* what was copied before the failure is kept but not pinned: it ages
+     * out, and only its own repository may have it */
+    assert_int_equal(cache_blob_open(c, idx_hex, &blob), 0);
+    cache_blob_close(blob);
+    assert_int_equal(cache_authorize(c, idx_hex, "docker.io/someone/else", NULL, 0,
+                                     time(NULL), 600), CACHE_AUTHZ_NO);
     /* not a layout at all */
     assert_int_equal(cache_import(c, "/nonexistent", note, NULL), -EINVAL);
     cache_close(c);
     ctu_rmdir(dir);
     ctu_rmdir(layout);
+}
+
+/* A damaged manifest goes (with its tag) on verify; gc then lets go of
+ * the pins of the blobs no tag needs, and they can be evicted. */
+static void test_gc_unpins_orphans(void **state)
+{
+    char dir[64], layout[64], idx_hex[65], layer_hex[65], p[256];
+    struct cache_blob *blob;
+    struct cache *c;
+    uint64_t freed = 0;
+
+    (void)state;
+    ctu_tmpdir(dir);
+    ctu_tmpdir(layout);
+    make_layout(layout, "busybox", "busy layer", idx_hex, layer_hex);
+    c = ctu_open(dir, 1 << 20);
+    assert_int_equal(cache_import(c, layout, note, NULL), 1);
+    cache_close(c);
+    snprintf(p, sizeof(p), "%s/blobs/sha256/%s", dir, idx_hex);
+    assert_int_equal(truncate(p, 3), 0);
+    c = ctu_open(dir, 1);
+    assert_int_equal(cache_blob_verify(c, idx_hex), -EBADMSG);
+    assert_int_equal(cache_gc(c, &freed), 0);
+    assert_true(freed > 0);
+    assert_int_equal(cache_bytes(c), 0);
+    assert_int_equal(cache_blob_open(c, layer_hex, &blob), -ENOENT);
+    cache_close(c);
+    ctu_rmdir(dir);
+    ctu_rmdir(layout);
+}
+
+/* rm of a tag unpins only what no other tag needs. */
+static void test_rm_tag_unpins_unshared(void **state)
+{
+    char dir[64], l1[64], l2[64], idx_hex[65], layer_hex[65];
+    struct cache *c;
+    time_t now = time(NULL);
+
+    (void)state;
+    ctu_tmpdir(dir);
+    ctu_tmpdir(l1);
+    ctu_tmpdir(l2);
+    make_layout(l1, "a:1", "shared layer", idx_hex, layer_hex);
+    make_layout(l2, "b:1", "shared layer", idx_hex, layer_hex);
+    c = ctu_open(dir, 1 << 20);
+    assert_int_equal(cache_import(c, l1, note, NULL), 1);
+    assert_int_equal(cache_import(c, l2, note, NULL), 1);
+    assert_int_equal(cache_tag_remove(c, "docker.io/library/a:1"), 0);
+    assert_int_equal(cache_authorize(c, layer_hex, "x/y", NULL, 0, now, 600), CACHE_AUTHZ_OK);
+    assert_int_equal(cache_tag_remove(c, "docker.io/library/b:1"), 0);
+    assert_int_equal(cache_authorize(c, layer_hex, "x/y", NULL, 0, now, 600), CACHE_AUTHZ_NO);
+    assert_int_equal(cache_tag_remove(c, "docker.io/library/b:1"), -ENOENT);
+    cache_close(c);
+    ctu_rmdir(dir);
+    ctu_rmdir(l1);
+    ctu_rmdir(l2);
 }
 
 static void test_ref_normalize(void **state)
@@ -174,6 +236,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_import_pins_and_tags),
         cmocka_unit_test(test_import_refuses_damage),
+        cmocka_unit_test(test_gc_unpins_orphans),
+        cmocka_unit_test(test_rm_tag_unpins_unshared),
         cmocka_unit_test(test_ref_normalize),
     };
 

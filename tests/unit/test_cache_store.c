@@ -268,6 +268,53 @@ static void test_layout_and_tags_survive_reopen(void **state)
     ctu_rmdir(dir);
 }
 
+/* Makes the tag's record old, as if its pull ended long ago. */
+static void age_tag(const char *dir, const char *ref)
+{
+    char p[256], tmp[300];
+    json_t *st;
+
+    snprintf(p, sizeof(p), "%s/hubgate/state.json", dir);
+    snprintf(tmp, sizeof(tmp), "%s.test", p);
+    st = json_load_file(p, 0, NULL);
+    assert_non_null(st);
+    json_object_set_new(json_object_get(st, "tagged"), ref, json_integer(0));
+    assert_int_equal(json_dump_file(st, tmp, 0), 0);
+    assert_int_equal(rename(tmp, p), 0);
+    json_decref(st);
+}
+
+/* A tag whose image lost a layer goes at the next eviction, once its pull
+ * had time to end: the layout stays valid for OCI tools. */
+static void test_tag_of_incomplete_image_goes(void **state)
+{
+    char dir[64], layer[65], cfg[65], man[65], got[65], text[1024], big[200];
+    struct cache *c;
+
+    (void)state;
+    ctu_tmpdir(dir);
+    c = ctu_open(dir, 1000);
+    assert_int_equal(ctu_put(c, "layer", 5, REPO, layer), 0);
+    assert_int_equal(ctu_put(c, "{}", 2, REPO, cfg), 0);
+    snprintf(text, sizeof(text), "{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:%s\","
+             "\"size\":2},\"layers\":[{\"digest\":\"sha256:%s\",\"size\":5}]}", cfg, layer);
+    assert_int_equal(ctu_put(c, text, strlen(text), REPO, man), 0);
+    assert_int_equal(cache_tag_set(c, REPO ":1", man,
+                                   "application/vnd.oci.image.manifest.v1+json", strlen(text)), 0);
+    assert_int_equal(cache_blob_remove(c, layer), 0);
+    /* young: the pull may still be fetching it */
+    assert_int_equal(cache_tag_get(c, REPO ":1", got), 0);
+    cache_close(c);
+    age_tag(dir, REPO ":1");
+    c = ctu_open(dir, 1000);
+    memset(big, 'b', sizeof(big));
+    assert_int_equal(ctu_put(c, big, sizeof(big), REPO, got), 0);  /* any change prunes */
+    assert_int_equal(cache_gc(c, NULL), 0);
+    assert_int_equal(cache_tag_get(c, REPO ":1", got), -ENOENT);
+    cache_close(c);
+    ctu_rmdir(dir);
+}
+
 static void test_refuses_foreign_dir(void **state)
 {
     char dir[64], p[256], err[512];
@@ -303,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_too_big_is_not_kept),
         cmocka_unit_test(test_damage_detected),
         cmocka_unit_test(test_layout_and_tags_survive_reopen),
+        cmocka_unit_test(test_tag_of_incomplete_image_goes),
         cmocka_unit_test(test_refuses_foreign_dir),
     };
 
