@@ -49,6 +49,7 @@ int cache_record_locked(struct cache *c, const char *hex, const char *path, int 
             json_object_set_new(b, "pinned", json_true());
     }
     json_object_set_new(cache_blobs(c), hex, b);
+    c->dirty = 1;
     return 0;
 }
 
@@ -60,6 +61,7 @@ void cache_drop_locked(struct cache *c, const char *hex)
         unlink(p);
     json_object_del(cache_blobs(c), hex);
     json_object_del(c->touched, hex);
+    c->dirty = 1;
     cache_tags_prune_locked(c);
 }
 

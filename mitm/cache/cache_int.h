@@ -35,6 +35,7 @@ struct cache {
     json_t *touched;                /* hex -> last use not yet written */
     time_t touched_at;              /* when touched was last written */
     uint64_t reserved;              /* bytes promised to fills in progress */
+    int dirty;                      /* records changed under this lock */
     struct cache_use *uses;
     unsigned tmp_seq;               /* temporary names, with the pid */
     _Atomic int full;               /* ENOSPC seen: caching stopped (set by any
@@ -62,8 +63,9 @@ int cache_path(const struct cache *c, char *out, size_t outlen, const char *rel,
 /* Takes the mutex and the flock, and re-reads the records when another
  * process replaced them. */
 int cache_lock(struct cache *c);
-/* Writes the records when dirty (or when uses wait too long), then lets
- * go of both locks. Returns the write's result. */
+/* Writes the records when dirty or c->dirty (set by the helpers below
+ * that change them), or when uses waited too long; then lets go of both
+ * locks. Returns the write's result. */
 int cache_unlock(struct cache *c, int dirty);
 
 json_t *cache_blobs(struct cache *c);       /* state.blobs, borrowed */

@@ -243,11 +243,13 @@ int cache_fill_finish(struct cache_fill *f)
         rc = -errno;
     lrc = cache_lock(c);
     if (lrc != 0) {
-        rc = lrc;
         unlink(f->tmp);
         atomic_store(&f->state, CACHE_BLOB_FAILED);
+        pthread_mutex_lock(&c->mu);
+        cache_fill_detach_locked(f);
+        pthread_mutex_unlock(&c->mu);
         cache_fill_unref(f);
-        return rc;
+        return lrc;
     }
     if (rc == 0 && f->size == CACHE_SIZE_UNKNOWN) {
         f->reserve = w;             /* now it has a size: make room */

@@ -177,8 +177,9 @@ int cache_unlock(struct cache *c, int dirty)
         c->touched_at = time(NULL);
         dirty = 1;
     }
-    if (dirty)
+    if (dirty || c->dirty)
         rc = cache_state_save(c);
+    c->dirty = 0;
     flock(c->lock_fd, LOCK_UN);
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -200,43 +201,49 @@ json_t *cache_blobs(struct cache *c)
     return cache_obj(c->state, "blobs");
 }
 
-/* An existing dir must be a layout (or empty); a new one becomes one. */
-static int cache_layout(struct cache *c, char *err, size_t errlen)
+/* An existing oci-layout file must be a layout's: refused before anything
+ * is created in a directory that belongs to something else. */
+static int cache_foreign(struct cache *c, char *err, size_t errlen)
 {
     char p[CACHE_PATH_MAX];
-    json_t *idx;
-    int rc;
+    json_t *l;
+    int ok;
 
     cache_path(c, p, sizeof(p), "oci-layout", NULL);
-    if (access(p, F_OK) == -1) {
-        json_t *l = json_loads(CACHE_LAYOUT, 0, NULL);
+    if (access(p, F_OK) == -1)
+        return 0;
+    l = json_load_file(p, 0, NULL);
+    ok = json_is_string(json_object_get(l, "imageLayoutVersion"));
+    json_decref(l);
+    if (ok)
+        return 0;
+    snprintf(err, errlen, "cache: %s is not an OCI layout file: point [cache] dir at an "
+             "empty or hubgate-made directory", p);
+    return -EINVAL;
+}
 
-        rc = l ? cache_json_write(l, p) : -ENOMEM;
-        json_decref(l);
-        if (rc != 0)
-            goto fail;
-    } else if (!(idx = json_load_file(p, 0, NULL)) ||
-               !json_is_string(json_object_get(idx, "imageLayoutVersion"))) {
-        json_decref(idx);
-        snprintf(err, errlen, "cache: %s is not an OCI layout file: point [cache] dir at an "
-                 "empty or hubgate-made directory", p);
-        return -EINVAL;
-    } else {
-        json_decref(idx);
+/* A new dir becomes a layout: oci-layout and an empty index.json. */
+static int cache_layout(struct cache *c, char *err, size_t errlen)
+{
+    static const char *const name[] = {"oci-layout", "index.json"};
+    char p[CACHE_PATH_MAX];
+    json_t *j;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < 2 && rc == 0; i++) {
+        cache_path(c, p, sizeof(p), name[i], NULL);
+        if (access(p, F_OK) == 0)
+            continue;
+        j = i == 0 ? json_loads(CACHE_LAYOUT, 0, NULL)
+                   : json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType",
+                               "application/vnd.oci.image.index.v1+json", "manifests");
+        rc = j ? cache_json_write(j, p) : -ENOMEM;
+        json_decref(j);
     }
-    cache_path(c, p, sizeof(p), "index.json", NULL);
-    if (access(p, F_OK) == -1) {
-        idx = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType",
-                        "application/vnd.oci.image.index.v1+json", "manifests");
-        rc = idx ? cache_json_write(idx, p) : -ENOMEM;
-        json_decref(idx);
-        if (rc != 0)
-            goto fail;
-    }
-    return 0;
-fail:
-    snprintf(err, errlen, "cache: cannot write %s: %s: make [cache] dir writable by the "
-             "user hubgate runs as (or choose another)", p, strerror(-rc));
+    if (rc != 0)
+        snprintf(err, errlen, "cache: cannot write %s: %s: make [cache] dir writable by the "
+                 "user hubgate runs as (or choose another)", p, strerror(-rc));
     return rc;
 }
 
@@ -260,6 +267,9 @@ int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err
         snprintf(err, errlen, "cache: out of memory");
         goto fail;
     }
+    rc = cache_foreign(c, err, errlen);
+    if (rc != 0)
+        goto fail;
     for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
         cache_path(c, p, sizeof(p), sub[i], NULL);
         rc = cache_mkdirs(p);
@@ -269,9 +279,6 @@ int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err
             goto fail;
         }
     }
-    rc = cache_layout(c, err, errlen);
-    if (rc != 0)
-        goto fail;
     cache_path(c, p, sizeof(p), "hubgate/lock", NULL);
     c->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (c->lock_fd == -1) {
@@ -286,7 +293,12 @@ int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err
                  strerror(-rc));
         goto fail;
     }
+    /* under the lock: a process starting next to a running one must not
+     * write an empty index.json over its tags */
+    rc = cache_layout(c, err, errlen);
     cache_unlock(c, 0);
+    if (rc != 0)
+        goto fail;
     c->touched_at = time(NULL);
     *out = c;
     return 0;

@@ -55,7 +55,7 @@ static void test_processes_lose_no_tags(void **state)
 
     (void)state;
     ctu_tmpdir(dir);
-    cache_close(ctu_open(dir, 1 << 20));
+    /* no layout yet: the processes race to make it, too */
     for (k = 0; k < PROCS; k++) {
         pid[k] = fork();
         assert_true(pid[k] >= 0);

@@ -129,6 +129,11 @@ static void test_eviction_lru_and_pins(void **state)
     assert_int_equal(cache_blob_open(c, b2, &open_b), -ENOENT);
     assert_int_equal(cache_bytes(c), 300);
     cache_close(c);
+    /* the evictions were written down, not only done */
+    c = ctu_open(dir, 300);
+    assert_int_equal(cache_bytes(c), 300);
+    assert_int_equal(cache_blob_open(c, b2, &open_b), -ENOENT);
+    cache_close(c);
     ctu_rmdir(dir);
 }
 
@@ -330,6 +335,8 @@ static void test_refuses_foreign_dir(void **state)
     assert_int_equal(cache_open(&c, dir, 100, err, sizeof(err)), -EINVAL);
     assert_null(c);
     assert_non_null(strstr(err, "not an OCI layout"));
+    snprintf(p, sizeof(p), "%s/blobs", dir);
+    assert_int_equal(access(p, F_OK), -1);  /* nothing made in a foreign dir */
     ctu_rmdir(dir);
     /* not writable: says so, and what to do */
     if (geteuid() != 0) {
