@@ -246,6 +246,27 @@ static void test_sizes(void **state)
     config_free(&c);
 }
 
+/* [cache]: no dir by default (no cache), sizes up to GiB; an empty dir
+ * line turns a set one off. */
+static void test_cache_keys(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[proxy]\nlisten = 127.0.0.1:3128\n");
+    assert_null(c.cache_dir);
+    assert_int_equal(c.cache_max_size, 10ULL << 30);
+    config_free(&c);
+    load_ok(&c, "[cache]\ndir = var/cache\nmax_size = 2GiB\n");
+    assert_string_equal(c.cache_dir, "var/cache");
+    assert_int_equal(c.cache_max_size, 2ULL << 30);
+    config_free(&c);
+    load_ok(&c, "[cache]\ndir = var/cache\ndir =\nmax_size = 512MiB\n");
+    assert_null(c.cache_dir);
+    assert_int_equal(c.cache_max_size, 512ULL << 20);
+    config_free(&c);
+}
+
 static void test_paths(void **state)
 {
     struct config c;
@@ -643,6 +664,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_cache_keys),
         cmocka_unit_test(test_empty_file_is_defaults),
         cmocka_unit_test(test_sample_config),
         cmocka_unit_test(test_full_file),

@@ -93,6 +93,8 @@ static void test_sizes_bad(void **state)
            "\"1048577\" is out of range; give 1KiB to 1MiB", 0);
     refuse("[proxy]\nmax_header_bytes = 2MiB\n", "t.ini:2: [proxy] max_header_bytes: \"2MiB\" "
            "is out of range; give 1KiB to 1MiB", 0);
+    refuse("[cache]\nmax_size = 1KiB\n", "t.ini:2: [cache] max_size: \"1KiB\" "
+           "is out of range; give 1MiB to 1048576GiB", 0);
     refuse("[proxy]\nmax_header_bytes = 0KiB\n", "t.ini:2: [proxy] max_header_bytes: \"0KiB\" "
            "is out of range", 1);
 }
