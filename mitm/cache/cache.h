@@ -18,7 +18,21 @@
  * the records are re-read when another process replaced them, changed, then
  * written to a temporary file, fsynced and renamed. Fill progress is read
  * with atomics, so the per-byte path takes no lock. Functions return 0 or
- * -errno unless said otherwise. */
+ * -errno unless said otherwise.
+ *
+ * How an exchange uses it, for GET /v2/<name>/blobs/sha256:<hex> (repo is
+ * "REGISTRY/<name>", docker.io for Docker Hub):
+ *   cache_authorize(): OK -> cache_blob_open() and serve a cachesrc
+ *     (-ESTALE: cache_blob_verify() off the loop, then again; -ENOENT: a
+ *     miss); CHECK_OPEN -> HEAD with hubgate's own identity, then
+ *     cache_repo_open(); CHECK_TOKEN -> HEAD with the client's token, and
+ *     on 200 cache_token_verified(); NO -> a miss.
+ *   A miss goes upstream. On its 200: cache_link_repo() when the blob is
+ *   already kept (upstream just vouched for repo), else cache_fill_begin():
+ *   0 -> cache_fill_write() as the body streams, then finish or abort;
+ *   -EEXIST -> another exchange fills it: cache_blob_open() and follow the
+ *   growing file (single flight); -EFBIG/-ENOSPC -> stream, keep nothing.
+ *   A manifest by tag: cache_tag_set() once its digest is known. */
 #ifndef HUBGATE_CACHE_H
 #define HUBGATE_CACHE_H
 
