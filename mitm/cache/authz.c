@@ -22,20 +22,25 @@ enum cache_authz cache_authorize(struct cache *c, const char *hex, const char *r
                                  const void *token, size_t tlen, time_t now, time_t open_ttl)
 {
     enum cache_authz a = CACHE_AUTHZ_NO;
+    struct cache_use *u;
     json_t *b, *open, *until;
     char key[640];
 
     if (cache_lock(c) != 0)
         return CACHE_AUTHZ_NO;
     b = json_object_get(cache_blobs(c), hex);
-    if (!b)
+    u = b ? NULL : cache_use_find(c, hex);
+    if (!b && !(u && u->fill))
         goto out;
-    if (json_is_true(json_object_get(b, "pinned"))) {
+    if (b && json_is_true(json_object_get(b, "pinned"))) {
         a = CACHE_AUTHZ_OK;         /* imported: the operator's decision */
         goto out;
     }
-    if (!json_object_get(json_object_get(b, "repos"), repo))
-        goto out;                   /* never seen under repo: upstream decides */
+    /* never seen under repo: upstream decides. A blob being filled was
+     * fetched under its fill's repository only. */
+    if (b ? !json_object_get(json_object_get(b, "repos"), repo)
+          : strcmp(u->fill->repo, repo) != 0)
+        goto out;
     open = json_object_get(json_object_get(c->state, "open"), repo);
     if (open && now - (time_t)json_integer_value(open) < open_ttl) {
         a = CACHE_AUTHZ_OK;

@@ -27,11 +27,14 @@
  *     miss); CHECK_OPEN -> HEAD with hubgate's own identity, then
  *     cache_repo_open(); CHECK_TOKEN -> HEAD with the client's token, and
  *     on 200 cache_token_verified(); NO -> a miss.
+ *   A blob being filled is authorized like a kept one (under the fill's
+ *   repository), so a joining request follows the growing file through
+ *   cache_blob_open() without a second fetch (single flight).
  *   A miss goes upstream. On its 200: cache_link_repo() when the blob is
  *   already kept (upstream just vouched for repo), else cache_fill_begin():
  *   0 -> cache_fill_write() as the body streams, then finish or abort;
- *   -EEXIST -> another exchange fills it: cache_blob_open() and follow the
- *   growing file (single flight); -EFBIG/-ENOSPC -> stream, keep nothing.
+ *   -EEXIST -> another exchange fills it: follow it as above;
+ *   -EFBIG/-ENOSPC -> stream, keep nothing.
  *   A manifest by tag: cache_tag_set() once its digest is known. */
 #ifndef HUBGATE_CACHE_H
 #define HUBGATE_CACHE_H
@@ -182,8 +185,9 @@ enum cache_authz {
 
 /* May a client presenting token (tlen bytes, NULL for none) for repo have
  * blob hex at now? Pinned (imported) blobs: always. Otherwise the blob must
- * have been fetched under repo, and repo be open (checked within open_ttl
- * seconds) or the token verified for repo and not expired. */
+ * have been fetched under repo (a blob this process is filling: under the
+ * fill's repo), and repo be open (checked within open_ttl seconds) or the
+ * token verified for repo and not expired. */
 enum cache_authz cache_authorize(struct cache *c, const char *hex, const char *repo,
                                  const void *token, size_t tlen, time_t now, time_t open_ttl);
 /* Records that blob hex was (also) served upstream under repo. */

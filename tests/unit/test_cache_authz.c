@@ -110,6 +110,35 @@ static void test_records_persist_token_hashed(void **state)
     ctu_rmdir(dir);
 }
 
+/* Joining a fill in progress follows the same rule: only under the
+ * repository it is fetched for. */
+static void test_filling_blob_bound_to_its_repo(void **state)
+{
+    char dir[64], hex[65];
+    struct cache_fill *f;
+    struct cache *c;
+    time_t now = time(NULL);
+
+    (void)state;
+    ctu_tmpdir(dir);
+    c = ctu_open(dir, 1 << 20);
+    ctu_hex("private, arriving", 17, hex);
+    assert_int_equal(cache_fill_begin(c, hex, 17, PRIV, &f), 0);
+    assert_int_equal(cache_repo_open(c, OTHER, 1, now), 0);
+    assert_int_equal(cache_authorize(c, hex, OTHER, NULL, 0, now, 600), CACHE_AUTHZ_NO);
+    assert_int_equal(cache_authorize(c, hex, PRIV, NULL, 0, now, 600), CACHE_AUTHZ_NO);
+    assert_int_equal(cache_authorize(c, hex, PRIV, TOKEN, strlen(TOKEN), now, 600),
+                     CACHE_AUTHZ_CHECK_TOKEN);
+    assert_int_equal(cache_token_verified(c, TOKEN, strlen(TOKEN), PRIV, now + 60), 0);
+    assert_int_equal(cache_authorize(c, hex, PRIV, TOKEN, strlen(TOKEN), now, 600),
+                     CACHE_AUTHZ_OK);
+    cache_fill_abort(f);
+    assert_int_equal(cache_authorize(c, hex, PRIV, TOKEN, strlen(TOKEN), now, 600),
+                     CACHE_AUTHZ_NO);
+    cache_close(c);
+    ctu_rmdir(dir);
+}
+
 static void test_pinned_served_to_all(void **state)
 {
     char dir[64], hex[65];
@@ -135,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_repo_bound),
         cmocka_unit_test(test_open_expires),
         cmocka_unit_test(test_records_persist_token_hashed),
+        cmocka_unit_test(test_filling_blob_bound_to_its_repo),
         cmocka_unit_test(test_pinned_served_to_all),
     };
 
