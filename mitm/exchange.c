@@ -85,8 +85,13 @@ void exchange_send(struct exchange *x)
     s->tls = r.tls;
     s->link = x->link;
     s->direct = !r.via || r.via->kind == LINK_DIRECT;
-    s->up_flags = x->cl.intercepted ? 0u : UP_F_CHECK_DEST |
-                  (x->cl.peer_loopback ? UP_F_CLIENT_LOCAL : 0u);
+    /* A destination the client named is checked as for a CONNECT; one a
+     * remote party named (a redirect from a registry or a stranger's relay)
+     * is never loopback, whoever the client; a configured host is trusted. */
+    if (!x->cl.intercepted)
+        s->up_flags = UP_F_CHECK_DEST | (x->cl.peer_loopback ? UP_F_CLIENT_LOCAL : 0u);
+    else
+        s->up_flags = x->redir ? UP_F_CHECK_DEST : 0u;
     if (x->state != XCH_RESUMING)
         x->state = XCH_SENDING;
     if (upsrc_begin(s, r.via) != 0)
@@ -119,6 +124,13 @@ void exchange_failover(struct exchange *x, const struct up_error *e, uint64_t re
     upsrc_close(&x->up);
     count_failure(x, e->kind);
     up_error_str(e, why, sizeof(why));
+    if (up_error_http_status(e->kind) == 403 && x->redir) {
+        /* the origin sent us there: its answer is what is bad */
+        snprintf(msg, sizeof(msg), "hubgate: refused the redirect target %s: %s", x->up.host,
+                 why);
+        exchange_fail(x, 502, "UNAVAILABLE", msg);
+        return;
+    }
     if (up_error_http_status(e->kind) == 403) {
         snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", x->host, why);
         exchange_fail(x, 403, "DENIED", msg);

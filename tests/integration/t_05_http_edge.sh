@@ -43,7 +43,9 @@
 #       config (unknown key; ca_file missing) logs "reload refused" once
 #       and changes nothing; a good one logs "reloaded" once and 20 new
 #       connections all obey it (the allow list); a reload that keeps the
-#       CA keeps the leaf (same serial after).
+#       CA keeps the leaf (same serial after);
+#   23. a blob redirect to a loopback service (origin.test is 127.0.0.1
+#       here): 502 naming the refusal, and the service is never asked.
 # Nothing time-based is pass/fail except "answered within 5 s". All cases
 # run; the test fails if any did, printing the tails of hubgate's and the
 # origin's logs. Everything (namespace, processes, files) goes at exit.
@@ -488,6 +490,20 @@ case_protocol() {
     client http10 tunnel
     client trailing-dot origin.test.:443
     client trailing-dot ORIGIN.Test.:443
+    case_redirect_target
+}
+
+case_redirect_target() {
+    local out code
+    out=$(nsx "${C[@]}" -w '\n%{http_code}' \
+        "$O/v2/lib/x/blobs/sha256:$(printf '%064d' 7)" 2>&1) || true
+    code=${out##*$'\n'}
+    if [ "$code" = 502 ] && grep -q 'refused the redirect target origin.test: loopback' <<<"$out" &&
+       ! grep -q 'GET /secret' "$tmp/origin.log"; then
+        good "blob redirect to a loopback service: 502 naming the refusal, the service never asked"
+    else
+        bad "blob redirect to a loopback service: $code $(head -c 300 <<<"$out"); origin saw: $(grep -c 'GET /secret' "$tmp/origin.log") GET /secret"
+    fi
 }
 
 # 16. a client outside [proxy] allow

@@ -181,6 +181,10 @@ static void test_redirect_followed(void **state)
     o = flow_origin(1);
     assert_string_equal(W.opens[1].host, "blobs.test");
     assert_int_equal(W.opens[1].via, LINK_DIRECT);
+    /* a configured host is trusted; a target a registry named is checked
+     * like any destination, loopback refused whoever the client (#12) */
+    assert_int_equal(W.opens[0].flags, 0);
+    assert_int_equal(W.opens[1].flags, UP_F_CHECK_DEST);
     origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /data/x?sig=1 HTTP/1.1\r\nHost: blobs.test\r\n", 46) == 0);
     assert_null(strstr(req, "Authorization"));
