@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/uri.h"
 #include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
@@ -69,7 +70,9 @@ void exchange_send(struct exchange *x)
         exchange_failover(x, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
         return;
     }
-    if (x->redir)
+    /* Leaving the registry's host, the request goes bare: a presigned
+     * storage URL refuses an Authorization it did not sign. */
+    if (x->redir && !uri_host_eq(r.host, strlen(r.host), x->host))
         flags |= HDR_REQ_FOLLOW;
     if (x->state == XCH_RESUMING)
         flags |= HDR_REQ_NO_RANGE;
@@ -233,6 +236,11 @@ struct exchange *exchange_new(struct proxy *px, struct gen *gen, const struct xc
     x->tmpl_url_len = (uint32_t)tlen;
     x->is_blob = cl->intercepted && (x->method == HTTP_GET || x->method == HTTP_HEAD) &&
                  memmem(target, tlen, "/blobs/", 7) != NULL;
+    /* Registries redirect blobs to their storage, and some (registry.k8s.io)
+     * manifests to another registry: by status, wherever they point. */
+    x->follows = x->is_blob ||
+                 (cl->intercepted && (x->method == HTTP_GET || x->method == HTTP_HEAD) &&
+                  memmem(target, tlen, "/manifests/", 11) != NULL);
     if (x->is_blob && x->method == HTTP_GET && gen->check_digests &&
         digest_from_path(target, tlen, hex))
         x->digest = digest_new(hex);

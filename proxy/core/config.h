@@ -44,7 +44,9 @@ struct config {
     char *ca_dir;                   /* /var/lib/hubgate */
 
     /* [intercept] */
-    struct str_list intercept_hosts; /* lower-cased, validated names */
+    struct str_list intercept_hosts; /* lower-cased, validated names; with the
+                                      * hosts of every registry below */
+    struct str_list intercept_registries; /* known registry names (registry.h) */
     int verify_digest_always;       /* verify_digest = auto (0): blobs are
                                      * hashed when a relay is among the links;
                                      * always (1): every blob */

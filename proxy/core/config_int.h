@@ -13,7 +13,7 @@ enum cfg_type {
     CFG_T_listen, CFG_T_cidrs, CFG_T_duration, CFG_T_size, CFG_T_count,
     CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers, CFG_T_flag,
     CFG_T_users, CFG_T_ports, CFG_T_tlinks, CFG_T_secret, CFG_T_userfile,
-    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode
+    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode, CFG_T_registries
 };
 
 enum cfg_key {
@@ -115,6 +115,10 @@ int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
 /* users: adds one "name:password" to field (a str_list) within r's limit;
  * also used for the lines of users_file. */
 int cfg_add_user(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e);
+
+/* One host name for a hosts list: checked, lower-cased (in place), kept
+ * once. */
+int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e);
 
 /* One [relay] line: key a host name (stored lower-cased), value an
  * https://HOST[:PORT] URL; a host named again gets the new URL. Accepts

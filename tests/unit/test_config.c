@@ -271,6 +271,29 @@ static void test_hosts_lowercased_and_once(void **state)
     config_free(&c);
 }
 
+/* [intercept] registries adds each registry's hosts to hosts (#12): with
+ * hosts emptied, ghcr.io alone; with hosts at its default, the union. */
+static void test_registries_add_hosts(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[intercept]\nhosts =\nregistries = GHCR.io\n");
+    assert_int_equal(c.intercept_hosts.n, 1);
+    assert_string_equal(c.intercept_hosts.v[0], "ghcr.io");
+    assert_string_equal(c.intercept_registries.v[0], "ghcr.io");
+    config_free(&c);
+    load_ok(&c, "[intercept]\nregistries = quay.io docker.io registry.k8s.io quay.io\n");
+    assert_int_equal(c.intercept_registries.n, 3);
+    assert_int_equal(c.intercept_hosts.n, 5);
+    assert_string_equal(c.intercept_hosts.v[0], "registry-1.docker.io");
+    assert_string_equal(c.intercept_hosts.v[1], "auth.docker.io");
+    assert_string_equal(c.intercept_hosts.v[2], "production.cloudflare.docker.com");
+    assert_string_equal(c.intercept_hosts.v[3], "quay.io");
+    assert_string_equal(c.intercept_hosts.v[4], "registry.k8s.io");
+    config_free(&c);
+}
+
 static void test_hosts_label_63(void **state)
 {
     struct config c;
@@ -651,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_hosts_lowercased_and_once),
+        cmocka_unit_test(test_registries_add_hosts),
         cmocka_unit_test(test_hosts_label_63),
         cmocka_unit_test(test_via_commas_and_trim),
         cmocka_unit_test(test_via_links),

@@ -194,6 +194,44 @@ static void test_redirect_followed(void **state)
     close(cl);
 }
 
+/* Manifests are followed too, over several hops (#12): a relative
+ * Location stays on the registry and keeps the client's Authorization; a
+ * hop to another host goes without it. */
+static void test_manifest_redirects_followed(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o;
+    struct flow_sink s;
+    char req[4096];
+
+    (void)state;
+    flow_sendf(cl, "GET /v2/lib/x/manifests/1.0 HTTP/1.1\r\nHost: registry.test\r\n"
+               "Accept: application/vnd.oci.image.index.v1+json\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n");
+    o = flow_origin(0);
+    origin_request(o, req, sizeof(req));
+    flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/mirror/x/manifests/1.0\r\n"
+               "Content-Length: 0\r\n\r\n");
+    /* the same host again: the same (pooled) connection carries it */
+    origin_request(o, req, sizeof(req));
+    assert_int_equal(W.nopens, 1);
+    assert_true(strncmp(req, "GET /v2/mirror/x/manifests/1.0 HTTP/1.1\r\n", 41) == 0);
+    assert_non_null(strstr(req, "Authorization: Bearer t0ken\r\n"));
+    flow_sendf(o, "HTTP/1.1 302 Found\r\nLocation: https://blobs.test/m/1.0?sig=2\r\n"
+               "Content-Length: 0\r\n\r\n");
+    o = flow_origin(1);
+    assert_string_equal(W.opens[1].host, "blobs.test");
+    origin_request(o, req, sizeof(req));
+    assert_null(strstr(req, "Authorization"));
+    assert_non_null(strstr(req, "Accept: application/vnd.oci.image.index.v1+json\r\n"));
+    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n"
+               "Content-Length: 2\r\n\r\n{}");
+    sink_answer(&s, cl, 2);
+    assert_true(strncmp(s.buf, "HTTP/1.1 200 ", 13) == 0);
+    assert_non_null(strstr(s.buf, "\r\n\r\n{}"));
+    free(s.buf);
+    close(cl);
+}
+
 /* A blob cut in the middle is resumed with Range; the client sees one
  * uninterrupted 200 with the right bytes. */
 static void test_resume_after_cut(void **state)
@@ -339,6 +377,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failover_on_connect, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_failover_on_429, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_redirect_followed, setup_blob, teardown_blob),
+        cmocka_unit_test_setup_teardown(test_manifest_redirects_followed, setup_blob,
+                                        teardown_blob),
         cmocka_unit_test_setup_teardown(test_resume_after_cut, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_digest_mismatch_resets, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_pool_reuse, setup_blob, teardown_blob),
