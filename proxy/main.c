@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <ares.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "usage: hubgate [-c FILE]                 run the proxy in the foreground\n"
             "       hubgate -t [-c FILE]              check the config and exit (0 ok, 2 bad)\n"
             "       hubgate ca-new [--force] [-c FILE]  create the CA in [ca] dir\n"
+            "       hubgate ca-new --check [-c FILE]  does the CA permit every intercepted name?\n"
             "       hubgate doctor [-c FILE]          check the setup, print fixes\n"
             "       hubgate --version\n"
             "FILE defaults to %s\n",
@@ -237,6 +239,53 @@ out:
     return rc;
 }
 
+/* hubgate ca-new [--force]: 0 or 1. */
+static int ca_new_cmd(const struct config *cfg, int force)
+{
+    char err[512];
+
+    if (ca_create(cfg->ca_dir, cfg->intercept_hosts.v, cfg->intercept_hosts.n, force, err,
+                  sizeof(err)) != 0) {
+        fprintf(stderr, "hubgate: %s\n", err);
+        return 1;
+    }
+    printf("hubgate: CA in %s (ca.crt, ca.key)\n", cfg->ca_dir);
+    return 0;
+}
+
+/* hubgate ca-new --check: 0 when the CA permits every intercepted name, 1
+ * (naming them and the rotation) when not, 2 when there is no CA. */
+static int ca_check_cmd(const struct config *cfg, const char *path)
+{
+    char crt[4200], names[512];
+    X509 *cert = NULL;
+    FILE *f;
+    size_t bad;
+
+    snprintf(crt, sizeof(crt), "%s/ca.crt", cfg->ca_dir);
+    f = fopen(crt, "r");
+    if (f) {
+        cert = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (!cert) {
+        fprintf(stderr, "hubgate: no readable CA certificate %s; make one: hubgate ca-new -c %s\n",
+                crt, path);
+        return 2;
+    }
+    bad = ca_cert_unpermitted(cert, cfg->intercept_hosts.v, cfg->intercept_hosts.n, names,
+                              sizeof(names));
+    X509_free(cert);
+    if (bad) {
+        fprintf(stderr, "hubgate: the CA in %s does not permit %s; rotate it: hubgate ca-new "
+                "--force -c %s, then trust the new ca.crt on every docker host "
+                "(hubgate-setup-docker does both)\n", cfg->ca_dir, names, path);
+        return 1;
+    }
+    printf("hubgate: the CA in %s permits every intercepted name\n", cfg->ca_dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = CONFIG_DEFAULT_PATH;
@@ -255,6 +304,8 @@ int main(int argc, char **argv)
             doctor = 1;
         } else if (strcmp(argv[i], "--force") == 0 && ca_new) {
             force = 1;
+        } else if (strcmp(argv[i], "--check") == 0 && ca_new) {
+            force = -1;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("hubgate %s\n", HUBGATE_VERSION);
             return 0;
@@ -279,14 +330,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (ca_new) {
-        rc = ca_create(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, force,
-                       err, sizeof(err));
-        if (rc != 0)
-            fprintf(stderr, "hubgate: %s\n", err);
-        else
-            printf("hubgate: CA in %s (ca.crt, ca.key)\n", cfg.ca_dir);
+        rc = force < 0 ? ca_check_cmd(&cfg, path) : ca_new_cmd(&cfg, force);
         config_free(&cfg);
-        return rc ? 1 : 0;
+        return rc;
     }
     return run(path, &cfg);
 }

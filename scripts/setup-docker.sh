@@ -11,7 +11,9 @@
 #
 # Local mode (hubgate runs on this host), steps:
 #   1. CA: `hubgate -t -c FILE`, then `hubgate ca-new -c FILE` if the [ca]
-#      dir has no CA (ca.key mode 0600; CA dir and files owned by the
+#      dir has no CA, or `hubgate ca-new --force` when `hubgate ca-new
+#      --check` says the CA does not permit every intercepted name (a
+#      registry was added) (ca.key mode 0600; CA dir and files owned by the
 #      hubgate user when it exists). Its certificate is installed as
 #      /usr/local/share/ca-certificates/hubgate.crt (re-encoded by openssl,
 #      one certificate, mode 0644).
@@ -333,8 +335,19 @@ local_ca() {
             *) die "--root $ROOT: the config's [ca] dir $cadir is outside it; refusing to write there" ;;
         esac
     fi
-    if [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ]; then
+    ca_rc=0
+    [ -f "$cadir/ca.crt" ] && "$HUBGATE" ca-new --check -c "$CONFIG" >/dev/null 2>&1 || ca_rc=$?
+    if [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ] && [ "$ca_rc" = 0 ]; then
         nothing "CA exists in $cadir"
+    elif [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ] && [ "$ca_rc" = 1 ]; then
+        # The config intercepts a name the CA was not made for (a registry
+        # added): a new CA, trusted below in place of the old one.
+        note "the CA in $cadir does not permit every intercepted name: making a new one (the old pair is kept as ca.*.bak-*)"
+        run "$HUBGATE" ca-new --force -c "$CONFIG"
+        if getent passwd hubgate >/dev/null 2>&1; then
+            run chown hubgate:hubgate "$cadir" "$cadir/ca.key" "$cadir/ca.crt"
+        fi
+        [ "$DRY" = 0 ] || { did write "$ROOT$CA_TRUST (the new CA)"; CA_CHANGED=1; return 0; }
     else
         [ -d "$(dirname "$cadir")" ] || run mkdir -p "$(dirname "$cadir")"
         run "$HUBGATE" ca-new -c "$CONFIG"
