@@ -20,6 +20,7 @@
 #include "mitm/route.h"
 #include "proxy/core/access.h"
 #include "proxy/core/links.h"
+#include "proxy/core/registry.h"
 #include "proxy/up/upstream.h"
 
 #define LINK_REST_MS 10000u
@@ -43,19 +44,39 @@ const char *exchange_link_name(const struct exchange *x)
     return x->gen->pass_links.v[0]->name;
 }
 
-/* The extra header lines of this attempt: Range for a resume, Docker Hub
- * credentials for a token request that carries none. */
+/* hubgate's own account for this request: only a token request to the
+ * registry's own token service ([upstream] credentials, hub_credentials),
+ * only when the client sent no credentials of its own. */
+static const char *own_auth(const struct exchange *x, const char *base)
+{
+    const struct registry *reg = registry_of_host(x->host);
+    const char *path = base + x->tmpl_url_off;
+    size_t plen;
+
+    if (!reg || !reg->realm_host || x->redir || strcmp(x->host, reg->realm_host) != 0)
+        return NULL;
+    plen = strlen(reg->realm_path);
+    if (x->tmpl_url_len < plen || memcmp(path, reg->realm_path, plen) != 0 ||
+        (x->tmpl_url_len > plen && path[plen] != '?' && path[plen] != '/'))
+        return NULL;
+    if (http1_find(x->cl.req, base, "authorization") >= 0)
+        return NULL;
+    return gen_registry_auth(x->gen, reg->name);
+}
+
+/* The extra header lines of this attempt: Range for a resume, hubgate's
+ * own credentials for a token request that carries none. */
 static void attempt_extra(const struct exchange *x, const char *base, char *out, size_t outlen)
 {
+    const char *auth = own_auth(x, base);
     int n = 0;
 
     out[0] = '\0';
     if (x->state == XCH_RESUMING)
         n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
                      (unsigned long long)((uint64_t)x->range_base + x->body_rx));
-    if (x->gen->hub_auth[0] && !x->redir && strcmp(x->host, "auth.docker.io") == 0 &&
-        http1_find(x->cl.req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
-        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", x->gen->hub_auth);
+    if (auth && n >= 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", auth);
 }
 
 void exchange_send(struct exchange *x)

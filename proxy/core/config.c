@@ -339,6 +339,10 @@ static int cfg_check(struct cfg_ctx *c)
         cfg_fail(c, c->line[CFG_K_upstream_hub_credentials], "upstream", "hub_credentials");
         return -1;
     }
+    if (c->cfg->credentials != NULL && cfg_load_credentials(c) != 0) {
+        cfg_fail(c, c->line[CFG_K_upstream_credentials], "upstream", "credentials");
+        return -1;
+    }
     return 0;
 }
 
@@ -497,6 +501,8 @@ void config_free(struct config *cfg)
         cfg_free_field(cfg_rows[i].type, (char *)cfg + cfg_rows[i].off);
     cfg_free_field(CFG_T_hosts, &cfg->relay_hosts);
     cfg_free_field(CFG_T_hosts, &cfg->relay_urls);
+    cfg_free_field(CFG_T_hosts, &cfg->cred_registries);
+    cfg_free_field(CFG_T_users, &cfg->cred_auths); /* wiped before freed */
     if (cfg->hub_token != NULL)
         memset(cfg->hub_token, 0, strlen(cfg->hub_token));
     free(cfg->hub_user);

@@ -59,6 +59,9 @@ struct config {
     unsigned retry_after_cap_ms;    /* 60s: longest Retry-After waited for */
     int follow_redirects;           /* 1 (yes) or 0 */
     char *hub_credentials;          /* NULL (the default ""): anonymous pulls */
+    char *credentials;              /* a docker config.json (0600), or NULL */
+    struct str_list cred_registries; /* registry names from it ... */
+    struct str_list cred_auths;     /* ... and their base64 user:secret, read at load */
     char *hub_user, *hub_token;     /* that file's "user:token", read at load
                                      * time; NULL without it. Secrets: never
                                      * log them */

@@ -138,6 +138,15 @@ int cfg_load_users(struct cfg_ctx *c, const struct cfg_row *users);
  * reason in c->why. */
 int cfg_load_hub(struct cfg_ctx *c);
 
+/* Reads path, which must be a regular file of mode 0600 or 0400, into a
+ * NUL-terminated heap copy (the caller wipes and frees it). what says
+ * what the file holds, for messages. Returns NULL with c->why set. */
+char *cfg_read_secret(struct cfg_ctx *c, const char *path, const char *what);
+
+/* Reads [upstream] credentials (a docker config.json) into
+ * cfg->cred_registries / cred_auths. 0, or -1 with c->why set. */
+int cfg_load_credentials(struct cfg_ctx *c);
+
 /* Returns 1 when a member of type t is a list (n entries), else 0. */
 int cfg_is_list(enum cfg_type t);
 

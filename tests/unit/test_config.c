@@ -455,6 +455,44 @@ static void test_hub_credentials(void **state)
     config_free(&c);
 }
 
+/* [upstream] credentials: a docker config.json; entries for registries
+ * known by name kept as base64 user:secret, others ignored; refusals name
+ * the entry but never show a secret (#12). */
+static void test_registry_credentials(void **state)
+{
+    char err[ERRLEN], path[64];
+    struct config c;
+
+    (void)state;
+    assert_int_equal(load_secret(&c, "upstream", "credentials",
+                                 "{\"auths\": {\"https://index.docker.io/v1/\": {\"auth\": "
+                                 "\"dTpwYXQ=\"}, \"quay.io\": {\"username\": \"r\", "
+                                 "\"password\": \"s3\"}, \"other.example\": {\"auth\": \"x\"}}}",
+                                 0600, err, path), 0);
+    assert_int_equal(c.cred_registries.n, 2);
+    assert_string_equal(c.cred_registries.v[0], "docker.io");
+    assert_string_equal(c.cred_auths.v[0], "dTpwYXQ=");
+    assert_string_equal(c.cred_registries.v[1], "quay.io");
+    assert_string_equal(c.cred_auths.v[1], "cjpzMw==");
+    config_free(&c);
+    assert_int_equal(load_secret(&c, "upstream", "credentials",
+                                 "{\"auths\": {\"ghcr.io\": {\"identitytoken\": \"tok-SECRET\"}}}",
+                                 0600, err, path), -1);
+    assert_non_null(strstr(err, "identitytoken"));
+    assert_null(strstr(err, "tok-SECRET"));
+    assert_int_equal(load_secret(&c, "upstream", "credentials",
+                                 "{\"auths\": {\"ghcr.io\": {\"auth\": \"bm9jb2xvbg==\"}}}",
+                                 0600, err, path), -1);
+    assert_non_null(strstr(err, "not base64 of user:secret"));
+    assert_int_equal(load_secret(&c, "upstream", "credentials", "{\"auths\": {}}", 0644, err,
+                                 path), -1);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_int_equal(load_secret(&c, "upstream", "credentials", "[password123", 0600, err,
+                                 path), -1);
+    assert_non_null(strstr(err, "docker config.json"));
+    assert_null(strstr(err, "password123"));
+}
+
 static void test_users(void **state)
 {
     struct config c;
@@ -683,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_cap),
         cmocka_unit_test(test_follow_redirects),
         cmocka_unit_test(test_hub_credentials),
+        cmocka_unit_test(test_registry_credentials),
         cmocka_unit_test(test_users),
         cmocka_unit_test(test_users_file),
         cmocka_unit_test(test_deny_targets),

@@ -340,6 +340,58 @@ static void test_bytes_after_head_answer_dropped(void **state)
     close(cl);
 }
 
+/* The token request a client sends without credentials gets hubgate's
+ * account for that registry, at its own token service only; a client's
+ * own credentials, other paths and other registries get none (#12). */
+static void test_registry_credentials(void **state)
+{
+    static const char ghcr[] = "b3duZXI6Z2hwX3NlY3JldA==";   /* owner:ghp_secret */
+    char path[128], extra[256], req[4096];
+    struct gen *old = W.px.gen;
+    static const char *const reqs[] = {
+        "GET /token?scope=repository:o/app:pull&service=ghcr.io HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+        "GET /token?service=ghcr.io HTTP/1.1\r\nHost: ghcr.io\r\nAuthorization: Basic bWU6bWluZQ==\r\n\r\n",
+        "GET /v2/o/app/manifests/1 HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+        "GET /tokens/x HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+    };
+    struct flow_sink s;
+    FILE *f;
+    int cl, o, i;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/auth.json", W.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"auths\": {\"https://ghcr.io\": {\"auth\": \"%s\"},\n"
+               "  \"quay.io\": {\"username\": \"robot\", \"password\": \"quaysecret\"},\n"
+               "  \"harbor.example.com\": {\"auth\": \"eDp5\"}}}\n", ghcr);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(extra, sizeof(extra), "[upstream]\ncredentials = %s\n", path);
+    W.px.gen = flow_gen(extra, old);
+    W.px.cfg = &W.px.gen->cfg;
+    gen_unref(old);
+    cl = flow_client(1, "ghcr.io");
+    for (i = 0; i < 4; i++) {
+        flow_sendf(cl, "%s", reqs[i]);
+        o = flow_origin(0);
+        origin_request(o, req, sizeof(req));
+        if (i == 0)
+            assert_non_null(strstr(req, "Authorization: Basic b3duZXI6Z2hwX3NlY3JldA==\r\n"));
+        else if (i == 1)
+            assert_non_null(strstr(req, "Authorization: Basic bWU6bWluZQ==\r\n"));
+        else
+            assert_null(strstr(req, "Authorization"));
+        assert_null(strstr(req, "cm9ib3Q6cXVheXNlY3JldA==")); /* quay.io's, never here */
+        flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        sink_answer(&s, cl, 2);
+        free(s.buf);
+    }
+    assert_string_equal(gen_registry_auth(W.px.gen, "quay.io"), "cm9ib3Q6cXVheXNlY3JldA==");
+    assert_null(gen_registry_auth(W.px.gen, "docker.io"));
+    close(cl);
+}
+
 /* A reload while a body streams: the transfer finishes under the old
  * generation, which goes when its last connection does; new connections
  * get the new one. */
@@ -385,6 +437,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bytes_after_head_answer_dropped, setup_blob,
                                         teardown_blob),
         cmocka_unit_test_setup_teardown(test_reload_during_transfer, setup_blob, teardown_blob),
+        cmocka_unit_test_setup_teardown(test_registry_credentials, setup_blob, teardown_blob),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
