@@ -73,6 +73,14 @@ static void expect_blob(int cl)
     free(s.buf);
 }
 
+/* The origin end o answers the blob whole; the client end cl must get it. */
+static void serve_blob(int o, int cl)
+{
+    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
+    flow_send(o, blob, BLOB_LEN);
+    expect_blob(cl);
+}
+
 static int setup_blob(void **state)
 {
     size_t i;
@@ -135,9 +143,7 @@ static void test_failover_on_connect(void **state)
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
     origin_request(o, req, sizeof(req));
     assert_non_null(strstr(req, "Host: registry.test\r\n"));
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
     close(cl);
 }
 
@@ -156,9 +162,7 @@ static void test_failover_on_429(void **state)
     o = flow_origin(1);
     origin_request(o, req, sizeof(req));
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
     close(cl);
 }
 
@@ -188,9 +192,7 @@ static void test_redirect_followed(void **state)
     origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /data/x?sig=1 HTTP/1.1\r\nHost: blobs.test\r\n", 46) == 0);
     assert_null(strstr(req, "Authorization"));
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
     close(cl);
 }
 
