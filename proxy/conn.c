@@ -16,6 +16,7 @@
 #include "mitm/tls/tls.h"
 #include "proxy/core/policy.h"
 #include "base/addr.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "proxy/tunnel.h"
@@ -343,26 +344,6 @@ void conn_attach_upstream(struct conn *c, int fd, SSL *ssl, int pooled)
     }
 }
 
-static size_t json_escape(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0;
-
-    for (; *s && n + 7 < outlen; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
 static const char *reason_of(int status)
 {
     switch (status) {
@@ -458,16 +439,20 @@ void conn_log_exchange(struct conn *c)
     /* verified: hubgate hashed the whole body and it matched (see
      * [intercept] verify_digest); the client checks it either way */
     ok = c->digest_ok ? "yes" : "no";
-    if (c->gen->cfg.log_json)
-        log_info("{\"event\":\"access\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
-                 "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"link\":\"%s\""
-                 "%s%s%s%s%s}", c->peer, m, host, path, c->status,
-                 (unsigned long long)c->bytes_out, ms, link, d ? ",\"digest\":\"" : "",
-                 digest, d ? "\",\"verified\":\"" : "", d ? ok : "", d ? "\"" : "");
-    else
-        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s%s%s", c->peer, m, host,
-                 path, c->status, (unsigned long long)c->bytes_out, ms, link,
-                 d ? " digest=" : "", digest, d ? " verified=" : "", d ? ok : "");
+    {
+        const struct log_field f[] = {
+            LOG_STR("client", c->peer), LOG_STR("method", m), LOG_STR("host", host),
+            LOG_STR("path", path), LOG_NUM("status", c->status),
+            LOG_NUM("bytes", c->bytes_out), LOG_NUM("ms", ms), LOG_STR("link", link),
+            LOG_STR("digest", digest), LOG_STR("verified", ok),
+        };
+
+        /* digest and verified (the last two) only for a blob */
+        log_event(LOG_INFO, "access", f, sizeof(f) / sizeof(f[0]) - (d ? 0 : 2),
+                  "access %s %s %s %s %d %lluB %llums link=%s%s%s%s%s", c->peer, m, host, path,
+                  c->status, (unsigned long long)c->bytes_out, ms, link, d ? " digest=" : "",
+                  digest, d ? " verified=" : "", d ? ok : "");
+    }
     conn_count(c, host, link);
     if (c->px->metrics) {
         snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", m, host, path, c->status,

@@ -224,6 +224,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hubgate: %s\n", err);
         return 2;
     }
+    /* [log] format holds from the first line the proxy logs; a reload
+     * switches it again (worker.c) */
+    log_set_json(cfg.log_json);
     if (check) {
         printf("hubgate: %s: configuration OK\n", path);
         config_free(&cfg);

@@ -126,6 +126,10 @@ static void reload(struct worker *w)
     gen_unref(px->gen);
     px->gen = g;
     px->cfg = &g->cfg;
+    /* one format for the whole stream, so worker 0 (which speaks for all
+     * of them) switches it */
+    if (!quiet)
+        log_set_json(g->cfg.log_json);
     /* pooled connections belong to the old links */
     pool_free(px->pool);
     px->pool = pool_new(px->loop, POOL_MAX_IDLE, POOL_IDLE_MS);

@@ -30,7 +30,11 @@
 #   17. pipelined requests answered in order;
 #   18. framing: a Connection option naming Content-Length, whitespace
 #       before a colon, a chunked trailer split across reads (request and
-#       response).
+#       response);
+#   19. [log] format = json (a third hubgate): a request path with '"' and
+#       '\' (plain and intercepted), then every line hubgate wrote, from
+#       start to exit, is one JSON object (python3's json.loads), access
+#       events carry the path as sent.
 # Nothing time-based is pass/fail except "answered within 5 s". All cases
 # run; the test fails if any did, printing the tails of hubgate's and the
 # origin's logs. Everything (namespace, processes, files) goes at exit.
@@ -70,7 +74,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM HUP
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-        for f in hubgate origin hubgate-deny; do
+        for f in hubgate origin hubgate-deny hubgate-json; do
             [ -s "$tmp/$f.log" ] || continue
             echo "---- $f.log (last 40 lines)"
             tail -n 40 "$tmp/$f.log"
@@ -493,6 +497,78 @@ case_trailers() {
     check_alive trailer-split-request
 }
 
+# 19. [log] format = json: every line is one JSON object, whatever the path
+case_json_log() {
+    local out req conf=$tmp/hubgate-json.ini
+    hubgate_conf "$conf" 3148 "$tmp/ca" "127.0.0.0/8"
+    printf '[log]\nformat = json\n' >>"$conf"
+    out=$(nsx "$HUBGATE" -t -c "$conf" 2>&1) || { bad "json log: hubgate -t: $out"; return; }
+    : >"$tmp/hubgate-json.log"
+    start hubgate-json "$HUBGATE" -c "$conf"
+    wait_port 3148 hubgate-json
+    # shellcheck disable=SC2016  # python, not shell
+    req=$(nsx "$PY" -c '
+import socket, ssl, sys
+path = b"/json-log/q\"x\\y/"
+def head(s):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+    return got.split(b"\r\n")[0].decode()
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"GET http://origin.test" + path + b" HTTP/1.1\r\nHost: origin.test\r\n"
+          b"Connection: close\r\n\r\n")
+print("plain", head(s))
+s.close()
+# control and non-UTF-8 bytes: refused or not, the log stays JSON
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"GET http://origin.test/json-raw/\x01\xff\xc3( HTTP/1.1\r\nHost: origin.test\r\n"
+          b"Connection: close\r\n\r\n")
+print("raw", head(s))
+s.close()
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n")
+print("connect", head(s))
+t = ssl.create_default_context(cafile=sys.argv[1]).wrap_socket(s, server_hostname="origin.test")
+t.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n")
+print("intercepted", head(t))
+t.close()' "$hgca" 2>&1) || { bad "json log: the requests failed: $req"; stop hubgate-json; return; }
+    # Whatever was answered (400 for the raw bytes, or 404): the exit lines
+    # too must be JSON, so stop hubgate (and wait for it) first.
+    stop hubgate-json
+    # shellcheck disable=SC2016
+    out=$("$PY" -c '
+import json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+if lines[-1] != b"":
+    sys.exit("the log does not end with a newline")
+n, paths = 0, []
+for i, l in enumerate(lines[:-1], 1):
+    try:
+        d = json.loads(l)
+    except ValueError as e:
+        sys.exit("line %d is not JSON (%s): %r" % (i, e, l))
+    if not isinstance(d, dict) or not d.get("time") or d.get("level") not in ("debug", "info", "warn", "error"):
+        sys.exit("line %d has no time or level: %r" % (i, l))
+    if d.get("event") == "access":
+        paths.append(d["path"])
+        if not isinstance(d.get("status"), int) or not isinstance(d.get("bytes"), int):
+            sys.exit("line %d: status or bytes not a number: %r" % (i, l))
+    elif not isinstance(d.get("msg"), str):
+        sys.exit("line %d: neither an access event nor a msg: %r" % (i, l))
+    n += 1
+want = "/json-log/q\"x\\y/"
+hits = [p for p in paths if p.startswith(want)]
+if len(hits) != 2:
+    sys.exit("want 2 access events with a path starting %r, got paths %r" % (want, paths))
+print("%d lines, %d access events" % (n, len(paths)))' "$tmp/hubgate-json.log" 2>&1) \
+        || { bad "json log: $out (answers: $(tr '\n' ' ' <<<"$req"))"; return; }
+    good "[log] format = json: $out, all valid JSON; paths with '\"' and '\\' intact"
+}
+
 # 16. SIGHUP: new connections get the new config, a download in flight goes
 #     on (and, being long, logs its progress)
 case_reload() {
@@ -521,7 +597,7 @@ case_reload() {
 }
 
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
-                    raw 403 trailers reload}; do
+                    raw 403 json_log trailers reload}; do
     "case_$c"
     check_alive "$c"
 done
