@@ -14,6 +14,7 @@
 #include "mitm/exchange.h"
 #include "mitm/mitm.h"
 #include "mitm/tls/tls.h"
+#include "proxy/core/metric_label.h"
 #include "proxy/core/policy.h"
 #include "base/addr.h"
 #include "base/json.h"
@@ -398,17 +399,18 @@ void conn_error_hdr(struct conn *c, int status, const char *code, const char *ms
     log_info("client %s: %d %s", c->peer, status, msg);
 }
 
-/* Counters of a finished exchange. */
+/* Counters of a finished exchange, in this loop's own table. host is
+ * what the client asked for: the label is the configured name it matches,
+ * or "other" (metric_label.h), so clients cannot add series. */
 static void conn_count(struct conn *c, const char *host, const char *link)
 {
     struct metrics *m = c->px->metrics;
-    char code[8], lb[512];
+    char lb[512];
 
     if (!m)
         return;
-    snprintf(code, sizeof(code), "%d", c->status);
     metrics_add(m, "hubgate_requests_total",
-                metrics_label(lb, sizeof(lb), "host", host, "link", link, "code", code, METRICS_END), 1);
+                metric_label_request(lb, sizeof(lb), &c->gen->cfg, host, link, c->status), 1);
     metrics_add(m, "hubgate_bytes_total",
                 metrics_label(lb, sizeof(lb), "direction", "in", "link", link, METRICS_END),
                 (double)c->bytes_out);
@@ -454,9 +456,9 @@ void conn_log_exchange(struct conn *c)
                   digest, d ? " verified=" : "", d ? ok : "");
     }
     conn_count(c, host, link);
-    if (c->px->metrics) {
+    if (c->px->recent) {
         snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", m, host, path, c->status,
                  (unsigned long long)c->bytes_out, link);
-        metrics_recent(c->px->metrics, line);
+        metrics_recent_add(c->px->recent, line);
     }
 }

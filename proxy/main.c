@@ -71,7 +71,8 @@ static int run(const char *path, int lfd)
 {
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
-    struct metrics *metrics = metrics_new();
+    static struct metrics *tables[WORKERS_MAX];
+    struct metrics_recent *recent = metrics_recent_new();
     struct links_health *health = links_health_new();
     struct tls_sessions *sessions = tls_sessions_new();
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
@@ -89,22 +90,31 @@ static int run(const char *path, int lfd)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked here, so every worker thread inherits the mask. */
-    if (!metrics || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+    if (!recent || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
         (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
         pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         log_err("cannot set up: %s", strerror(errno));
         rc = 1;
         goto out;
     }
-    for (i = 0; i < nw; i++)
+    /* Every worker's struct is complete before the first starts: worker 0
+     * (the admin endpoint) reads its peers' metric tables and counts. */
+    for (i = 0; i < nw; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
         peers[i] = &w[i].px;
+        tables[i] = w[i].px.metrics = metrics_new();
+        if (!tables[i]) {
+            log_err("cannot set up: out of memory");
+            rc = 1;
+            goto out;
+        }
+    }
     for (i = 0; i < nw; i++) {
         char r = 'F';
 
-        memset(&w[i], 0, sizeof(w[i]));
         w[i].index = i;
         w[i].config_path = path;
-        w[i].metrics = metrics;
+        w[i].recent = recent;
         w[i].health = health;
         w[i].sessions = sessions;
         w[i].peers = peers;
@@ -181,7 +191,12 @@ out:
             close(done[i]);
     }
     close(lfd);
-    metrics_free(metrics);
+    /* after every worker stopped: worker 0 read them all until its end */
+    for (i = 0; i < nw; i++) {
+        metrics_free(tables[i]);
+        tables[i] = NULL;
+    }
+    metrics_recent_free(recent);
     links_health_free(health);
     tls_sessions_free(sessions);
     ares_library_cleanup();

@@ -1,8 +1,12 @@
 /* worker.h — one event loop on its own thread, with everything it serves
  * from: listener (SO_REUSEPORT, so the kernel spreads connections over
  * the workers), resolver, connection pool, configuration generation. The
- * workers share nothing mutable but the metrics (locked per update) and
- * the read-only list of peers the admin page sums over.
+ * workers share nothing mutable but link health, TLS sessions, the ring
+ * of recent requests (locked) and the read-only list of peers whose
+ * metric tables and connection counts the admin endpoint sums. Each
+ * worker's metric table is its own (px.metrics, set by main() before any
+ * worker starts, freed after all have stopped: the admin endpoint may
+ * read it until then).
  *
  * The main thread controls them through a pipe each: 'T' drains, 'H'
  * reloads. */
@@ -17,7 +21,7 @@ struct worker {
     struct proxy px;
     int index;
     const char *config_path;
-    struct metrics *metrics;    /* shared by all workers */
+    struct metrics_recent *recent; /* shared by all workers */
     struct links_health *health; /* shared by all workers */
     struct tls_sessions *sessions; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
