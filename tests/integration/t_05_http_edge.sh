@@ -44,6 +44,8 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 edge=$top/tests/integration/edge
+# shellcheck source=wait.sh
+. "$top/tests/integration/wait.sh"
 HUBGATE=${HUBGATE:-$top/hubgate}
 PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
@@ -571,23 +573,42 @@ print("%d lines, %d access events" % (n, len(paths)))' "$tmp/hubgate-json.log" 2
 
 # 16. SIGHUP: new connections get the new config, a download in flight goes
 #     on (and, being long, logs its progress)
+# reload_hup ALLOW: rewrites hubgate.ini with allow = ALLOW, sends SIGHUP,
+# and waits for worker 0's "reloaded" line (the other workers reload on
+# the same signal).
+reload_hup() {
+    local n
+    n=$(log_count "$tmp/hubgate.log" 'reloaded: new connections use')
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "$1"
+    kill -HUP "${pids[hubgate]}"
+    wait_for 10 log_grows "$tmp/hubgate.log" 'reloaded: new connections use' "$n" \
+        || bad "reload: no 'reloaded' line within 10 s of SIGHUP (allow = $1)"
+}
+# new_code: sets code to the status a new connection gets for $O/hello.
+new_code() {
+    code=$(nsx "${C[@]}" -o /dev/null -w '%{http_code}' "$O/hello" 2>/dev/null) || true
+}
+code_is_200() { new_code; [ "$code" = 200 ]; }
+code_not_200() { new_code; [ "$code" != 200 ]; }
+
 case_reload() {
-    local got code dl
+    local got code refused dl
     # slow enough (about 14 s) for one progress line (every 10 s over 100 MB)
     nsx "${C[@]}" --max-time 60 --limit-rate 15M "$O/file/big.bin" -o "$tmp/reload.out" &
     dl=$!
-    sleep 1
-    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "10.0.0.0/8"
-    kill -HUP "${pids[hubgate]}"
-    sleep 0.5
-    code=$(nsx "${C[@]}" -o /dev/null -w '%{http_code}' "$O/hello" 2>/dev/null) || true
+    # the SIGHUP must come while the download is in flight
+    wait_for 10 test -s "$tmp/reload.out" || bad "reload: the download did not start within 10 s"
+    reload_hup "10.0.0.0/8"
+    # whichever worker takes it, a new connection is refused once that
+    # worker too has reloaded (at once, or a moment after worker 0)
+    wait_for 10 code_not_200
+    refused=$code
     wait "$dl" || { bad "reload: the download in flight failed"; }
     got=$(sha256sum <"$tmp/reload.out" | cut -d' ' -f1)
-    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
-    kill -HUP "${pids[hubgate]}"
-    sleep 0.5
+    reload_hup "127.0.0.0/8"
+    wait_for 10 code_is_200 || bad "reload: allow restored, new connections still get '$code' 10 s later"
     body_is "reload: 200 MB download across SIGHUP" "$big_sha" "$got" || return
-    [ "$code" != 200 ] || { bad "reload: a new connection still got 200 after allow changed"; return; }
+    [ "$refused" != 200 ] || { bad "reload: new connections still got 200 10 s after allow changed"; return; }
     grep -q 'refused: not in \[proxy\] allow' "$tmp/hubgate.log" \
         || { bad "reload: no refusal logged for the new connection"; return; }
     good "SIGHUP: the download in flight finished intact, a new connection was refused by the new allow list"
