@@ -93,6 +93,8 @@ static struct gen *reload(const char *path, struct gen *cur, struct worker *w, i
     for (i = 0; i < nw; i++)
         worker_set_gen(&w[i], g);
     gen_unref(cur);
+    /* one format for the whole stream, switched here, once */
+    log_set_json(g->cfg.log_json);
     log_info("reloaded: new connections use the new configuration");
     return g;
 }
@@ -109,7 +111,8 @@ static int run(const char *path, struct config *cfg)
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
     char err[512];
-    struct metrics *metrics = metrics_new();
+    static struct metrics *tables[WORKERS_MAX];
+    struct metrics_recent *recent = metrics_recent_new();
     struct links_health *health = links_health_new();
     struct tls_sessions *sessions = tls_sessions_new();
     /* Before any worker: makes the CA when there is none yet. */
@@ -135,21 +138,30 @@ static int run(const char *path, struct config *cfg)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked here, so every worker thread inherits the mask. */
-    if (!metrics || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+    if (!recent || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
         (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
         pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         log_err("cannot set up: %s", strerror(errno));
         rc = 1;
         goto out;
     }
-    for (i = 0; i < nw; i++)
+    /* Every worker's struct is complete before the first starts: worker 0
+     * (the admin endpoint) reads its peers' metric tables and counts. */
+    for (i = 0; i < nw; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
         peers[i] = &w[i].px;
+        tables[i] = w[i].px.metrics = metrics_new();
+        if (!tables[i]) {
+            log_err("cannot set up: out of memory");
+            rc = 1;
+            goto out;
+        }
+    }
     for (i = 0; i < nw; i++) {
         char r = 'F';
 
-        memset(&w[i], 0, sizeof(w[i]));
         w[i].index = i;
-        w[i].metrics = metrics;
+        w[i].recent = recent;
         w[i].health = health;
         w[i].sessions = sessions;
         w[i].peers = peers;
@@ -232,7 +244,12 @@ out:
         close(lfd);
     /* after the workers, before what the generation was joined to */
     gen_unref(cur);
-    metrics_free(metrics);
+    /* after every worker stopped: worker 0 read them all until its end */
+    for (i = 0; i < nw; i++) {
+        metrics_free(tables[i]);
+        tables[i] = NULL;
+    }
+    metrics_recent_free(recent);
     links_health_free(health);
     tls_sessions_free(sessions);
     ares_library_cleanup();
@@ -324,6 +341,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hubgate: %s\n", err);
         return 2;
     }
+    /* [log] format holds from the first line the proxy logs; a reload
+     * switches it again (reload()) */
+    log_set_json(cfg.log_json);
     if (check) {
         printf("hubgate: %s: configuration OK\n", path);
         config_free(&cfg);

@@ -230,7 +230,12 @@ if [ ! -d /run/systemd/system ]; then
     # shellcheck disable=SC2016  # $1.. are the inner shell's
     hg_client unshare -pf --mount-proc sh -c '
         env -i HTTPS_PROXY="http://$1" NO_PROXY=localhost "$2/dockerd" 60 &
-        sleep 0.2
+        d=$! i=0
+        # doctor looks for it in /proc: wait until env has become it
+        until [ "$(cat "/proc/$d/comm" 2>/dev/null)" = dockerd ] || [ "$i" -ge 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
         t=$3
         shift 3
         env -u HUBGATE_DOCKERD_ENV_FILE HUBGATE_TRUST_BUNDLE="$t" timeout 120 "$@"' sh \
