@@ -775,9 +775,15 @@ k3s_env() {
             fi
             mv -f "$dst.tmp.$$" "$dst"
         fi
-        awk -v p="$K3S_ENV" '!($1 == "edit" && $4 == p)' "$tmp/state" >"$tmp/state.new"
-        mv -f "$tmp/state.new" "$tmp/state"
-        state_add edit "$(sha256 "$dst")" "$before" "$K3S_ENV"
+        after=$(sha256 "$dst")
+        if grep -q "^edit [0-9a-f]* [0-9a-f]* $K3S_ENV\$" "$tmp/state"; then
+            # In place: a rerun leaves the state file as it was.
+            awk -v p="$K3S_ENV" -v s="$after" '$1 == "edit" && $4 == p {$2 = s} {print}' \
+                "$tmp/state" >"$tmp/state.new"
+            mv -f "$tmp/state.new" "$tmp/state"
+        else
+            state_add edit "$after" "$before" "$K3S_ENV"
+        fi
         state_add unit "$K3S_UNIT"
         save_state
     fi
@@ -884,7 +890,7 @@ apply() {
     if [ -n "$K3S" ]; then
         say "   check: sudo k3s crictl pull registry.k8s.io/pause:3.9"
     fi
-    if [ "$CONTAINERD" = 1 ]; then
+    if [ "$CONTAINERD" = 1 ] && [ "$KUBEADM" = 1 ]; then
         say "   check: sudo crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull registry.k8s.io/pause:3.9"
     fi
 }
