@@ -885,6 +885,14 @@ apply() {
                 || note "docker info shows no proxy: is dockerd running? (systemctl status docker)"
         fi
     fi
+    # Kubernetes images come from registry.k8s.io: without it in the
+    # config they pass through as a plain tunnel, not through the links.
+    if [ -z "$PROXY" ] && { [ -n "$K3S" ] || [ "$KUBEADM" = 1 ]; }; then
+        case " $(ini_get intercept registries) $(ini_get intercept hosts) " in
+            *" registry.k8s.io "*) ;;
+            *) note "$CONFIG does not intercept registry.k8s.io: Kubernetes images would pass as a plain tunnel. Add it: [intercept] registries = docker.io registry.k8s.io, then run this again (the CA is renewed for it)" ;;
+        esac
+    fi
     # crictl asks containerd (CRI) to pull, so containerd's own proxy and
     # trust are tested; `ctr images pull` would fetch in the ctr process.
     if [ -n "$K3S" ]; then
