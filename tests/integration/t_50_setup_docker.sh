@@ -680,6 +680,11 @@ printf '%s\n' '#!/bin/sh' \
     'if [ "$1" = doctor ]; then' \
     "    echo \"hubgate \$*\" >>'$X/calls'" \
     '    if [ "${HG_STUB_DOCTOR:-}" = fail ]; then echo "FAIL stub check"; exit 1; fi' \
+    '    if [ "${HG_STUB_DOCTOR:-}" = nodockerd ]; then' \
+    '        echo "OK   stub check"' \
+    '        echo "FAIL dockerd uses hubgate as HTTPS_PROXY: dockerd is not running"' \
+    '        echo "     fix: systemctl start docker"; exit 1' \
+    '    fi' \
     '    echo "OK   stub check"; exit 0' \
     'fi' \
     "exec '$HUBGATE' \"\$@\"" >"$X/bin/hubgate"
@@ -693,6 +698,10 @@ printf '%s\n' 'set -eu' 'X=$1 SETUP=$2' 'shift 2' \
     'if [ -f /etc/default/docker ]; then mount --bind /dev/null /etc/default/docker; fi' \
     'mount --bind "$X/certs" /etc/ssl/certs' \
     'mount --bind "$X/local-certs" /usr/local/share/ca-certificates' \
+    '# A host without docker: the distribution units hidden (systemctl is a stub).' \
+    'if [ "${HG_NO_DOCKER_UNIT:-}" = 1 ]; then' \
+    '    for d in /lib/systemd/system /usr/lib/systemd/system; do [ ! -d "$d" ] || mount -t tmpfs tmpfs "$d"; done' \
+    'fi' \
     'PATH=$X/bin:$PATH; export PATH' \
     'rc=0' \
     'timeout 120 "$SETUP" --config "$X/hubgate.ini" --hubgate "$X/bin/hubgate" "$@" || rc=$?' \
@@ -741,6 +750,42 @@ grep -qx 'ns: /etc/ssl/certs/hubgate.pem absent' "$T/out" || fail "--undo left /
 [ -z "$(ls -A "$X/systemd")" ] || fail "--undo left files in /etc/systemd/system: $(ls -R "$X/systemd")"
 [ ! -e "$X/local-certs/hubgate.crt" ] || fail "--undo left hubgate.crt"
 log "without --root, --undo: update-ca-certificates --fresh, daemon-reload, restarts; files gone"
+
+# --k3s without --root, on a node without docker (the distribution's unit
+# files hidden in the namespace): the env file edited in place (mode
+# kept), k3s.service restarted, docker left alone; doctor's "dockerd is not
+# running" alone does not fail the script, another failure does; --undo
+# restores the env file and restarts k3s.
+printf '[Service]\nExecStart=/usr/local/bin/k3s server\n' >"$X/systemd/k3s.service"
+printf 'K3S_TOKEN=K10t50::server:secret\n' >"$X/systemd/k3s.service.env"
+chmod 0600 "$X/systemd/k3s.service.env"
+cp -p "$X/systemd/k3s.service.env" "$T/real-k3s.env.orig"
+export HG_NO_DOCKER_UNIT=1
+: >"$X/calls"
+export HG_STUB_DOCTOR=nodockerd
+real --k3s
+unset HG_STUB_DOCTOR
+[ "$RC" = 0 ] || fail "--k3s without --root (doctor: only dockerd not running) exited $RC: $(cat "$T/out" "$T/err")"
+grep -q "note: docker is not installed on this node: doctor's dockerd check does not apply here" "$T/out" \
+    || fail "--k3s without docker: no note about doctor's dockerd check: $(cat "$T/out")"
+grep -qx 'systemctl restart k3s.service' "$X/calls" || fail "--k3s did not restart k3s.service: $(cat "$X/calls")"
+grep -q 'docker\.service' "$X/calls" && fail "--k3s on a node without docker touched docker: $(cat "$X/calls")"
+[ ! -e "$X/systemd/docker.service.d" ] || fail "--k3s on a node without docker wrote a docker drop-in"
+grep -q '^CONTAINERD_HTTPS_PROXY=http://127.0.0.1:3128$' "$X/systemd/k3s.service.env" || fail "no CONTAINERD_HTTPS_PROXY in k3s.service.env"
+[ "$(stat -c %a "$X/systemd/k3s.service.env")" = 600 ] || fail "--k3s changed the env file's mode"
+export HG_STUB_DOCTOR=fail
+real --k3s
+unset HG_STUB_DOCTOR
+{ [ "$RC" != 0 ] && grep -q 'hubgate doctor found problems' "$T/err"; } \
+    || fail "on a node without docker, another doctor failure did not fail setup-docker.sh"
+: >"$X/calls"
+real --undo
+[ "$RC" = 0 ] || fail "--undo (k3s) without --root exited $RC: $(cat "$T/err")"
+grep -qx 'systemctl restart k3s.service' "$X/calls" || fail "--undo did not restart k3s.service: $(cat "$X/calls")"
+cmp -s "$T/real-k3s.env.orig" "$X/systemd/k3s.service.env" || fail "--undo without --root did not restore k3s.service.env"
+unset HG_NO_DOCKER_UNIT
+rm -f "$X/systemd/k3s.service" "$X/systemd/k3s.service.env"
+log "without --root, --k3s on a node without docker: env file edited and restored, k3s restarted, docker untouched; doctor's dockerd check alone let through"
 
 # ------------------------------------------------------------------ 8. install.sh
 
