@@ -59,7 +59,7 @@ REGDIR=$HG_TOP/tests/integration/registries
 REG_IP=198.51.100.20
 RELAY_IP=198.51.100.21
 REG_NAMES="ghcr.io pkg-containers.githubusercontent.com quay.io cdn01.quay.io registry.k8s.io us-west1-docker.pkg.dev mcr.microsoft.com"
-CDN_NAMES="pkg-containers.githubusercontent.com cdn01.quay.io us-west1-docker.pkg.dev"
+CDN_NAMES="pkg-containers.githubusercontent.com cdn01.quay.io us-west1-docker.pkg.dev production.cloudflare.docker.com"
 RELAY_NAMES="ghcr.relay.test quay.relay.test k8s.relay.test mcr.relay.test"
 REGISTRIES="ghcr.io quay.io registry.k8s.io mcr.microsoft.com"
 T0=$(date +%s)
@@ -197,6 +197,12 @@ image ghcr.io/owner/private:1 ghcr.io/owner/private:1 ghcrpriv 1
 image quay.io/org/app:1 quay.io/org/app:1 quayapp 1
 image registry.k8s.io/pause:3.9 us-west1-docker.pkg.dev/k8s-artifacts-prod/images/pause:3.9 pause 3.9
 image mcr.microsoft.com/x/y:1 mcr.microsoft.com/x/y:1 mcrxy 1
+# Docker Hub (lib.sh's stand-in) too, by its full name, in A only.
+hg_make_image hubapp --ref 1 --platform "linux/$HGL_ARCH" --cmd /bin/true \
+    --layer "text:etc/hubapp.txt:docker.io $(openssl rand -hex 8)"
+WANT[docker.io/hubgate-reg/app:1]=$(hg_push "$HG_TMP/oci/hubapp" 1 hubgate-reg/app:1 --format=oci)
+SUM[docker.io/hubgate-reg/app:1]=$HG_TMP/oci/hubapp.sum
+hg_log "pushed docker.io/hubgate-reg/app:1: ${WANT[docker.io/hubgate-reg/app:1]}"
 hg_log "pushes took $(( $(date +%s) - T0 ))s since start"
 
 # --- the stand-ins behave as described (curl from the hub namespace, no hubgate)
@@ -259,7 +265,7 @@ conf() {
         echo "dir = $HG_HUBGATE_CA_DIR"
         echo "[intercept]"
         echo "hosts ="
-        echo "registries = $REGISTRIES"
+        echo "registries = ${CONF_REGISTRIES:-$REGISTRIES}"
         echo "[dns]"
         echo "servers ="
         echo "[upstream]"
@@ -277,14 +283,15 @@ SOCKS=socks5://$HGL_PROXY_NAME:$HGL_MICROSOCKS_PORT
 # pull IMAGE: docker pull IMAGE; RepoDigests hold the pushed digest, the
 # layers unpacked are the pushed ones of this platform.
 pull() {
-    local img=$1 t got want=${WANT[$1]} log=$HG_LOGS/pull.${1//[\/:]/_}.$PHASE.log
+    local img=$1 t got repo want=${WANT[$1]} log=$HG_LOGS/pull.${1//[\/:]/_}.$PHASE.log
     t=$(date +%s)
     if ! hg_docker_timeout 90 pull "$img" >"$log" 2>&1; then
         hgl_show_log 80
         hg_fail "$PHASE: docker pull $img failed: $(tail -n 3 "$log" | tr '\n' ' ')"
     fi
     got=$(hg_docker_timeout 30 image inspect -f '{{json .RepoDigests}}' "$img")
-    case $got in *"\"${img%:*}@$want\""*) ;;
+    repo=${img%:*}
+    case $got in *"\"${repo#docker.io/}@$want\""*) ;;
         *) hg_fail "$PHASE: $img: RepoDigests $got, pushed $want" ;; esac
     got=$(hg_docker_timeout 30 image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$img" | sed '/^$/d')
     want=$(awk -v p="linux/$HGL_ARCH" '$1 == "layer" && $2 == p {print $4}' "${SUM[$img]}")
@@ -374,7 +381,7 @@ no_cdn_in_log() {
 
 # --- A. SOCKS5 link
 PHASE=A-socks5
-conf "$HG_TMP/a.ini" "$SOCKS" "credentials = $creds"
+CONF_REGISTRIES="docker.io $REGISTRIES" conf "$HG_TMP/a.ini" "$SOCKS" "credentials = $creds"
 hgl_hubgate_start "$HG_TMP/a.ini" "$hosts"
 hg_dockerd_start || hg_fail "dockerd cannot start here (see its log)"
 REG_MARK=$(wc -l <"$HG_LOGS/nginx-reg.access.log")
@@ -382,6 +389,31 @@ for img in $IMAGES; do pull "$img"; done
 phase_checks "$SOCKS"
 creds_checks
 no_cdn_in_log
+
+# docker.io by its full name ([intercept] registries = docker.io): its token
+# service answers 401 to any Basic credentials but the pusher's, so a pull
+# that works also shows the ghcr/quay accounts did not reach auth.docker.io.
+pull docker.io/hubgate-reg/app:1
+for b in $(awk '$1 == "layer" || $1 == "config" {print $3}' "${SUM[docker.io/hubgate-reg/app:1]}"); do
+    hgl_log_new | grep -F " GET registry-1.docker.io /v2/hubgate-reg/app/blobs/$b 200 " | grep -F " link=$SOCKS" >/dev/null \
+        || { hgl_show_log 80; hg_fail "$PHASE: no 200 GET of docker.io blob $b on $SOCKS in hubgate's log"; }
+done
+hgl_log_new | grep -F " GET auth.docker.io /token 200 " >/dev/null || hg_fail "$PHASE: no 200 GET auth.docker.io /token"
+echo "ok: $PHASE: docker.io/hubgate-reg/app:1 through the same registries list (blobs followed from production.cloudflare.docker.com)"
+
+# A client that sends its own credentials keeps them: hubgate adds none.
+: >"$HG_LOGS/token-ghcr.record"
+got=$(hg_skopeo SSL_CERT_FILE="$(hg_client_bundle)" HTTPS_PROXY="http://$HG_PROXY" \
+    inspect --raw --creds "$HG_PUSH_USER" docker://ghcr.io/owner/app:1 2>"$HG_LOGS/skopeo-inspect-creds.log" \
+    | sha256sum | cut -d' ' -f1)
+[ "sha256:$got" = "${WANT[ghcr.io/owner/app:1]}" ] \
+    || hg_fail "$PHASE: skopeo --creds through hubgate saw manifest sha256:$got: $(tail -n 2 "$HG_LOGS/skopeo-inspect-creds.log")"
+if [ "$(hgl_count "$HG_LOGS/token-ghcr.record" "auth=basic user=${HG_PUSH_USER%%:*} cred=push status=200")" = 0 ] ||
+        grep -F "user=$GH_USER" "$HG_LOGS/token-ghcr.record" >/dev/null; then
+    hg_fail "$PHASE: a client's own credentials were not passed on as sent: $(head -n 3 "$HG_LOGS/token-ghcr.record" | tr '\n' '|')"
+fi
+echo "ok: $PHASE: a client sending its own Basic credentials (skopeo --creds) reaches ghcr.io/token with them, not hubgate's account"
+: >"$HG_LOGS/token-ghcr.record"
 
 # containerd's ctr, same hubgate
 cd_dir=$HG_TMP/containerd
