@@ -45,7 +45,9 @@
 # every blob; hubgate's log has no tunnel to or certificate for a blob/CDN
 # host (a curl CONNECT at the end proves such a line would show), no
 # request on the direct link, and no secret (tokens, their base64, the CDN
-# signature).
+# signature) in its log, /metrics or status page. Also: docker.io by its
+# full name in A (lib.sh's Docker Hub stand-in), and a client that sends its
+# own Basic credentials (skopeo --creds) keeps them (hubgate adds none).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=links/common.sh
@@ -470,6 +472,20 @@ for n in $RELAY_NAMES; do
         || hg_fail "$PHASE: relay $n carried nothing"
 done
 echo "ok: $PHASE: all four relays carried their registry's pull"
+# hubgate's other outputs: /metrics and the status page hold no secret.
+hgl_curl -o "$HG_TMP/metrics.txt" "http://127.0.0.1:3129/metrics" || hg_fail "cannot read hubgate's /metrics"
+hgl_curl -o "$HG_TMP/admin.html" "http://127.0.0.1:3129/" || hg_fail "cannot read hubgate's status page"
+if [ ! -s "$HG_TMP/metrics.txt" ] || [ ! -s "$HG_TMP/admin.html" ]; then
+    hg_fail "hubgate's /metrics or status page is empty"
+fi
+for f in "$HG_TMP/metrics.txt" "$HG_TMP/admin.html"; do
+    for s in "${SECRETS[@]}"; do
+        if grep -F -- "$s" "$f" >/dev/null; then
+            hg_fail "a secret (credential, its base64, or the CDN signature) appears in hubgate's $(basename "$f")"
+        fi
+    done
+done
+echo "ok: $PHASE: no credential or CDN signature in hubgate's /metrics or status page"
 
 # --- C. no credentials file: the private image is refused
 PHASE=C-nocreds

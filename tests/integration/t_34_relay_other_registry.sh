@@ -30,6 +30,7 @@ hgl_net_up
 relay_conf=$HG_TMP/nginx-relay.conf
 hgl_render "$HGL_DIR/nginx-relay.conf.in" "$relay_conf" RELAY_IP="$HGL_NGINX_IP" RELAY_NAME=hub.relay.test
 sed -i "s|upstatus=\$upstream_status'|upstatus=\$upstream_status user=\$remote_user'|" "$relay_conf"
+# shellcheck disable=SC2016  # nginx's variable, literally
 grep -qF 'user=$remote_user' "$relay_conf" || hg_fail "could not add \$remote_user to the relay's log format"
 hg_hub timeout 20 nginx -t -q -e "$HG_LOGS/nginx-relay.error.log" -c "$relay_conf" \
     >"$HG_LOGS/nginx-relay-t.log" 2>&1 || hg_fail "nginx -t rejects $relay_conf: $(cat "$HG_LOGS/nginx-relay-t.log")"
