@@ -13,7 +13,8 @@
 #       trusting only hubgate's CA; the client   quay.io  realm https://quay.io/v2/auth, :5102, blob GET
 #       namespace's hosts poison the names too)           302 -> cdn01.quay.io/...?Expires=&Signature=
 #                                                         (400 to any Authorization, 403 unsigned)
-#                                                registry.k8s.io  no token; /v2/ 200, manifests AND
+#                                                registry.k8s.io  (archeio) a correlation token from its own
+#                                                         /token, no credentials; manifests AND
 #                                                         blobs 307 -> us-west1-docker.pkg.dev/v2/
 #                                                         k8s-artifacts-prod/images/... (:5103, no
 #                                                         auth), whose blob GETs 307 to a RELATIVE
@@ -232,13 +233,16 @@ case $loc in "https://cdn01.quay.io/docker/registry/v2/blobs/sha256/"*"?Expires=
 [ "sha256:$(hcurl "$loc" | sha256sum | cut -d' ' -f1)" = "$b" ] || hg_fail "stand-in cdn01.quay.io: wrong bytes for $b"
 b=$(blob_of "${SUM[registry.k8s.io/pause:3.9]}")
 h=$(hdr -H 'Accept: application/vnd.oci.image.index.v1+json' https://registry.k8s.io/v2/pause/manifests/3.9)
-printf '%s\n' "$h" | grep -qi "^location: https://us-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/pause/manifests/3.9\$" \
+printf '%s\n' "$h" | grep -Eqi "^location: https://us-west1-docker\.pkg\.dev/v2/k8s-artifacts-prod/images/pause/manifests/3\.9\?rid=[0-9a-f]{32}\$" \
     || hg_fail "stand-in registry.k8s.io: manifest not redirected: $h"
 h=$(hdr "https://us-west1-docker.pkg.dev/v2/k8s-artifacts-prod/images/pause/blobs/$b")
 printf '%s\n' "$h" | grep -qi "^location: /artifacts-downloads/.*/${b#sha256:}/data\$" \
     || hg_fail "stand-in us-west1-docker.pkg.dev: blob Location not relative: $h"
 [ "sha256:$(hcurl -L "https://registry.k8s.io/v2/pause/blobs/$b" | sha256sum | cut -d' ' -f1)" = "$b" ] \
     || hg_fail "stand-in registry.k8s.io: the redirect chain does not serve $b"
+h=$(hdr https://registry.k8s.io/v2/)
+printf '%s\n' "$h" | grep -qi '^www-authenticate: Bearer realm="https://registry.k8s.io/token",service="registry.k8s.io"' \
+    || hg_fail "stand-in registry.k8s.io: /v2/ challenge: $h"
 h=$(hdr https://mcr.microsoft.com/v2/)
 printf '%s\n' "$h" | head -n1 | grep -q ' 200' || hg_fail "stand-in mcr.microsoft.com: /v2/ is not 200: $h"
 code=$(hcurl -o /dev/null -w '%{http_code}' "https://ghcr.io/token?service=ghcr.io&scope=repository:owner/private:pull")
@@ -336,6 +340,12 @@ phase_checks() {
         || hg_fail "$PHASE: registry.k8s.io redirected no manifest GET"
     printf '%s\n' "$new" | grep -E 'sni=us-west1-docker\.pkg\.dev "GET /artifacts-downloads/' | grep -E '" 200 ' >/dev/null \
         || hg_fail "$PHASE: us-west1-docker.pkg.dev served nothing under /artifacts-downloads/"
+    # registry.k8s.io got dockerd's correlation Bearer token; the hops to
+    # Artifact Registry (another host) carried no Authorization
+    printf '%s\n' "$new" | grep -E 'sni=registry\.k8s\.io "GET /v2/pause/(manifests|blobs)/' | grep -F ' auth=bearer ' >/dev/null \
+        || hg_fail "$PHASE: registry.k8s.io saw no Bearer token on manifests/blobs (the hop check below would prove nothing)"
+    bad=$(printf '%s\n' "$new" | grep -F 'sni=us-west1-docker.pkg.dev ' | grep -v ' auth=none ' || true)
+    [ -z "$bad" ] || hg_fail "$PHASE: registry.k8s.io's Authorization followed the redirect to us-west1-docker.pkg.dev: $bad"
     # blob/CDN hosts: no Authorization at all, never refused
     bad=$(printf '%s\n' "$new" | grep -E 'sni=(pkg-containers\.githubusercontent\.com|cdn01\.quay\.io) |"GET /artifacts-downloads/' \
         | grep -v ' auth=none ' || true)
