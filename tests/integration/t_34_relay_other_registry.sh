@@ -16,6 +16,10 @@
 #      Docker Hub's token service.
 # Accepted outcomes: hubgate -t refuses the configuration, or both requests
 # fail without reaching the relay for ghcr.io.
+# At c3d7b6b (branch regtest) this FAILS: route_attempt() sends every
+# intercepted host to a LINK_RELAY's one host, and own_auth() adds the
+# ghcr.io account to GET ghcr.io/token whatever the link, so the pull gets
+# Docker Hub's owner/app:1 and hub.relay.test logs user=<the ghcr.io user>.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=links/common.sh
