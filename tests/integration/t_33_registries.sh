@@ -23,7 +23,7 @@
 #                                               198.51.100.14:1080 microsocks (resolves the names)
 #                                               198.51.100.21:443 nginx per-host relays
 #                                                 ghcr|quay|k8s|mcr.relay.test (registries/nginx-relay.conf.in)
-# (198.51.100.2 is lib.sh's Docker Hub stand-in, unused here but for the PKI.)
+# (198.51.100.2 is lib.sh's Docker Hub stand-in: docker.io/hubgate-reg/app:1 in A.)
 # hubgate's [upstream] credentials is a docker config.json with accounts for
 # ghcr.io ("auth") and quay.io (username/password); ghcr.io/owner/private is
 # granted by the ghcr token service only to that account.
