@@ -162,8 +162,6 @@ static int run(const char *path, struct config *cfg)
 
         w[i].index = i;
         w[i].recent = recent;
-        w[i].health = health;
-        w[i].sessions = sessions;
         w[i].peers = peers;
         w[i].npeers = (size_t)nw;
         w[i].ready_fd = ready[1];

@@ -153,8 +153,6 @@ static int worker_start(struct worker *w)
     /* px->metrics was set by main() before any worker started: the admin
      * endpoint, on worker 0, reads every peer's from the start */
     px->recent = w->recent;
-    px->health = w->health;
-    px->sessions = w->sessions;
     px->peers = w->peers;
     px->npeers = w->npeers;
     timer_init(&px->accept_backoff, NULL, px);

@@ -3,7 +3,7 @@
  * the workers), resolver, connection pool, and a reference to the
  * configuration generation, which the main thread built and all workers
  * share read-only. The workers share nothing else mutable but link
- * health, origin TLS sessions, the CA's leaf table (each locked inside),
+ * health and origin TLS sessions (through the generation), the CA's leaf table (each locked inside),
  * the ring of recent requests (locked) and the read-only list of peers
  * whose metric tables and connection counts the admin endpoint sums. Each
  * worker's metric table is its own (px.metrics, set by main() before any
@@ -26,8 +26,6 @@ struct worker {
                                  * the worker takes over) */
     struct gen *next_gen;       /* mailbox: a reference, swapped atomically */
     struct metrics_recent *recent; /* shared by all workers */
-    struct links_health *health; /* shared by all workers */
-    struct tls_sessions *sessions; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
     size_t npeers;
     int lfd;                    /* the listening socket, shared, not owned */

@@ -42,8 +42,6 @@ struct proxy {
     struct metrics_recent *recent; /* recent requests, shared by all workers
                                     * (locked inside) */
     struct proxy **peers;       /* every worker's proxy, read-only */
-    struct links_health *health; /* link health, shared by all workers */
-    struct tls_sessions *sessions; /* TLS sessions toward origins, shared */
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
