@@ -257,28 +257,10 @@ creds=$HG_TMP/docker-config.json
       "$(printf '%s:%s' "$GH_USER" "$GH_TOKEN" | base64 -w0)" "$QUAY_USER" "$QUAY_TOKEN" >"$creds" )
 SECRETS=("$GH_TOKEN" "$QUAY_TOKEN" "$(printf '%s:%s' "$GH_USER" "$GH_TOKEN" | base64 -w0)"
          "$(printf '%s:%s' "$QUAY_USER" "$QUAY_TOKEN" | base64 -w0)" "$CDN_SIG")
-# conf OUT VIA [LINE...]
+# conf OUT VIA [LINE...]: links/common.sh's config, no hosts but the
+# registries (CONF_REGISTRIES, default $REGISTRIES) by name.
 conf() {
-    local out=$1 via=$2 line
-    shift 2
-    HG_HUBGATE_CA_DIR=$HG_TMP/hubgate-ca
-    {
-        echo "[proxy]"
-        echo "listen = $HG_PROXY"
-        echo "allow = 127.0.0.0/8 ::1/128"
-        echo "drain_timeout = 3s"
-        echo "[ca]"
-        echo "dir = $HG_HUBGATE_CA_DIR"
-        echo "[intercept]"
-        echo "hosts ="
-        echo "registries = ${CONF_REGISTRIES:-$REGISTRIES}"
-        echo "[dns]"
-        echo "servers ="
-        echo "[upstream]"
-        echo "via = $via"
-        echo "ca_file = $HG_TMP/pki/ca.crt"
-        for line in "$@"; do echo "$line"; done
-    } >"$out"
+    HGL_INTERCEPT="" HGL_REGISTRIES=${CONF_REGISTRIES:-$REGISTRIES} hgl_config "$@"
 }
 hosts=$HG_TMP/hosts.hubgate
 # shellcheck disable=SC2086
