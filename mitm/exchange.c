@@ -265,8 +265,20 @@ struct exchange *exchange_new(struct proxy *px, struct gen *gen, const struct xc
     if (x->is_blob && x->method == HTTP_GET && gen->check_digests &&
         digest_from_path(target, tlen, hex))
         x->digest = digest_new(hex);
-    if (cl->intercepted)
-        x->link = links_pick(&gen->links, loop_now(px->loop), 0);
+    if (cl->intercepted) {
+        /* links that cannot carry this host are never tried (nor rested) */
+        x->tried = links_unable(&gen->links, &gen->cfg, x->host);
+        x->link = links_pick(&gen->links, loop_now(px->loop), x->tried);
+        if (x->link < 0) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg), "hubgate: no link in [upstream] via can carry %s "
+                     "(a relay:https:// link relays Docker Hub only; add a [relay] entry for "
+                     "it or a socks5/http/direct link)", x->host);
+            x->link = 0;
+            exchange_fail(x, 502, "UNAVAILABLE", msg);
+        }
+    }
     return x;
 }
 

@@ -16,6 +16,7 @@
  * counts lines; the handler keeps the first error with that line. */
 #include "proxy/core/config.h"
 #include "proxy/core/config_int.h"
+#include "proxy/core/links.h"
 #include "proxy/core/registry.h"
 
 #include <errno.h>
@@ -308,6 +309,25 @@ static int cfg_add_registry_hosts(struct cfg_ctx *c)
     return 0;
 }
 
+/* Every intercepted host needs a link in via that can carry it. */
+static int cfg_check_links(struct cfg_ctx *c)
+{
+    struct links l;
+    char why[400];
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    if (links_init(&l, &c->cfg->via, 1, why, sizeof(why)) != 0)
+        return 0; /* each entry was checked as it was read */
+    rc = links_check_hosts(&l, c->cfg, why, sizeof(why));
+    links_free(&l);
+    if (rc == 0)
+        return 0;
+    cfg_why(c, NULL, "%s", why);
+    cfg_fail(c, c->line[CFG_K_upstream_via], "upstream", "via");
+    return -1;
+}
+
 /* Checks what only the whole file decides: lists that must not end empty,
  * a relay map with nothing to map, and the files of secrets. */
 static int cfg_check(struct cfg_ctx *c)
@@ -331,6 +351,8 @@ static int cfg_check(struct cfg_ctx *c)
         cfg_fail(c, c->relay_line, "upstream", "via");
         return -1;
     }
+    if (cfg_check_links(c) != 0)
+        return -1;
     if (c->cfg->users_file != NULL && cfg_load_users(c, &cfg_rows[CFG_K_proxy_users]) != 0) {
         cfg_fail(c, c->line[CFG_K_proxy_users_file], "proxy", "users_file");
         return -1;

@@ -41,6 +41,14 @@ const struct registry *registry_of_host(const char *host)
     return NULL;
 }
 
+int registry_is_hub_host(const char *host)
+{
+    const struct registry *r = registry_of_host(host);
+
+    return (r && strcmp(r->name, "docker.io") == 0) ||
+           strcasecmp(host, "production.cloudflare.docker.com") == 0;
+}
+
 void registry_names(char *out, size_t outlen)
 {
     size_t i, n = 0;

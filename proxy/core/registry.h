@@ -25,6 +25,11 @@ const struct registry *registry_find(const char *name);
 /* The registry whose hosts include host (any case), or NULL. */
 const struct registry *registry_of_host(const char *host);
 
+/* 1 when host is one of Docker Hub's: its registry, its token service or
+ * its blob CDN (production.cloudflare.docker.com), any case. A relay given
+ * as relay:https://HOST relays Docker Hub and these hosts only. */
+int registry_is_hub_host(const char *host);
+
 /* Writes the known names, space-separated, into out (for messages). */
 void registry_names(char *out, size_t outlen);
 

@@ -41,7 +41,7 @@ srcs_of() {
         connect_target) echo base/addr.c base/uri.c proxy/core/link.c ;;
         socks5_reply)   echo proxy/up/socks5.c base/buf.c ;;
         config)         echo proxy/core/config.c proxy/core/config_value.c proxy/core/config_secret.c \
-                             proxy/core/config_creds.c proxy/core/registry.c \
+                             proxy/core/config_creds.c proxy/core/registry.c proxy/core/links.c \
                              base/addr.c proxy/core/link.c base/uri.c ;;
         *) return 1 ;;
     esac

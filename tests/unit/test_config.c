@@ -349,7 +349,38 @@ static void test_via_relay_needs_section(void **state)
     assert_int_equal(c.relay_hosts.n, 1);
     config_free(&c);
     /* The section may come first. */
-    load_ok(&c, "[relay]\nauth.docker.io = https://mirror.example.com\n[upstream]\nvia = relay\n");
+    load_ok(&c, "[relay]\nauth.docker.io = https://mirror.example.com\n"
+            "registry-1.docker.io = https://mirror.example.com\n[upstream]\nvia = relay\n");
+    config_free(&c);
+}
+
+/* A relay:https://HOST link relays Docker Hub only, a relay map the hosts
+ * of [relay]: a registry no link can carry is refused, not sent to
+ * Docker Hub's relay under the same path. */
+static void test_via_every_host_has_a_link(void **state)
+{
+    struct config c;
+
+    (void)state;
+    refuse("[intercept]\nregistries = ghcr.io\n[upstream]\nvia = relay:https://hub.example.com\n",
+           "t.ini:4: [upstream] via: no link can carry ghcr.io: a relay:https://HOST link relays "
+           "Docker Hub only and a relay map only the hosts of [relay]; add \"ghcr.io = "
+           "https://YOUR-RELAY\" under [relay] with via = relay, or a socks5://, http:// or "
+           "direct link to via", 0);
+    refuse("[upstream]\nvia = relay\n[relay]\nregistry-1.docker.io = https://m.example.com\n",
+           "t.ini:2: [upstream] via: no link can carry auth.docker.io: a relay:https://HOST link "
+           "relays Docker Hub only and a relay map only the hosts of [relay]; add "
+           "\"auth.docker.io = https://YOUR-RELAY\" under [relay] with via = relay, or a "
+           "socks5://, http:// or direct link to via", 0);
+    /* Docker Hub alone (its CDN host included) over its relay */
+    load_ok(&c, "[upstream]\nvia = relay:https://hub.example.com\n");
+    config_free(&c);
+    /* another link carries ghcr.io; a relay map for it */
+    load_ok(&c, "[intercept]\nregistries = docker.io ghcr.io\n[upstream]\n"
+            "via = relay:https://hub.example.com, socks5://127.0.0.1:1080\n");
+    config_free(&c);
+    load_ok(&c, "[intercept]\nhosts =\nregistries = ghcr.io\n[upstream]\nvia = relay, "
+            "relay:https://hub.example.com\n[relay]\nghcr.io = https://ghcr.example.com\n");
     config_free(&c);
 }
 
@@ -600,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_via_commas_and_trim),
         cmocka_unit_test(test_via_links),
         cmocka_unit_test(test_via_relay_needs_section),
+        cmocka_unit_test(test_via_every_host_has_a_link),
         cmocka_unit_test(test_passthrough_via),
         cmocka_unit_test(test_retry_after_cap),
         cmocka_unit_test(test_follow_redirects),
