@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "mitm/digest.h"
+#include "mitm/xcache.h"
 #include "proxy/core/links.h"
 
 #define PROGRESS_MIN_BYTES (100ull * 1024 * 1024)
@@ -54,6 +55,8 @@ void exchange_response_done(struct exchange *x)
         exchange_send(x);
         return;
     }
+    if (x->xc)
+        xcache_done(x);
     if (x->digest) {
         int ok = digest_matches(x->digest);
 
@@ -165,6 +168,8 @@ int exchange_pump(struct exchange *x)
         moved |= resume_step(x);
     }
     moved |= client_write(x);
+    if (x->xc && x->state != XCH_FAILED)
+        moved |= xcache_pump(x);
     if (x->state != XCH_FAILED && upsrc_ended(&x->up)) {
         x->up.eof_seen = 1;
         exchange_upstream_gone(x);
@@ -179,7 +184,7 @@ int exchange_over(const struct exchange *x)
         return 0;
     if (x->state == XCH_FAILED)
         return 1;
-    return x->state == XCH_DONE && upsrc_drained(&x->up);
+    return x->state == XCH_DONE && (x->body != &x->up.src || upsrc_drained(&x->up));
 }
 
 int exchange_wants_client_write(const struct exchange *x)

@@ -18,6 +18,7 @@
 #include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
+#include "mitm/xcache.h"
 #include "proxy/core/access.h"
 #include "proxy/core/links.h"
 #include "proxy/core/registry.h"
@@ -97,6 +98,8 @@ void exchange_send(struct exchange *x)
         flags |= HDR_REQ_FOLLOW;
     if (x->state == XCH_RESUMING)
         flags |= HDR_REQ_NO_RANGE;
+    if (x->probe)
+        flags |= HDR_REQ_HEAD;
     attempt_extra(x, base, extra, sizeof(extra));
     buf_consume(&s->uout, s->uout.len);
     if (hdr_write_request(&s->uout, x->cl.req, base, r.path, r.path_len, r.hosthdr, flags,
@@ -170,6 +173,8 @@ void exchange_failover(struct exchange *x, const struct up_error *e, uint64_t re
                g->cfg.retry_after_cap_ms, why);
     x->tried |= 1u << x->link;
     next = links_pick(&g->links, now, x->tried);
+    if (next < 0 && xcache_offline(x))
+        return;
     if (next < 0) {
         snprintf(msg, sizeof(msg), "hubgate: cannot reach %s on any link; last: %s: %s",
                  x->host, g->links.v[x->link]->name, why);
@@ -279,6 +284,7 @@ struct exchange *exchange_new(struct proxy *px, struct gen *gen, const struct xc
             exchange_fail(x, 502, "UNAVAILABLE", msg);
         }
     }
+    xcache_new(x, target, tlen);
     return x;
 }
 
@@ -290,7 +296,7 @@ void exchange_stop(struct exchange *x)
 
 void exchange_start(struct exchange *x)
 {
-    if (x->state != XCH_FAILED)
+    if (x->state != XCH_FAILED && !xcache_start(x))
         exchange_send(x);
 }
 
@@ -298,6 +304,7 @@ void exchange_free(struct exchange *x, int reusable)
 {
     if (!x)
         return;
+    xcache_free(x);
     upsrc_release(&x->up, reusable);
     upsrc_free(&x->up);
     buf_free(&x->tmpl);
@@ -311,6 +318,8 @@ void exchange_on_body(struct exchange *x, const char *p, size_t n)
     x->body_rx += n;
     if (x->digest)
         digest_update(x->digest, p, n);
+    if (x->xc)
+        xcache_body(x, p, n);
 }
 
 void exchange_log(struct exchange *x)
@@ -328,6 +337,7 @@ void exchange_log(struct exchange *x)
         .ms = loop_now(x->px->loop) - x->t_start,
         .digest = d ? d + 7 : NULL,
         .verified = x->digest_ok,
+        .cache = x->xc ? x->xc->outcome : NULL,
     };
 
     if (x->flags & XCH_F_LOGGED)

@@ -26,6 +26,7 @@
 #include "proxy/up/up_error.h"
 
 struct digest;
+struct xcache;
 
 enum xch_state {
     XCH_SENDING = 0,   /* an attempt opens its upstream or sends the request */
@@ -104,6 +105,8 @@ struct exchange {
 
     struct upsrc up;              /* the upstream connection of the attempts */
     struct source *body;          /* where the client's body bytes come from */
+    struct xcache *xc;            /* the cache's part (xcache.h), or NULL */
+    int probe;                    /* the attempt asks with HEAD, for the cache */
 };
 
 /* A request head is complete in cl->req / cl->cin, and the client

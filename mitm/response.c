@@ -12,6 +12,7 @@
 #include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
+#include "mitm/xcache.h"
 #include "proxy/core/links.h"
 #include "base/uri.h"
 #include "base/log.h"
@@ -118,6 +119,8 @@ int exchange_response_head(struct exchange *x)
     unsigned flags = 0;
     char cr[128];
 
+    if (x->xc && status >= 200 && xcache_head(x, base))
+        return -1;
     if (cfg->follow_redirects && x->follows && is_redirect(status)) {
         if (follow(x, base))
             return -1;

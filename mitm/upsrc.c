@@ -145,7 +145,7 @@ int upsrc_begin(struct upsrc *s, const struct link *via)
     s->dec_len = s->body_safe = 0;
     s->eof_seen = 0;
     http1_init(&s->resp, HTTP_RESPONSE, x->gen->cfg.max_header_bytes);
-    s->resp.skip_body = x->method == HTTP_HEAD;
+    s->resp.skip_body = x->method == HTTP_HEAD || x->probe;
     s->resp.on_body = upsrc_on_body;
     s->resp.body_arg = s;
     /* An attempt reads only its own answer: whatever an earlier upstream

@@ -105,21 +105,22 @@ static struct gen *reload(const char *path, struct gen *cur, struct worker *w, i
     return g;
 }
 
-/* [cache] dir: made (with its parents) and checked before anything
- * runs, so an unwritable one stops hubgate with a message saying what to
- * do. The exchange does not serve from it yet. */
-static int cache_check(const struct config *cfg, char *err, size_t errlen)
+/* [cache] dir: made (with its parents) and opened before anything runs,
+ * so an unwritable one stops hubgate with a message saying what to do.
+ * One store serves every loop (it locks inside); *out stays NULL without
+ * a dir. A reload keeps the store opened at start. */
+static int cache_start(const struct config *cfg, struct cache **out, char *err, size_t errlen)
 {
-    struct cache *c = NULL;
     int rc;
 
+    *out = NULL;
     if (!cfg->cache_dir)
         return 0;
-    rc = cache_open(&c, cfg->cache_dir, cfg->cache_max_size, err, errlen);
+    rc = cache_open(out, cfg->cache_dir, cfg->cache_max_size, err, errlen);
     if (rc == 0)
         log_info("cache: %s, %llu of %llu bytes kept", cfg->cache_dir,
-                 (unsigned long long)cache_bytes(c), (unsigned long long)cfg->cache_max_size);
-    cache_close(c);
+                 (unsigned long long)cache_bytes(*out),
+                 (unsigned long long)cfg->cache_max_size);
     return rc;
 }
 
@@ -144,9 +145,10 @@ static int run(const char *path, struct config *cfg)
     int lfd = cur ? listener_open(&cur->cfg, err, sizeof(err)) : -1;
     int nw = worker_count(), started = 0, running = 0, rc = 0, i, sfd = -1;
     int ready[2] = {-1, -1}, done[2] = {-1, -1};
+    struct cache *cache = NULL;
     sigset_t set;
 
-    if (lfd < 0 || cache_check(&cur->cfg, err, sizeof(err)) != 0) {
+    if (lfd < 0 || cache_start(&cur->cfg, &cache, err, sizeof(err)) != 0) {
         log_err("%s", err);
         rc = 1;
         goto out;
@@ -191,6 +193,7 @@ static int run(const char *path, struct config *cfg)
         w[i].ready_fd = ready[1];
         w[i].done_fd = done[1];
         w[i].lfd = lfd;
+        w[i].px.cache = cache;
         w[i].gen = gen_ref(cur);
         if (pipe2(w[i].ctl, O_NONBLOCK | O_CLOEXEC) == -1 ||
             pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
@@ -274,6 +277,7 @@ out:
     metrics_recent_free(recent);
     links_health_free(health);
     tls_sessions_free(sessions);
+    cache_close(cache);
     ares_library_cleanup();
     return rc;
 }

@@ -112,3 +112,27 @@ int cache_token_verified(struct cache *c, const void *token, size_t tlen, const 
     json_object_set_new(tokens, key, json_integer(until));
     return cache_unlock(c, 1);
 }
+
+/* Own tokens live among the verified ones under a repository name no
+ * reference can have. */
+#define CACHE_OWN_REPO "*own*"
+
+int cache_token_own(struct cache *c, const void *token, size_t tlen, time_t until)
+{
+    return cache_token_verified(c, token, tlen, CACHE_OWN_REPO, until);
+}
+
+int cache_token_is_own(struct cache *c, const void *token, size_t tlen, time_t now)
+{
+    json_t *until;
+    char key[640];
+    int own = 0;
+
+    if (!token || tlen == 0 || cache_token_key(token, tlen, CACHE_OWN_REPO, key, sizeof(key)) != 0 ||
+        cache_lock(c) != 0)
+        return 0;
+    until = json_object_get(json_object_get(c->state, "tokens"), key);
+    own = until && (time_t)json_integer_value(until) > now;
+    cache_unlock(c, 0);
+    return own;
+}

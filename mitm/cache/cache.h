@@ -143,6 +143,14 @@ int cache_each_tag(struct cache *c, void (*cb)(const struct cache_tag_info *, vo
 uint64_t cache_bytes(struct cache *c);
 uint64_t cache_max_size(const struct cache *c);
 
+struct cache_stats {
+    uint64_t evicted;               /* blobs evicted by this process */
+    uint64_t verified;              /* bytes this process hashed against their digest */
+    int full;                       /* caching stopped after a full disk */
+};
+/* This process's counters, read without the lock. */
+void cache_stats(struct cache *c, struct cache_stats *st);
+
 /* ---- tags (index.json) ------------------------------------------------------ */
 
 /* Points ref ("REGISTRY/REPOSITORY:TAG") at manifest hex (media_type, size
@@ -199,5 +207,12 @@ int cache_repo_open(struct cache *c, const char *repo, int open, time_t now);
  * token's SHA-256 is kept. */
 int cache_token_verified(struct cache *c, const void *token, size_t tlen, const char *repo,
                          time_t until);
+/* Tokens hubgate's own identity holds: issued for a token request that
+ * carried no client credentials (anonymous, or hubgate's own). A
+ * repository upstream serves with one of them is open. Kept as SHA-256
+ * only, until until. */
+int cache_token_own(struct cache *c, const void *token, size_t tlen, time_t until);
+/* 1 when token was recorded by cache_token_own() and has not expired. */
+int cache_token_is_own(struct cache *c, const void *token, size_t tlen, time_t now);
 
 #endif

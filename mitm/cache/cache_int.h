@@ -40,6 +40,8 @@ struct cache {
     unsigned tmp_seq;               /* temporary names, with the pid */
     _Atomic int full;               /* ENOSPC seen: caching stopped (set by any
                                      * loop's fill) */
+    _Atomic uint64_t evicted;       /* blobs evicted by this process */
+    _Atomic uint64_t verified;      /* bytes whose digest this process checked */
 };
 
 struct cache_fill {

@@ -68,6 +68,7 @@ int cache_evict_locked(struct cache *c, uint64_t need, uint64_t *freed)
 
             memcpy(h, victim, 65);  /* the key goes with the entry */
             cache_drop_locked(c, h);
+            atomic_fetch_add(&c->evicted, 1);
         }
     }
     if (freed)
@@ -145,4 +146,11 @@ int cache_each_blob(struct cache *c, void (*cb)(const struct cache_blob_info *, 
     }
     cache_unlock(c, 0);
     return n;
+}
+
+void cache_stats(struct cache *c, struct cache_stats *st)
+{
+    st->evicted = atomic_load(&c->evicted);
+    st->verified = atomic_load(&c->verified);
+    st->full = atomic_load(&c->full);
 }

@@ -270,6 +270,7 @@ int cache_fill_finish(struct cache_fill *f)
         unlink(f->tmp);
     cache_fill_detach_locked(f);
     cache_unlock(c, 1);
+    atomic_fetch_add(&c->verified, w);
     atomic_store(&f->state, rc == 0 ? CACHE_BLOB_COMPLETE : CACHE_BLOB_FAILED);
     cache_fill_unref(f);
     return rc;

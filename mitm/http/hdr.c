@@ -114,7 +114,7 @@ int hdr_write_request(struct buf *out, const struct http1 *h, const char *base,
                       const char *target, size_t target_len, const char *host,
                       unsigned flags, const char *extra)
 {
-    const char *m = llhttp_method_name((llhttp_method_t)h->p.method);
+    const char *m = (flags & HDR_REQ_HEAD) ? "HEAD" : llhttp_method_name((llhttp_method_t)h->p.method);
 
     if (put(out, m, strlen(m)) || put(out, " ", 1) || put(out, target, target_len) ||
         put(out, " HTTP/1.1\r\nHost: ", 17) || put(out, host, strlen(host)) ||

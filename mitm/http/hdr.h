@@ -16,6 +16,7 @@ int hdr_is_hop(const struct http1 *h, const char *base, unsigned i);
 
 #define HDR_REQ_FOLLOW   0x1u  /* a redirect we follow: only Accept, Range, User-Agent */
 #define HDR_REQ_NO_RANGE 0x2u  /* the attempt sends its own Range */
+#define HDR_REQ_HEAD     0x4u  /* sent as HEAD, whatever the client's method */
 
 /* Appends "METHOD target HTTP/1.1", "Host: host", the end-to-end headers
  * of h (the client's Host and those flags exclude left out), then extra

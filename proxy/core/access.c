@@ -28,24 +28,31 @@ static void access_count(struct metrics *m, const struct config *cfg, const stru
 
 void access_log(struct proxy *px, const struct gen *gen, const struct access *a)
 {
-    const char *d = a->digest, *ok = a->verified ? "yes" : "no";
+    const char *d = a->digest, *ok = a->verified ? "yes" : "no", *cr = a->cache;
     const char *reg = metric_label_registry(&gen->cfg, a->host);
     /* verified: hubgate hashed the whole body and it matched (see
      * [intercept] verify_digest); the client checks it either way */
-    const struct log_field f[] = {
+    struct log_field f[12] = {
         LOG_STR("client", a->peer), LOG_STR("method", a->method), LOG_STR("host", a->host),
         LOG_STR("path", a->path), LOG_NUM("status", a->status), LOG_NUM("bytes", a->bytes_out),
         LOG_NUM("ms", a->ms), LOG_STR("link", a->link), LOG_STR("registry", reg),
-        LOG_STR("digest", d ? d : ""), LOG_STR("verified", ok),
     };
+    size_t nf = 9;
     char line[1024];
 
-    /* digest and verified (the last two) only for a blob */
-    log_event(LOG_INFO, "access", f, sizeof(f) / sizeof(f[0]) - (d ? 0 : 2),
-              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s", a->peer,
+    /* cache only for what the cache may serve; digest and verified only
+     * for a blob */
+    if (cr)
+        f[nf++] = (struct log_field)LOG_STR("cache", cr);
+    if (d) {
+        f[nf++] = (struct log_field)LOG_STR("digest", d);
+        f[nf++] = (struct log_field)LOG_STR("verified", ok);
+    }
+    log_event(LOG_INFO, "access", f, nf,
+              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s%s%s", a->peer,
               a->method, a->host, a->path, a->status, (unsigned long long)a->bytes_out,
-              (unsigned long long)a->ms, a->link, reg, d ? " digest=" : "", d ? d : "",
-              d ? " verified=" : "", d ? ok : "");
+              (unsigned long long)a->ms, a->link, reg, cr ? " cache=" : "", cr ? cr : "",
+              d ? " digest=" : "", d ? d : "", d ? " verified=" : "", d ? ok : "");
     if (px->metrics)
         access_count(px->metrics, &gen->cfg, a);
     if (px->recent) {

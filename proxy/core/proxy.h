@@ -19,6 +19,7 @@ struct metrics_recent;
 struct admin;
 struct tls_sessions;
 struct upstream_opener;
+struct cache;
 
 struct proxy {
     struct loop *loop;
@@ -46,6 +47,8 @@ struct proxy {
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
     const struct upstream_opener *opener; /* NULL: the real one (tests play origins) */
+    struct cache *cache;        /* the blob cache, shared by every worker (locked
+                                 * inside), NULL without [cache] dir */
 };
 
 #endif

@@ -5,7 +5,9 @@ Issues RS256 JWTs in the format distribution's `auth: token:` checks: the
 header carries `x5c` with the signing certificate (which must be in the
 registry's rootcertbundle), the claims carry iss, aud (= service), exp, nbf,
 iat, jti and `access`. Anyone gets `pull`; `push`, `delete` and `*` only with
-HTTP Basic credentials matching --push-user, as on Docker Hub.
+HTTP Basic credentials matching --push-user, as on Docker Hub. A --private
+repository is granted nothing without those credentials (an empty grant, as
+Docker Hub answers for a private repository: the registry then says 401).
 
     token_server.py --listen 127.0.0.1:5001 --key token.key --cert token.crt \
         --issuer ISSUER --service registry.docker.io --push-user USER:PASS
@@ -57,6 +59,7 @@ class Issuer:
         self.issuer = args.issuer
         self.service = args.service
         self.push_user = args.push_user
+        self.private = set(args.private)
 
     def grant(self, scopes, account, authed):
         access = []
@@ -68,6 +71,8 @@ class Issuer:
             if authed:
                 allowed = [a for a in actions
                            if a in ("pull", "push", "delete", "*")]
+            elif name in self.private:
+                allowed = []
             else:
                 allowed = [a for a in actions if a in PULL_ONLY]
             if typ != "repository" and not authed:
@@ -193,6 +198,8 @@ def main():
     p.add_argument("--issuer", required=True)
     p.add_argument("--service", default="registry.docker.io")
     p.add_argument("--push-user", default="", help="USER:PASS allowed to push")
+    p.add_argument("--private", action="append", default=[],
+                   help="repository pulled only with --push-user's credentials")
     args = p.parse_args()
     host, _, port = args.listen.rpartition(":")
     srv = ThreadingHTTPServer((host, int(port)), Handler)

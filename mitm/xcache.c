@@ -1,0 +1,481 @@
+/* xcache.c — the exchange's cache hooks: classify the request, decide who
+ * may have a hit, fill from an upstream body, join a fill in progress. */
+#include "mitm/xcache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "mitm/cache/cache.h"
+#include "mitm/exchange.h"
+#include "mitm/http/hdr.h"
+#include "proxy/core/registry.h"
+#include "proxy/core/links.h"
+
+/* A repository found open is re-checked (with hubgate's own identity, as
+ * a client holding one of its tokens pulls) after this long. */
+#define XC_OPEN_TTL   (6 * 3600)
+/* How long a client's token, accepted upstream for a repository, is
+ * trusted without asking again (registry tokens live about that long). */
+#define XC_TOKEN_TRUST 300
+/* How often a request joined to a fill looks at the growing file. */
+#define XC_WAIT_MS    5
+
+static void xc_count(struct exchange *x, const char *name, double v)
+{
+    if (x->px->metrics && v > 0)
+        metrics_add(x->px->metrics, name, "", v);
+}
+
+static int hex64(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n != 64)
+        return 0;
+    for (i = 0; i < 64; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int tag_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > 128)
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
+              (p[i] >= '0' && p[i] <= '9') || p[i] == '_' || p[i] == '.' || p[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* The token service's path, asked without client credentials. */
+static int is_own_token_request(const struct exchange *x, const struct registry *reg,
+                                const char *t, size_t n)
+{
+    size_t plen;
+
+    if (!reg || !reg->realm_host || strcmp(x->host, reg->realm_host) != 0)
+        return 0;
+    plen = strlen(reg->realm_path);
+    return n >= plen && memcmp(t, reg->realm_path, plen) == 0 &&
+           (n == plen || t[plen] == '?' || t[plen] == '/') &&
+           http1_find(x->cl.req, buf_data(&x->tmpl), "authorization") < 0;
+}
+
+/* Fills xc from "/v2/<name>/(blobs|manifests)/<ref>". 0 or -1. */
+static int xc_parse(struct xcache *xc, const char *regname, const char *t, size_t n)
+{
+    const char *q = memchr(t, '?', n), *name, *kind, *ref;
+    size_t nlen, rlen;
+
+    if (q)
+        n = (size_t)(q - t);
+    if (n < 5 || memcmp(t, "/v2/", 4) != 0)
+        return -1;
+    name = t + 4;
+    if ((kind = memmem(name, n - 4, "/blobs/", 7)) != NULL) {
+        ref = kind + 7;
+        xc->kind = XC_BLOB;
+    } else if ((kind = memmem(name, n - 4, "/manifests/", 11)) != NULL) {
+        ref = kind + 11;
+        xc->kind = XC_MANIFEST;
+    } else {
+        return -1;
+    }
+    nlen = (size_t)(kind - name);
+    rlen = (size_t)(t + n - ref);
+    if (nlen == 0 || nlen > 300)
+        return -1;
+    snprintf(xc->repo, sizeof(xc->repo), "%s/%.*s", regname, (int)nlen, name);
+    if (rlen == 71 && memcmp(ref, "sha256:", 7) == 0 && hex64(ref + 7, 64)) {
+        memcpy(xc->hex, ref + 7, 64);
+        xc->hex[64] = '\0';
+        return 0;
+    }
+    if (xc->kind != XC_MANIFEST || !tag_ok(ref, rlen))
+        return -1;
+    xc->kind = XC_TAG;
+    snprintf(xc->ref, sizeof(xc->ref), "%s:%.*s", xc->repo, (int)rlen, ref);
+    return 0;
+}
+
+static void on_wait(struct loop *loop, struct timer *t)
+{
+    struct exchange *x = t->arg;
+
+    (void)loop;
+    x->cl.run(x->cl.arg);
+}
+
+void xcache_new(struct exchange *x, const char *target, size_t tlen)
+{
+    const struct registry *reg = registry_of_host(x->host);
+    struct xcache *xc;
+    const char *base = buf_data(&x->tmpl);
+    char tmp[8192];
+    int n;
+
+    if (!x->px->cache || !x->cl.intercepted || x->state == XCH_FAILED ||
+        (x->method != HTTP_GET && x->method != HTTP_HEAD))
+        return;
+    xc = calloc(1, sizeof(*xc));
+    if (!xc)
+        return;
+    timer_init(&xc->wait, on_wait, x);
+    if (is_own_token_request(x, reg, target, tlen)) {
+        xc->kind = XC_TOKEN;
+    } else if ((tlen == 4 || tlen == 3) && memcmp(target, "/v2/", tlen) == 0) {
+        xc->kind = XC_PING;
+    } else if (xc_parse(xc, reg ? reg->name : x->host, target, tlen) != 0) {
+        free(xc);
+        return;
+    }
+    n = hdr_get(x->cl.req, base, "authorization", tmp, sizeof(tmp));
+    if (n > 0 && (xc->auth = malloc((size_t)n)) != NULL) {
+        memcpy(xc->auth, tmp, (size_t)n);
+        xc->alen = (size_t)n;
+    }
+    xc->outcome = xc->kind == XC_TOKEN || xc->kind == XC_PING ? NULL : "miss";
+    x->xc = xc;
+}
+
+/* Upstream served repo to this client: trust its token for a while, and
+ * open the repository when the token is hubgate's own (or there is none). */
+static void xc_vouched(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    struct cache *c = x->px->cache;
+    time_t now = time(NULL);
+
+    if (xc->auth)
+        cache_token_verified(c, xc->auth, xc->alen, xc->repo, now + XC_TOKEN_TRUST);
+    if (!xc->auth || cache_token_is_own(c, xc->auth, xc->alen, now))
+        cache_repo_open(c, xc->repo, 1, now);
+    if (xc->hex[0])
+        cache_link_repo(c, xc->hex, xc->repo);
+}
+
+/* Serves xc->hex now; a damaged file is dropped and becomes a miss. */
+static int xc_hit(struct exchange *x, const char *ctype)
+{
+    int rc = xcache_serve(x, ctype);
+
+    if (rc == -ESTALE)
+        log_warn("client %s: cached sha256:%s is damaged (size or ctime changed); dropped, "
+                 "fetching it again", x->cl.peer, x->xc->hex);
+    return rc;
+}
+
+int xcache_start(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    enum cache_authz a;
+
+    if (!xc || xc->kind == XC_TOKEN || xc->kind == XC_PING)
+        return 0;
+    if (xc->kind == XC_TAG) {
+        /* always revalidated: a HEAD costs no pull on Docker Hub */
+        if (x->method == HTTP_GET)
+            x->probe = 1;
+        else
+            xc->outcome = "bypass";
+        return 0;
+    }
+    a = cache_authorize(x->px->cache, xc->hex, xc->repo, xc->auth, xc->alen, time(NULL),
+                        XC_OPEN_TTL);
+    if (a == CACHE_AUTHZ_OK && xc_hit(x, NULL) == 0)
+        return 1;
+    if (a == CACHE_AUTHZ_CHECK_OPEN || a == CACHE_AUTHZ_CHECK_TOKEN)
+        x->probe = 1;
+    if (x->method != HTTP_GET)
+        xc->outcome = "bypass";
+    return 0;
+}
+
+/* The check said no (or the entry went): the real request goes upstream,
+ * so the client gets exactly upstream's answer. */
+static int xc_resend(struct exchange *x)
+{
+    x->probe = 0;
+    upsrc_close(&x->up);
+    free(x->redir);
+    x->redir = NULL;
+    x->hops = 0;
+    exchange_send(x);
+    return 1;
+}
+
+static int retryable(int s)
+{
+    return s == 429 || s == 502 || s == 503 || s == 504;
+}
+
+/* A final answer no other link will replace: offline, if it may be. */
+static int xc_last_resort(struct exchange *x, int status)
+{
+    if (!retryable(status) ||
+        links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
+        return 0;
+    upsrc_close(&x->up);
+    return xcache_offline(x);
+}
+
+/* The manifest a tag names, from a 200 head: its digest, media type and
+ * size. 0, or -1 when the head names no sha256 digest. */
+static int tag_target(struct exchange *x, const char *base)
+{
+    struct xcache *xc = x->xc;
+    const struct http1 *r = &x->up.resp;
+    char d[128], len[32];
+
+    if (hdr_get(r, base, "docker-content-digest", d, sizeof(d)) != 71 ||
+        memcmp(d, "sha256:", 7) != 0 || !hex64(d + 7, 64))
+        return -1;
+    memcpy(xc->hex, d + 7, 65);
+    if (hdr_get(r, base, "content-type", xc->ctype, sizeof(xc->ctype)) < 0)
+        xc->ctype[0] = '\0';
+    xc->size = hdr_get(r, base, "content-length", len, sizeof(len)) > 0
+                   ? strtoull(len, NULL, 10) : 0;
+    return 0;
+}
+
+/* A tag upstream just named a manifest the cache keeps: remember it (for
+ * offline pulls and the layout). */
+static void tag_remember(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    struct cache_blob *b;
+
+    if (cache_blob_open(x->px->cache, xc->hex, &b) != 0)
+        return;
+    cache_blob_close(b);
+    cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+}
+
+static int tag_head(struct exchange *x, const char *base, int status)
+{
+    struct xcache *xc = x->xc;
+    const struct http1 *r = &x->up.resp;
+
+    if (x->method == HTTP_HEAD) {
+        /* a client's own HEAD passes; what it says is worth keeping */
+        if (status == 200 && tag_target(x, base) == 0) {
+            xc_vouched(x);
+            tag_remember(x);
+        }
+        return retryable(status) ? xc_last_resort(x, status) : 0;
+    }
+    if (!x->probe) {
+        if (status == 200 && xc->hex[0]) {
+            if (hdr_get(r, base, "content-type", xc->ctype, sizeof(xc->ctype)) < 0)
+                xc->ctype[0] = '\0';
+            xc->size = (r->p.flags & F_CONTENT_LENGTH) ? r->p.content_length : 0;
+            if (cache_fill_begin(x->px->cache, xc->hex, (r->p.flags & F_CONTENT_LENGTH)
+                                 ? r->p.content_length : CACHE_SIZE_UNKNOWN,
+                                 xc->repo, &xc->fill) == 0)
+                xc->outcome = "fill";
+        }
+        return 0;
+    }
+    if (status != 200)
+        return retryable(status) ? xc_last_resort(x, status) : xc_resend(x);
+    if (tag_target(x, base) != 0)
+        return xc_resend(x);
+    xc_vouched(x);
+    if (xc_hit(x, xc->ctype[0] ? xc->ctype : NULL) != 0)
+        return xc_resend(x);
+    cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+    return 1;
+}
+
+int xcache_head(struct exchange *x, const char *base)
+{
+    struct xcache *xc = x->xc;
+    const struct http1 *r = &x->up.resp;
+    int status = http1_status(r), ok = (status >= 200 && status < 300) ||
+                                       (status >= 300 && status < 400 && status != 304);
+    int rc;
+
+    if (x->state == XCH_RESUMING || status < 200)
+        return 0;
+    if (xc->kind == XC_TOKEN) {
+        xc->tok_on = status == 200 && x->method == HTTP_GET;
+        return 0;
+    }
+    if (xc->kind == XC_PING)
+        return xc_last_resort(x, status);
+    if (xc->kind == XC_TAG)
+        return tag_head(x, base, status);
+    if (x->probe) {
+        if (retryable(status))
+            return xc_last_resort(x, status);
+        if (!ok || x->redir)
+            return xc_resend(x);
+        xc_vouched(x);
+        return xc_hit(x, NULL) == 0 ? 1 : xc_resend(x);
+    }
+    if (x->method != HTTP_GET || http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0)
+        return retryable(status) ? xc_last_resort(x, status) : 0;
+    /* The registry itself said yes (before any redirect): a blob that
+     * another request is filling, or that is kept, needs no fetch. */
+    if (ok && !x->redir) {
+        xc_vouched(x);
+        if (xc_hit(x, NULL) == 0) {
+            upsrc_close(&x->up);
+            return 1;
+        }
+    }
+    if (status == 200) {
+        rc = cache_fill_begin(x->px->cache, xc->hex, (r->p.flags & F_CONTENT_LENGTH)
+                              ? r->p.content_length : CACHE_SIZE_UNKNOWN, xc->repo, &xc->fill);
+        if (rc == 0)
+            xc->outcome = "fill";
+        else if (rc == -EEXIST && xc_hit(x, NULL) == 0)
+            return 1;       /* raced with another fill: join it */
+        return 0;
+    }
+    return retryable(status) ? xc_last_resort(x, status) : 0;
+}
+
+void xcache_body(struct exchange *x, const char *p, size_t n)
+{
+    struct xcache *xc = x->xc;
+    int rc;
+
+    if (xc->kind == XC_TOKEN) {
+        char *t;
+
+        if (!xc->tok_on || xc->toklen + n > 64 * 1024)
+            return;
+        t = realloc(xc->tok, xc->toklen + n + 1);
+        if (!t)
+            return;
+        memcpy(t + xc->toklen, p, n);
+        xc->tok = t;
+        xc->toklen += n;
+        xc->tok[xc->toklen] = '\0';
+        return;
+    }
+    xc_count(x, "hubgate_cache_fetched_bytes_total", (double)n);
+    if (!xc->fill)
+        return;
+    rc = cache_fill_write(xc->fill, p, n);
+    if (rc != 0) {
+        /* ENOSPC: the store said it once; the pull goes on uncached */
+        cache_fill_abort(xc->fill);
+        xc->fill = NULL;
+        xc->outcome = "miss";
+    }
+}
+
+void xcache_done(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    int rc;
+
+    if (xc->kind == XC_TOKEN) {
+        if (xc->tok_on && xc->tok)
+            xcache_note_own_token(x);
+        return;
+    }
+    if (!xc->fill)
+        return;
+    rc = cache_fill_finish(xc->fill);
+    xc->fill = NULL;
+    if (rc != 0) {
+        log_warn("client %s: sha256:%s not kept in the cache: %s", x->cl.peer, xc->hex,
+                 rc == -EBADMSG ? "it does not match its digest" : strerror(-rc));
+        return;
+    }
+    if (xc->kind == XC_TAG)
+        cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+}
+
+int xcache_offline(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    enum cache_authz a;
+
+    if (!xc || xc->kind == XC_TOKEN || x->state == XCH_FAILED ||
+        (x->flags & XCH_F_RESP_SENT))
+        return 0;
+    if (xc->kind == XC_PING) {
+        log_warn("client %s: %s unreachable on every link; answering /v2/ from the cache",
+                 x->cl.peer, x->host);
+        xcache_serve_ping(x);
+        return 1;
+    }
+    if (xc->kind == XC_TAG) {
+        if (cache_tag_get(x->px->cache, xc->ref, xc->hex) != 0)
+            return 0;
+    }
+    /* offline: only what is open to everyone, or imported */
+    a = cache_authorize(x->px->cache, xc->hex, xc->repo, NULL, 0, time(NULL), XC_OPEN_TTL);
+    if (a != CACHE_AUTHZ_OK && a != CACHE_AUTHZ_CHECK_OPEN)
+        return 0;
+    if (xc_hit(x, NULL) != 0)
+        return 0;
+    if (xc->kind == XC_TAG)
+        log_warn("client %s: %s unreachable on every link; serving %s from the cache as "
+                 "sha256:%s (the tag may be stale)", x->cl.peer, x->host, xc->ref, xc->hex);
+    else
+        log_warn("client %s: %s unreachable on every link; serving sha256:%s of %s from the "
+                 "cache", x->cl.peer, x->host, xc->hex, xc->repo);
+    return 1;
+}
+
+int xcache_pump(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    const char *p;
+
+    if (!xc->serving || x->state != XCH_BODY)
+        return 0;
+    switch (cachesrc_state(&xc->src)) {
+    case CACHESRC_DONE:
+        x->state = XCH_DONE;
+        return 1;
+    case CACHESRC_FAILED:
+        log_warn("client %s: sha256:%s could not be read from the cache (a failed fill or a "
+                 "damaged file); resetting the client so it retries", x->cl.peer, xc->hex);
+        if (!strcmp(xc->outcome, "hit"))
+            cache_blob_remove(x->px->cache, xc->hex);
+        exchange_end_failed(x, XCH_FAIL_RESET);
+        return 1;
+    default:
+        if (source_ready(&xc->src.src, &p) == 0 && !timer_armed(&xc->wait))
+            loop_timer_set(x->px->loop, &xc->wait, XC_WAIT_MS);
+        return 0;
+    }
+}
+
+void xcache_free(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+
+    if (!xc)
+        return;
+    loop_timer_del(x->px->loop, &xc->wait);
+    if (xc->outcome && x->status) {
+        int hit = !strcmp(xc->outcome, "hit"), join = !strcmp(xc->outcome, "join");
+
+        xc_count(x, hit || join ? "hubgate_cache_hits_total" : "hubgate_cache_misses_total", 1);
+        xc_count(x, "hubgate_cache_coalesced_total", join);
+        if (xc->serving)
+            xc_count(x, "hubgate_cache_served_bytes_total", (double)x->bytes_out);
+    }
+    cache_fill_abort(xc->fill);
+    if (xc->serving)
+        cachesrc_free(&xc->src);
+    free(xc->auth);
+    free(xc->tok);
+    free(xc);
+    x->xc = NULL;
+}

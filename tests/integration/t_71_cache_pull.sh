@@ -1,0 +1,179 @@
+#!/bin/bash
+# t_71_cache_pull — the blob cache serving real pulls through hubgate
+# ([cache] dir), against lib.sh's Docker Hub stand-in (token service with
+# hubgate-test/private granted only with credentials, registry, nginx blob
+# host whose access log counts every blob byte):
+#   1. dockerd pulls hubgate-test/app:1 (blobs fill the cache); a fresh
+#      dockerd (data wiped) pulls it again: zero bytes from the blob host,
+#      hubgate's log says cache=hit.
+#   2. a damaged cached layer (bytes appended) is survived: the pull works,
+#      the layer is fetched again.
+#   3. two pulls at once (dockerd and skopeo) of hubgate-test/conc:1, not
+#      cached yet: the blob host serves each layer once.
+#   4. hubgate-test/private:1 pulled with credentials (skopeo --src-creds),
+#      then, with curl through hubgate, its layer is refused: without a
+#      token, with an anonymous token (straight from the token service and
+#      one relayed by hubgate), with another repository's token, and under
+#      another repository's path; the credentials' token gets it (a hit).
+#   5. max_size (12 MiB, less than the three images) is kept, the least
+#      recently used layer evicted.
+#   6. offline: nginx (registry, token service, blob host) stopped; a fresh
+#      dockerd pulls hubgate-test/conc:1 by tag from the cache; the private
+#      layer is not served offline (no token, or a fresh token with
+#      credentials that upstream never saw).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+hg_init t_71_cache_pull
+command -v skopeo >/dev/null 2>&1 || hg_skip "missing: skopeo"
+
+HG_TOKEN_PRIVATE=hubgate-test/private
+hg_topology_up
+hg_hub_up
+hg_hub_check
+
+case $(uname -m) in
+    x86_64) arch=amd64 ;;
+    aarch64) arch=arm64/v8 ;;
+    *) hg_skip "no test image for $(uname -m)" ;;
+esac
+hg_make_image app --ref 1 --platform "linux/$arch" --cmd /app/run \
+    --layer 'text:app/run:cached app' --layer 'random:data/a.bin:6291456'
+hg_make_image conc --ref 1 --platform "linux/$arch" --cmd /app/run \
+    --layer 'random:data/c1.bin:5242880' --layer 'random:data/c2.bin:3145728'
+hg_make_image priv --ref 1 --platform "linux/$arch" --cmd /app/run \
+    --layer 'random:data/secret.bin:2097152'
+for spec in "app 1 hubgate-test/app:1" "conc 1 hubgate-test/conc:1" "priv 1 hubgate-test/private:1"; do
+    read -r dir ref dest <<<"$spec"
+    hg_push "$HG_TMP/oci/$dir" "$ref" "$dest" --format=v2s2 >/dev/null
+done
+layers() { awk -v p="linux/$arch" '$1 == "layer" && $2 == p {print $3}' "$HG_TMP/oci/$1.sum"; }
+priv_layer=$(layers priv)
+hg_log "pushed app, conc, private (layer $priv_layer)"
+
+CACHE=$HG_TMP/cache
+MAX=$((12 * 1024 * 1024))
+hubgate_config "$HG_TMP/hubgate.ini"
+printf '[cache]\ndir = %s\nmax_size = %s\n' "$CACHE" "$MAX" >>"$HG_TMP/hubgate.ini"
+hubgate_start "$HG_TMP/hubgate.ini"
+hg_dockerd_start || hg_skip "dockerd cannot run here"
+
+NGX=$HG_LOGS/nginx.access.log
+# blob_bytes_since LINE: bytes the blob host sent after line LINE of its log.
+blob_bytes_since() {
+    tail -n +"$(($1 + 1))" "$NGX" | awk '/host=production.cloudflare.docker.com/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^[0-9][0-9][0-9]$/ && $(i + 1) ~ /^[0-9]+$/) { s += $(i + 1); break } }
+        END { print s + 0 }'
+}
+# blob_gets_since LINE DIGEST: blob host GETs of DIGEST after line LINE.
+blob_gets_since() {
+    tail -n +"$(($1 + 1))" "$NGX" | grep -c "host=production.cloudflare.docker.com \"GET [^ ]*${2#sha256:}" || true
+}
+mark() { wc -l <"$NGX"; }
+fresh_dockerd() {
+    hg_stop dockerd TERM 20
+    rm -rf "$HG_TMP/docker/data"
+    hg_dockerd_start || hg_fail "dockerd did not restart"
+}
+pull() {
+    hg_docker_timeout 90 pull "$1" >"$HG_LOGS/pull.$2.log" 2>&1 || hg_fail "docker pull $1 failed ($2): $(tail -n 3 "$HG_LOGS/pull.$2.log")"
+}
+
+# --- 1. a second fresh dockerd pulls from the cache
+m=$(mark)
+pull hubgate-test/app:1 first
+first=$(blob_bytes_since "$m")
+[ "$first" -gt 6000000 ] || hg_fail "first pull: the blob host sent only $first bytes"
+fresh_dockerd
+m=$(mark)
+pull hubgate-test/app:1 second
+second=$(blob_bytes_since "$m")
+[ "$second" = 0 ] || hg_fail "second pull: the blob host sent $second bytes (want 0)"
+grep -q 'cache=hit digest=sha256' "$HG_LOGS/hubgate.log" || hg_fail "no cache=hit in hubgate's log"
+hg_log "1. first pull: $first blob bytes from the blob host; fresh dockerd: $second"
+
+# --- 2. a damaged file
+a_big=$(layers app | tail -n1)
+printf 'damage' >>"$CACHE/blobs/sha256/${a_big#sha256:}"
+fresh_dockerd
+m=$(mark)
+pull hubgate-test/app:1 damaged
+[ "$(blob_gets_since "$m" "$a_big")" = 1 ] || hg_fail "damaged layer: not fetched again"
+[ "$(sha256sum <"$CACHE/blobs/sha256/${a_big#sha256:}" | cut -d' ' -f1)" = "${a_big#sha256:}" ] \
+    || hg_fail "damaged layer: the cache still holds a bad file"
+hg_log "2. damaged layer dropped, fetched again, pull ok"
+
+# --- 3. concurrent pulls fetch each layer once
+penv=(HTTPS_PROXY="http://$HG_PROXY" SSL_CERT_FILE="$(hg_client_bundle)")
+m=$(mark)
+hg_docker_timeout 90 pull hubgate-test/conc:1 >"$HG_LOGS/pull.conc.log" 2>&1 &
+dpid=$!
+HG_SKOPEO_TIMEOUT=90 hg_skopeo "${penv[@]}" copy --src-no-creds docker://docker.io/hubgate-test/conc:1 \
+    "dir:$HG_TMP/conc-copy" >"$HG_LOGS/skopeo.conc.log" 2>&1 || hg_fail "skopeo copy conc failed"
+wait "$dpid" || hg_fail "docker pull conc failed"
+for l in $(layers conc); do
+    n=$(blob_gets_since "$m" "$l")
+    [ "$n" = 1 ] || hg_fail "concurrent pulls: the blob host served $l $n times (want 1)"
+    [ "$(sha256sum <"$HG_TMP/conc-copy/${l#sha256:}" | cut -d' ' -f1)" = "${l#sha256:}" ] \
+        || hg_fail "skopeo got $l damaged"
+done
+hg_log "3. concurrent docker + skopeo: each layer from the blob host once ($(grep -c 'cache=join' "$HG_LOGS/hubgate.log") join(s), $(grep -c 'cache=hit' "$HG_LOGS/hubgate.log") hit(s) so far)"
+
+# --- 4. the private image
+HG_SKOPEO_TIMEOUT=90 hg_skopeo "${penv[@]}" copy --src-creds "$HG_PUSH_USER" \
+    docker://docker.io/hubgate-test/private:1 "dir:$HG_TMP/priv-copy" >"$HG_LOGS/skopeo.priv.log" 2>&1 \
+    || hg_fail "skopeo copy of the private image with credentials failed"
+[ -f "$CACHE/blobs/sha256/${priv_layer#sha256:}" ] || hg_fail "the private layer is not in the cache"
+viahg() { hg_client curl -sS --max-time 20 --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" "$@"; }
+# try WHAT PATH STATUS [TOKEN]: a blob GET through hubgate must answer STATUS.
+try() {
+    local what=$1 path=$2 want=$3 tok=${4:-} code auth=()
+    [ -z "$tok" ] || auth=(-H "Authorization: Bearer $tok")
+    code=$(viahg -o "$HG_TMP/try.out" -w '%{http_code}' "${auth[@]}" "https://registry-1.docker.io$path") || true
+    [ "$code" = "$want" ] || hg_fail "private blob $what: status $code (want $want)"
+    if [ "$want" != 200 ] && grep -q . "$HG_TMP/try.out" && \
+       [ "$(sha256sum <"$HG_TMP/try.out" | cut -d' ' -f1)" = "${priv_layer#sha256:}" ]; then
+        hg_fail "private blob $what: the layer's bytes came back"
+    fi
+    hg_log "4. private blob $what: $code"
+}
+P=/v2/hubgate-test/private/blobs/$priv_layer
+anon=$(hg_token hubgate-test/private pull client) || hg_fail "no anonymous token"
+relayed=$(viahg -G --data-urlencode service=registry.docker.io \
+    --data-urlencode scope=repository:hubgate-test/private:pull https://auth.docker.io/token \
+    | "$HG_PY" -c 'import json, sys; print(json.load(sys.stdin)["token"])') || hg_fail "no token through hubgate"
+other=$(hg_token hubgate-test/app pull client) || hg_fail "no token for app"
+creds=$(hg_client curl -sS --fail --max-time 10 --cacert "$HG_TMP/pki/ca.crt" -u "$HG_PUSH_USER" -G \
+    --data-urlencode service=registry.docker.io --data-urlencode scope=repository:hubgate-test/private:pull \
+    https://auth.docker.io/token | "$HG_PY" -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+try "without a token" "$P" 401
+try "with an anonymous token" "$P" 401 "$anon"
+try "with an anonymous token relayed by hubgate" "$P" 401 "$relayed"
+try "with another repository's token" "$P" 401 "$other"
+try "under another repository's path" "/v2/hubgate-test/app/blobs/$priv_layer" 404 "$other"
+m=$(mark)
+try "with the credentials' token" "$P" 200 "$creds"
+[ "$(sha256sum <"$HG_TMP/try.out" | cut -d' ' -f1)" = "${priv_layer#sha256:}" ] || hg_fail "credentials: wrong bytes"
+[ "$(blob_bytes_since "$m")" = 0 ] || hg_fail "credentials: served from the blob host, not the cache"
+
+# --- 5. max_size
+held=$(du -cb "$CACHE"/blobs/sha256/* | tail -n1 | cut -f1)
+[ "$held" -le "$MAX" ] || hg_fail "the cache holds $held bytes, max_size $MAX"
+[ ! -e "$CACHE/blobs/sha256/${a_big#sha256:}" ] || hg_fail "max_size: app's big layer (least recently used) was not evicted"
+hg_log "5. $held bytes held (max_size $MAX); app's big layer evicted"
+
+# --- 6. offline
+creds2=$(hg_client curl -sS --fail --max-time 10 --cacert "$HG_TMP/pki/ca.crt" -u "$HG_PUSH_USER" -G \
+    --data-urlencode service=registry.docker.io --data-urlencode scope=repository:hubgate-test/private:pull \
+    --data-urlencode account=again https://auth.docker.io/token | "$HG_PY" -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+hg_stop nginx TERM 10
+fresh_dockerd
+pull hubgate-test/conc:1 offline
+grep -q 'may be stale' "$HG_LOGS/hubgate.log" || hg_fail "offline: no 'may be stale' log line"
+for tok in "" "$creds2"; do
+    auth=()
+    [ -z "$tok" ] || auth=(-H "Authorization: Bearer $tok")
+    code=$(viahg -o /dev/null -w '%{http_code}' "${auth[@]}" "https://registry-1.docker.io$P") || true
+    [ "$code" != 200 ] || hg_fail "offline: the private layer was served (token: ${tok:+a fresh one with credentials}${tok:-none})"
+done
+hg_log "6. offline pull of hubgate-test/conc:1 from the cache ok; private layer refused ($code)"
+hubgate_stop
