@@ -49,6 +49,22 @@ static const struct metric_def metric_defs[] = {
      "Pulls left in Docker Hub's rate limit window, from the last ratelimit-remaining header."},
     {"hubgate_ca_expiry_timestamp_seconds", MT_GAUGE, 0,
      "Expiry time of the local CA certificate, in seconds since the Unix epoch."},
+    {"hubgate_cache_hits_total", MT_COUNTER, 0,
+     "Blob and manifest requests answered from the cache (joined fills included)."},
+    {"hubgate_cache_misses_total", MT_COUNTER, 0,
+     "Cacheable blob and manifest requests answered from upstream."},
+    {"hubgate_cache_coalesced_total", MT_COUNTER, 0,
+     "Requests that joined a fill in progress instead of fetching the blob again."},
+    {"hubgate_cache_served_bytes_total", MT_COUNTER, 0,
+     "Body bytes sent to clients from the cache."},
+    {"hubgate_cache_fetched_bytes_total", MT_COUNTER, 0,
+     "Body bytes of cacheable responses fetched from upstream."},
+    {"hubgate_cache_evictions_total", MT_COUNTER, 0,
+     "Blobs evicted from the cache by this process to stay within max_size."},
+    {"hubgate_cache_verified_bytes_total", MT_COUNTER, 0,
+     "Bytes this process hashed against their digest before keeping them."},
+    {"hubgate_cache_bytes", MT_GAUGE, 0, "Bytes of blobs the cache holds."},
+    {"hubgate_cache_max_bytes", MT_GAUGE, 0, "The cache's max_size."},
 };
 
 #define METRIC_NDEFS (sizeof(metric_defs) / sizeof(metric_defs[0]))
@@ -185,6 +201,29 @@ static struct series *series_get(struct metrics *m, const char *name, const char
     if (!keep_lock)
         pthread_mutex_unlock(&m->lock);
     return s;
+}
+
+double metrics_sum(struct metrics *const *t, size_t n, const char *name, const char *labels)
+{
+    unsigned h = metrics_hash(name, labels ? labels : "");
+    double sum = 0, v;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const struct series *s;
+
+        if (!t[i])
+            continue;
+        pthread_mutex_lock(&t[i]->lock);
+        for (s = t[i]->bucket[h]; s; s = s->next)
+            if (strcmp(s->name, name) == 0 && strcmp(s->labels, labels ? labels : "") == 0) {
+                __atomic_load(&s->v, &v, __ATOMIC_RELAXED);
+                sum += v;
+                break;
+            }
+        pthread_mutex_unlock(&t[i]->lock);
+    }
+    return sum;
 }
 
 void metrics_add(struct metrics *m, const char *name, const char *labels, double v)

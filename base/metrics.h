@@ -38,6 +38,10 @@ void metrics_add(struct metrics *m, const char *name, const char *labels, double
  * last. Only m's owner thread may call it. m NULL: no-op. */
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v);
 
+/* The sum of counter name{labels} over the n tables t[] (NULL entries
+ * skipped): what a scrape would show. Any thread. */
+double metrics_sum(struct metrics *const *t, size_t n, const char *name, const char *labels);
+
 /* Number of series m holds (for tests; an estimate while m's owner may add
  * one). */
 size_t metrics_nseries(const struct metrics *m);

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "ca/ca.h"
+#include "mitm/cache/cache.h"
 #include "mitm/http/http1.h"
 #include "base/addr.h"
 #include "proxy/conn.h"
@@ -192,6 +193,15 @@ static void admin_update_gauges(struct proxy *px, struct metrics *m)
     if (admin_ca(px))
         metrics_set(m, "hubgate_ca_expiry_timestamp_seconds", "",
                     (double)ca_not_after(admin_ca(px)));
+    if (px->cache) {
+        struct cache_stats st;
+
+        cache_stats(px->cache, &st);
+        metrics_set(m, "hubgate_cache_bytes", "", (double)cache_bytes(px->cache));
+        metrics_set(m, "hubgate_cache_max_bytes", "", (double)cache_max_size(px->cache));
+        metrics_set(m, "hubgate_cache_evictions_total", "", (double)st.evicted);
+        metrics_set(m, "hubgate_cache_verified_bytes_total", "", (double)st.verified);
+    }
 }
 
 /* Every worker counts in its own table; a scrape sums them all, with a

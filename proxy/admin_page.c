@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ca/ca.h"
+#include "mitm/cache/cache.h"
 #include "proxy/conn.h"
 #include "proxy/core/link.h"
 #include "base/metrics.h"
@@ -113,6 +114,39 @@ static void page_recent(struct strbuf *s, struct metrics_recent *r)
         strbuf_str(s, "</table>\n");
 }
 
+/* The cache: where, how full, and how well it answers, summed over the
+ * workers. */
+static void page_cache(struct strbuf *s, struct proxy *px)
+{
+    struct metrics *t[64];
+    struct cache_stats st;
+    size_t i, n = px->npeers < 64 ? px->npeers : 64;
+    double hits, misses;
+
+    if (!px->cache)
+        return;
+    for (i = 0; i < n; i++)
+        t[i] = px->peers[i]->metrics;
+    hits = metrics_sum(t, n, "hubgate_cache_hits_total", "");
+    misses = metrics_sum(t, n, "hubgate_cache_misses_total", "");
+    cache_stats(px->cache, &st);
+    strbuf_str(s, "<h2>Cache</h2>\n<table>\n<tr><th>directory</th><td class=\"mono\">");
+    sb_html(s, cache_dir(px->cache));
+    strbuf_printf(s, "</td></tr>\n<tr><th>held</th><td>%.1f of %.1f MiB%s</td></tr>\n",
+                  (double)cache_bytes(px->cache) / 1048576.0,
+                  (double)cache_max_size(px->cache) / 1048576.0,
+                  st.full ? " &mdash; <b>caching stopped: the disk is full</b>" : "");
+    strbuf_printf(s, "<tr><th>requests</th><td>%.0f hits (%.0f joined a fill), %.0f misses</td>"
+                  "</tr>\n", hits, metrics_sum(t, n, "hubgate_cache_coalesced_total", ""),
+                  misses);
+    strbuf_printf(s, "<tr><th>bytes</th><td>%.1f MiB from the cache, %.1f MiB fetched</td>"
+                  "</tr>\n<tr><th>store</th><td>%llu evicted, %.1f MiB verified</td></tr>\n"
+                  "</table>\n",
+                  metrics_sum(t, n, "hubgate_cache_served_bytes_total", "") / 1048576.0,
+                  metrics_sum(t, n, "hubgate_cache_fetched_bytes_total", "") / 1048576.0,
+                  (unsigned long long)st.evicted, (double)st.verified / 1048576.0);
+}
+
 int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
                size_t *outlen)
 {
@@ -143,6 +177,7 @@ int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
     strbuf_str(&s, "<tr><th>CA</th><td><a href=\"/ca.crt\">ca.crt</a> in <code>");
     sb_html(&s, cfg->ca_dir ? cfg->ca_dir : "-");
     strbuf_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
+    page_cache(&s, px);
     page_links(&s, px);
     page_recent(&s, px->recent);
     strbuf_str(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
