@@ -69,8 +69,7 @@ static int is_own_token_request(const struct exchange *x, const struct registry 
            http1_find(x->cl.req, buf_data(&x->tmpl), "authorization") < 0;
 }
 
-/* Fills xc from "/v2/<name>/(blobs|manifests)/<ref>". 0 or -1. */
-static int xc_parse(struct xcache *xc, const char *regname, const char *t, size_t n)
+int xcache_parse(struct xcache *xc, const char *regname, const char *t, size_t n)
 {
     const char *q = memchr(t, '?', n), *name, *kind, *ref;
     size_t nlen, rlen;
@@ -133,7 +132,7 @@ void xcache_new(struct exchange *x, const char *target, size_t tlen)
         xc->kind = XC_TOKEN;
     } else if ((tlen == 4 || tlen == 3) && memcmp(target, "/v2/", tlen) == 0) {
         xc->kind = XC_PING;
-    } else if (xc_parse(xc, reg ? reg->name : x->host, target, tlen) != 0) {
+    } else if (xcache_parse(xc, reg ? reg->name : x->host, target, tlen) != 0) {
         free(xc);
         return;
     }

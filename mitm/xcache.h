@@ -81,7 +81,22 @@ int xcache_pump(struct exchange *x);
 /* Aborts a fill in progress, closes the file, frees x->xc. */
 void xcache_free(struct exchange *x);
 
+/* Fills xc's kind, repo ("regname/<name>"), hex or ref from an origin-form
+ * target "/v2/<name>/blobs/sha256:<hex>" or "/v2/<name>/manifests/<ref>"
+ * (a query is ignored). 0, or -1 for anything else. */
+int xcache_parse(struct xcache *xc, const char *regname, const char *target, size_t tlen);
+
 /* ---- xcache_serve.c ---- */
+
+/* A Range header value as [*a, *b] within size bytes: 1 for one
+ * satisfiable range ("bytes=a-b", "bytes=a-", "bytes=-n"), else 0 (serve
+ * the whole). */
+int xcache_range(const char *v, uint64_t size, uint64_t *a, uint64_t *b);
+
+/* A manifest's media type from its first n bytes (buf NUL-terminated): the
+ * top-level mediaType when it comes first, else an OCI index or manifest by
+ * their shape. */
+void xcache_media_type(const char *buf, char *out, size_t outlen);
 
 /* Serves blob or manifest xc->hex from the cache (the client's Range
  * honoured), with ctype (NULL: what the file says). Returns 0, -ENOENT

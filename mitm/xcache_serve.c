@@ -36,39 +36,37 @@ static void empty_consume(struct source *s, size_t n)
 static const struct source_ops empty_ops = {"none", empty_ready, empty_consume};
 static struct source empty_src = {&empty_ops};
 
-/* A manifest's media type from its first bytes: the top-level mediaType
- * when it comes first (as docker and OCI writers put it), else an index or
- * a manifest by their shape. */
+void xcache_media_type(const char *buf, char *out, size_t outlen)
+{
+    const char *p = strstr(buf, "\"mediaType\""), *v, *e;
+
+    if (p && (v = strchr(p + 11, '"')) != NULL && (e = strchr(v + 1, '"')) != NULL &&
+        (size_t)(e - v - 1) < outlen &&
+        (memmem(v, (size_t)(e - v), "manifest", 8) || memmem(v, (size_t)(e - v), "index", 5))) {
+        snprintf(out, outlen, "%.*s", (int)(e - v - 1), v + 1);
+        return;
+    }
+    snprintf(out, outlen, "%s", strstr(buf, "\"manifests\"")
+                                    ? "application/vnd.oci.image.index.v1+json"
+                                    : "application/vnd.oci.image.manifest.v1+json");
+}
+
+/* The media type of a cached manifest, from its file's first bytes. */
 static void sniff_media_type(int fd, uint64_t size, char *out, size_t outlen)
 {
     char buf[8192];
     ssize_t n = pread(fd, buf, size < sizeof(buf) - 1 ? (size_t)size : sizeof(buf) - 1, 0);
-    const char *p, *v, *e;
 
-    snprintf(out, outlen, "application/vnd.oci.image.manifest.v1+json");
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    p = strstr(buf, "\"mediaType\"");
-    if (p && (v = strchr(p + 11, '"')) != NULL && (e = strchr(v + 1, '"')) != NULL &&
-        (size_t)(e - v - 1) < outlen && (memmem(v, (size_t)(e - v), "manifest", 8) ||
-                                         memmem(v, (size_t)(e - v), "index", 5))) {
-        snprintf(out, outlen, "%.*s", (int)(e - v - 1), v + 1);
-        return;
-    }
-    if (strstr(buf, "\"manifests\""))
-        snprintf(out, outlen, "application/vnd.oci.image.index.v1+json");
+    buf[n > 0 ? n : 0] = '\0';
+    xcache_media_type(buf, out, outlen);
 }
 
-/* The client's Range as [*a, *b] within size: 1 for a satisfiable
- * single range, else 0 (the whole blob goes out). */
-static int client_range(const struct exchange *x, uint64_t size, uint64_t *a, uint64_t *b)
+int xcache_range(const char *v, uint64_t size, uint64_t *a, uint64_t *b)
 {
-    char v[128], *end;
+    char *end;
     unsigned long long s, e;
 
-    if (hdr_get(x->cl.req, buf_data(&x->tmpl), "range", v, sizeof(v)) < 0 ||
-        strncmp(v, "bytes=", 6) != 0 || strchr(v, ',') || size == 0)
+    if (strncmp(v, "bytes=", 6) != 0 || strchr(v, ',') || size == 0)
         return 0;
     if (v[6] == '-') {              /* the last n bytes */
         e = strtoull(v + 7, &end, 10);
@@ -81,12 +79,22 @@ static int client_range(const struct exchange *x, uint64_t size, uint64_t *a, ui
     s = strtoull(v + 6, &end, 10);
     if (end == v + 6 || *end != '-' || s >= size)
         return 0;
-    e = end[1] ? strtoull(end + 1, &end, 10) : size - 1;
+    end++;
+    e = *end ? strtoull(end, &end, 10) : size - 1;
     if (*end || e < s)
         return 0;
     *a = s;
     *b = e < size ? e : size - 1;
     return 1;
+}
+
+/* The client's Range, if any, within size. */
+static int client_range(const struct exchange *x, uint64_t size, uint64_t *a, uint64_t *b)
+{
+    char v[128];
+
+    return hdr_get(x->cl.req, buf_data(&x->tmpl), "range", v, sizeof(v)) >= 0 &&
+           xcache_range(v, size, a, b);
 }
 
 int xcache_serve(struct exchange *x, const char *ctype)

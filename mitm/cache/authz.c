@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A record renewed less than this long ago is not written again. */
+#define CACHE_RECHECK_SLACK 60
+
 /* The key of a verified token: "<sha256 of the token>|<repo>". */
 static int cache_token_key(const void *token, size_t tlen, const char *repo, char *out,
                            size_t outlen)
@@ -67,6 +70,9 @@ int cache_link_repo(struct cache *c, const char *hex, const char *repo)
     if (rc != 0)
         return rc;
     b = json_object_get(cache_blobs(c), hex);
+    /* already linked: nothing to write (every request of a pull says it) */
+    if (b && json_object_get(json_object_get(b, "repos"), repo))
+        return cache_unlock(c, 0);
     if (b)
         json_object_set_new(cache_obj(b, "repos"), repo, json_integer(time(NULL)));
     rc = cache_unlock(c, b != NULL);
@@ -75,10 +81,16 @@ int cache_link_repo(struct cache *c, const char *hex, const char *repo)
 
 int cache_repo_open(struct cache *c, const char *repo, int open, time_t now)
 {
+    json_t *was;
     int rc = cache_lock(c);
 
     if (rc != 0)
         return rc;
+    was = json_object_get(json_object_get(c->state, "open"), repo);
+    /* checked within the last minute: the record stands (a pull's every
+     * request says it again) */
+    if (open && was && now - (time_t)json_integer_value(was) < CACHE_RECHECK_SLACK)
+        return cache_unlock(c, 0);
     if (open)
         json_object_set_new(cache_obj(c->state, "open"), repo, json_integer(now));
     else
@@ -105,6 +117,9 @@ int cache_token_verified(struct cache *c, const void *token, size_t tlen, const 
     if (rc != 0)
         return rc;
     tokens = cache_obj(c->state, "tokens");
+    t = json_object_get(tokens, key);
+    if (t && (time_t)json_integer_value(t) + CACHE_RECHECK_SLACK >= until)
+        return cache_unlock(c, 0);
     /* expired entries go as new ones come, so the file stays small */
     json_object_foreach_safe(tokens, tmp, k, t)
         if ((time_t)json_integer_value(t) <= now)
