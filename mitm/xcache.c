@@ -21,8 +21,10 @@
 /* How long a client's token, accepted upstream for a repository, is
  * trusted without asking again (registry tokens live about that long). */
 #define XC_TOKEN_TRUST 300
-/* How often a request joined to a fill looks at the growing file. */
+/* How often a request joined to a fill looks at the growing file (or at
+ * a claimed fill, for its size), and how many times at most for a size. */
 #define XC_WAIT_MS    5
+#define XC_WAIT_MAX   6000
 
 static void xc_count(struct exchange *x, const char *name, double v)
 {
@@ -172,6 +174,24 @@ static int xc_hit(struct exchange *x, const char *ctype)
     return rc;
 }
 
+/* Serves the blob now, or waits for the fill another request claimed
+ * (its size not known yet). 0 when either; else not cached (a miss). */
+static int xc_hit_or_wait(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    int rc = xc_hit(x, NULL);
+
+    if (rc != -EAGAIN)
+        return rc;
+    upsrc_close(&x->up);
+    x->body = xcache_no_body();
+    xc->waiting = 1;
+    xc->waits = 0;
+    x->state = XCH_SENDING;
+    loop_timer_set(x->px->loop, &xc->wait, XC_WAIT_MS);
+    return 0;
+}
+
 int xcache_start(struct exchange *x)
 {
     struct xcache *xc = x->xc;
@@ -189,7 +209,7 @@ int xcache_start(struct exchange *x)
     }
     a = cache_authorize(x->px->cache, xc->hex, xc->repo, xc->auth, xc->alen, time(NULL),
                         XC_OPEN_TTL);
-    if (a == CACHE_AUTHZ_OK && xc_hit(x, NULL) == 0)
+    if (a == CACHE_AUTHZ_OK && xc_hit_or_wait(x) == 0)
         return 1;
     if (a == CACHE_AUTHZ_CHECK_OPEN || a == CACHE_AUTHZ_CHECK_TOKEN)
         x->probe = 1;
@@ -318,27 +338,38 @@ int xcache_head(struct exchange *x, const char *base)
         if (!ok || x->redir)
             return xc_resend(x);
         xc_vouched(x);
-        return xc_hit(x, NULL) == 0 ? 1 : xc_resend(x);
+        return xc_hit_or_wait(x) == 0 ? 1 : xc_resend(x);
     }
     if (x->method != HTTP_GET || http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0)
         return retryable(status) ? xc_last_resort(x, status) : 0;
-    /* The registry itself said yes (before any redirect): a blob that
-     * another request is filling, or that is kept, needs no fetch. */
-    if (ok && !x->redir) {
+    /* The registry itself said yes (before any redirect): a blob that is
+     * kept or being filled needs no fetch; else this request claims the
+     * fill now, so that others asking meanwhile wait for it instead of
+     * fetching too (single flight from the first answer on). */
+    if (ok && !x->redir && !xc->fill) {
         xc_vouched(x);
-        if (xc_hit(x, NULL) == 0) {
-            upsrc_close(&x->up);
+        if (xc_hit_or_wait(x) == 0)
             return 1;
-        }
-    }
-    if (status == 200) {
-        rc = cache_fill_begin(x->px->cache, xc->hex, (r->p.flags & F_CONTENT_LENGTH)
-                              ? r->p.content_length : CACHE_SIZE_UNKNOWN, xc->repo, &xc->fill);
+        rc = cache_fill_begin(x->px->cache, xc->hex, status == 200 &&
+                              (r->p.flags & F_CONTENT_LENGTH) ? r->p.content_length
+                                                              : CACHE_SIZE_UNKNOWN,
+                              xc->repo, &xc->fill);
         if (rc == 0)
             xc->outcome = "fill";
-        else if (rc == -EEXIST && xc_hit(x, NULL) == 0)
-            return 1;       /* raced with another fill: join it */
-        return 0;
+        else if (rc == -EEXIST && xc_hit_or_wait(x) == 0)
+            return 1;       /* raced with another request: follow its fill */
+    }
+    if (xc->fill && status == 200 && (r->p.flags & F_CONTENT_LENGTH) &&
+        cache_fill_set_size(xc->fill, r->p.content_length) != 0) {
+        cache_fill_abort(xc->fill);     /* too large to keep: stream it */
+        xc->fill = NULL;
+        xc->outcome = "miss";
+    }
+    if (xc->fill && !ok) {
+        /* the blob host refused: nobody gets this fill */
+        cache_fill_abort(xc->fill);
+        xc->fill = NULL;
+        xc->outcome = "miss";
     }
     return retryable(status) ? xc_last_resort(x, status) : 0;
 }
@@ -430,11 +461,37 @@ int xcache_offline(struct exchange *x)
     return 1;
 }
 
+/* Waiting for a claimed fill to learn its size: serve it then, or go
+ * upstream when the claim failed or takes too long. */
+static int xc_wait_step(struct exchange *x)
+{
+    struct xcache *xc = x->xc;
+    int rc;
+
+    if (timer_armed(&xc->wait))
+        return 0;
+    rc = xc_hit(x, NULL);
+    if (rc == 0) {
+        xc->waiting = 0;
+        return 1;
+    }
+    if (rc == -EAGAIN && ++xc->waits < XC_WAIT_MAX) {
+        loop_timer_set(x->px->loop, &xc->wait, XC_WAIT_MS);
+        return 0;
+    }
+    xc->waiting = 0;
+    x->body = &x->up.src;
+    exchange_send(x);
+    return 1;
+}
+
 int xcache_pump(struct exchange *x)
 {
     struct xcache *xc = x->xc;
     const char *p;
 
+    if (xc->waiting)
+        return xc_wait_step(x);
     if (!xc->serving || x->state != XCH_BODY)
         return 0;
     switch (cachesrc_state(&xc->src)) {

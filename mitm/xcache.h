@@ -44,6 +44,9 @@ struct xcache {
     char ctype[128];              /* XC_TAG: the manifest's media type */
     uint64_t size;                /* XC_TAG: the manifest's size */
     int serving;                  /* the body comes from src */
+    int waiting;                  /* for a fill claimed by another request to
+                                   * learn its size (no upstream meanwhile) */
+    int waits;
     struct cachesrc src;
     struct timer wait;            /* a joined fill has nothing new yet */
     char *tok;                    /* XC_TOKEN: the token answer (small) */
@@ -103,6 +106,10 @@ void xcache_media_type(const char *buf, char *out, size_t outlen);
  * when not cached, -ESTALE when damaged (dropped), -EAGAIN when it cannot
  * be joined (a fill of unknown size). */
 int xcache_serve(struct exchange *x, const char *ctype);
+
+/* A body source that never has bytes: for answers without a body, and
+ * while a request waits (whatever the closed upstream parsed is nobody's). */
+struct source *xcache_no_body(void);
 
 /* Answers GET /v2/ as a registry would, for an offline pull. */
 void xcache_serve_ping(struct exchange *x);

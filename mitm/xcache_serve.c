@@ -36,6 +36,11 @@ static void empty_consume(struct source *s, size_t n)
 static const struct source_ops empty_ops = {"none", empty_ready, empty_consume};
 static struct source empty_src = {&empty_ops};
 
+struct source *xcache_no_body(void)
+{
+    return &empty_src;
+}
+
 void xcache_media_type(const char *buf, char *out, size_t outlen)
 {
     const char *p = strstr(buf, "\"mediaType\""), *v, *e;

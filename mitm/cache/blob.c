@@ -153,7 +153,8 @@ int cache_blob_fd(const struct cache_blob *b)
 
 uint64_t cache_blob_size(const struct cache_blob *b)
 {
-    return b->size;
+    /* a fill may learn its size after the reader opened it */
+    return b->fill ? atomic_load(&b->fill->size) : b->size;
 }
 
 uint64_t cache_blob_avail(const struct cache_blob *b, enum cache_blob_state *state)

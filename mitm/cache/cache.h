@@ -72,6 +72,11 @@ int cache_fill_begin(struct cache *c, const char *hex, uint64_t size, const char
  * -EFBIG past the announced size or max_size, -ENOSPC on a full disk
  * (caching stops, said once in the log). After an error, abort. */
 int cache_fill_write(struct cache_fill *f, const void *p, size_t n);
+/* Announces the size of a fill begun with CACHE_SIZE_UNKNOWN (a fill
+ * claimed before the body's length was known: at a registry's redirect),
+ * making room for it. 0; -EFBIG past max_size (abort it); -EINVAL when
+ * another size was announced. */
+int cache_fill_set_size(struct cache_fill *f, uint64_t size);
 /* Bytes written so far (readers see the same through cache_blob_avail). */
 uint64_t cache_fill_written(const struct cache_fill *f);
 /* Checks the SHA-256 and the size, fsyncs, renames into blobs/sha256 and

@@ -50,7 +50,8 @@ struct cache_fill {
     char tmp[CACHE_PATH_MAX];
     char repo[512];                 /* fetched under it */
     int fd;
-    uint64_t size;                  /* announced, or CACHE_SIZE_UNKNOWN */
+    _Atomic uint64_t size;          /* announced, or CACHE_SIZE_UNKNOWN until
+                                     * cache_fill_set_size() */
     uint64_t reserve;               /* bytes counted in c->reserved */
     void *md;                       /* EVP_MD_CTX */
     _Atomic uint64_t written;

@@ -137,7 +137,7 @@ int cache_fill_begin(struct cache *c, const char *hex, uint64_t size, const char
     f->fd = -1;
     /* where it was fetched, recorded when it enters (cache_fill_finish) */
     snprintf(f->repo, sizeof(f->repo), "%s", repo);
-    f->size = size;
+    atomic_init(&f->size, size);
     f->reserve = size == CACHE_SIZE_UNKNOWN ? 0 : size;
     memcpy(f->hex, hex, 65);
     atomic_init(&f->refs, 1);
@@ -202,6 +202,29 @@ int cache_fill_write(struct cache_fill *f, const void *p, size_t n)
         atomic_store(&f->written, w);
     }
     return 0;
+}
+
+int cache_fill_set_size(struct cache_fill *f, uint64_t size)
+{
+    struct cache *c = f->c;
+    uint64_t was = atomic_load(&f->size);
+    int rc;
+
+    if (was != CACHE_SIZE_UNKNOWN)
+        return was == size ? 0 : -EINVAL;
+    if (size > c->max_size || atomic_load(&f->written) > size)
+        return -EFBIG;
+    rc = cache_lock(c);
+    if (rc != 0)
+        return rc;
+    rc = cache_evict_locked(c, size, NULL);
+    if (rc == 0) {
+        f->reserve = size;
+        c->reserved += size;
+        atomic_store(&f->size, size);
+    }
+    cache_unlock(c, 0);
+    return rc;
 }
 
 uint64_t cache_fill_written(const struct cache_fill *f)
