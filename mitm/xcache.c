@@ -242,7 +242,7 @@ static int xc_last_resort(struct exchange *x, int status)
     if (!retryable(status) ||
         links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
         return 0;
-    upsrc_close(&x->up);
+    /* served: the answer closed the upstream; else the head goes on as is */
     return xcache_offline(x);
 }
 
@@ -496,6 +496,8 @@ int xcache_pump(struct exchange *x)
         return 0;
     switch (cachesrc_state(&xc->src)) {
     case CACHESRC_DONE:
+        /* the last byte went out only once the fill's digest matched */
+        x->digest_ok = x->status == 200;
         x->state = XCH_DONE;
         return 1;
     case CACHESRC_FAILED:

@@ -89,6 +89,16 @@ pull hubgate-test/app:1 second
 second=$(blob_bytes_since "$m")
 [ "$second" = 0 ] || hg_fail "second pull: the blob host sent $second bytes (want 0)"
 grep -q 'cache=hit digest=sha256' "$HG_LOGS/hubgate.log" || hg_fail "no cache=hit in hubgate's log"
+# metric NAME: its value on hubgate's /metrics (0 when absent).
+metric() {
+    hg_client curl -sS --max-time 5 http://127.0.0.1:3129/metrics \
+        | awk -v n="$1" '$1 == n {v = $2} END {printf "%d\n", v + 0}'
+}
+[ "$(metric hubgate_cache_served_bytes_total)" -ge "$first" ] \
+    || hg_fail "metrics: $(metric hubgate_cache_served_bytes_total) bytes served from the cache, want >= $first"
+[ "$(metric hubgate_cache_hits_total)" -ge 3 ] || hg_fail "metrics: $(metric hubgate_cache_hits_total) hits"
+hg_client curl -sS --max-time 5 http://127.0.0.1:3129/ | grep -q '<h2>Cache</h2>' \
+    || hg_fail "the status page shows no cache"
 hg_log "1. first pull: $first blob bytes from the blob host; fresh dockerd: $second"
 
 # --- 2. a damaged file
@@ -159,6 +169,7 @@ try "with the credentials' token" "$P" 200 "$creds"
 held=$(du -cb "$CACHE"/blobs/sha256/* | tail -n1 | cut -f1)
 [ "$held" -le "$MAX" ] || hg_fail "the cache holds $held bytes, max_size $MAX"
 [ ! -e "$CACHE/blobs/sha256/${a_big#sha256:}" ] || hg_fail "max_size: app's big layer (least recently used) was not evicted"
+[ "$(metric hubgate_cache_evictions_total)" -ge 1 ] || hg_fail "metrics: no eviction counted"
 hg_log "5. $held bytes held (max_size $MAX); app's big layer evicted"
 
 # --- 6. offline
