@@ -31,8 +31,8 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {v = $2} EN
 # processes before/after the transfer).
 case_blob() {
     local r=$1 s svc path out c0 c1 m0 m1 code bytes t
-    for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-pass mitmproxy \
-                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned); do
+    for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-cache hubgate-pass mitmproxy \
+                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned nginx-disk); do
         svc=${S_SVC[$s]}
         path=/v2/bench/blobs/sha256:$BLOB_HEX
         c0=0
@@ -57,6 +57,17 @@ case_blob() {
             "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" 'BEGIN {printf "%.3f", c / hz / (b / 1073741824)}')"
         printf '  blob %-16s %s\n' "$s" "$out"
     done
+}
+
+# bench_cache_warm: the big blob once through hubgate-cache, so that case 1
+# measures hits (the access log must say cache=fill, then hit).
+bench_cache_warm() {
+    local out
+    out=$(subj_curl hubgate-cache "" "/v2/bench/blobs/sha256:$BLOB_HEX" "$BLOB_TMO" 2>&1) \
+        || hg_fail "cache warm-up failed: $out"
+    grep -q "blobs/sha256:$BLOB_HEX 200 .* cache=fill" "$HG_LOGS/hubgate-cache.log" \
+        || hg_fail "cache warm-up: hubgate-cache did not fill the blob ($out)"
+    bench_log "cache warm-up: the blob is in hubgate-cache's cache"
 }
 
 # ---------------------------------------------------------------- case 2

@@ -47,6 +47,7 @@ CLK_TCK=$(getconf CLK_TCK)
 BENCH_BG=()
 HG_NAME=bench
 HG_PROXY_DG=127.0.0.1:3135   # a second hubgate, verify_digest = always (services.sh)
+HG_PROXY_CACHE=127.0.0.1:3137 # a third, with a blob cache (services.sh)
 
 bench_log() { printf 'bench: %s\n' "$*"; }
 
@@ -158,6 +159,7 @@ main() {
     bench_peers_up
     bench_subjects
     bench_warmup
+    bench_cache_warm
     [ "$BENCH_DOCKER" != 1 ] || bench_docker_setup
     for ((r = 1; r <= ROUNDS; r++)); do
         bench_log "round $r of $ROUNDS"

@@ -161,6 +161,12 @@ bench_hubgate_up() {
     printf '[intercept]\nverify_digest = always\n[admin]\nlisten = 127.0.0.1:3136\n' \
         >>"$HG_TMP/hubgate-dg.ini"
     svc_start hubgate-dg
+    # hubgate-cache: the same with a blob cache; the blob is fetched once
+    # (bench_cache_warm), then every case 1 transfer through it is a hit.
+    sed -e "s|^listen = .*|listen = $HG_PROXY_CACHE|" "$c" >"$HG_TMP/hubgate-cache.ini"
+    printf '[admin]\nlisten = 127.0.0.1:3138\n[cache]\ndir = %s\nmax_size = 4GiB\n' \
+        "$HG_TMP/hgcache" >>"$HG_TMP/hubgate-cache.ini"
+    svc_start hubgate-cache
 }
 
 # bench_peers_up: mitmdump, squid (bump origin names, splice the rest),
@@ -270,6 +276,20 @@ EOF
     }
 EOF
         done
+        # nginx serving the blob file itself, from disk over TLS: what a
+        # cache hit is measured against
+        cat <<EOF
+    server {
+        listen 127.0.0.1:8445 ssl;
+        server_name $INT_HOST;
+        ssl_certificate $HG_TMP/pki/bench-origin.crt;
+        ssl_certificate_key $HG_TMP/pki/bench-origin.key;
+        default_type application/octet-stream;
+        sendfile on;
+        location /v2/bench/blobs/ { alias $HG_TMP/www/blobs/; }
+        location / { return 404; }
+    }
+EOF
         echo "}"
     } >"$r"
     hg_client nginx -t -q -e "$HG_LOGS/rp.error.log" -c "$r" >"$HG_LOGS/rp-t.log" 2>&1 \
@@ -285,6 +305,9 @@ svc_start() {
         hubgate-dg)
             hg_start hubgate-dg "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/hubgate-dg.ini"
             hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY_DG##*:}" hubgate-dg 15 ;;
+        hubgate-cache)
+            hg_start hubgate-cache "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/hubgate-cache.ini"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${HG_PROXY_CACHE##*:}" hubgate-cache 15 ;;
         mitmproxy)
             hg_start mitmproxy "$HG_NS_CLIENT" mitmdump --listen-host 127.0.0.1 --listen-port 3140 \
                 --set confdir="$HG_TMP/peerca/mitm" --set stream_large_bodies=1m \
@@ -330,6 +353,7 @@ bench_subjects() {
     sdef direct         ""        ""             "$INT_HOST"  443  "$o"             "$TESTCA"
     sdef hubgate        hubgate   "$HG_PROXY"    "$INT_HOST"  443  ""               "$HGCA"
     sdef hubgate-digest hubgate-dg "$HG_PROXY_DG" "$INT_HOST" 443  ""               "$HGCA"
+    sdef hubgate-cache  hubgate-cache "$HG_PROXY_CACHE" "$INT_HOST" 443 ""           "$HGCA"
     sdef hubgate-pass   hubgate   "$HG_PROXY"    "$PASS_HOST" 443  ""               "$TESTCA"
     sdef mitmproxy      mitmproxy 127.0.0.1:3140 "$INT_HOST"  443  ""               "$PEERCA"
     sdef mitmproxy-pass mitmproxy 127.0.0.1:3140 "$PASS_HOST" 443  ""               "$TESTCA"
@@ -338,6 +362,7 @@ bench_subjects() {
     sdef tinyproxy      tinyproxy 127.0.0.1:3142 "$PASS_HOST" 443  ""               "$TESTCA"
     sdef nginx          rp        ""             "$INT_HOST"  8443 127.0.0.1:8443   "$TESTCA"
     sdef nginx-tuned    rp        ""             "$INT_HOST"  8444 127.0.0.1:8444   "$TESTCA"
+    sdef nginx-disk     rp        ""             "$INT_HOST"  8445 127.0.0.1:8445   "$TESTCA"
 }
 
 # subj_curl SUBJECT HOST PATH MAXTIME [CURL_ARGS...]: curl through SUBJECT
