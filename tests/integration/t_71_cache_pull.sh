@@ -17,10 +17,12 @@
 #      another repository's path; the credentials' token gets it (a hit).
 #   5. max_size (12 MiB, less than the three images) is kept, the least
 #      recently used layer evicted.
-#   6. offline: nginx (registry, token service, blob host) stopped; a fresh
-#      dockerd pulls hubgate-test/conc:1 by tag from the cache; the private
-#      layer is not served offline (no token, or a fresh token with
-#      credentials that upstream never saw).
+#   6. offline: an image imported (hubgate cache import) while hubgate runs;
+#      nginx (registry, token service, blob host) stopped, hubgate
+#      restarted; a fresh dockerd pulls hubgate-test/conc:1 and the imported
+#      hubgate-test/imported:1 by tag from the cache; the private layer is
+#      not served offline (no token, or a fresh token with credentials that
+#      upstream never saw).
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 hg_init t_71_cache_pull
@@ -113,6 +115,9 @@ pull hubgate-test/app:1 damaged
 hg_log "2. damaged layer dropped, fetched again, pull ok"
 
 # --- 3. concurrent pulls fetch each layer once
+# (last use is kept in seconds: what app used is older than what comes now,
+# so eviction below picks app's blobs, not conc's own)
+sleep 2
 penv=(HTTPS_PROXY="http://$HG_PROXY" SSL_CERT_FILE="$(hg_client_bundle)")
 m=$(mark)
 hg_docker_timeout 90 pull hubgate-test/conc:1 >"$HG_LOGS/pull.conc.log" 2>&1 &
@@ -176,9 +181,17 @@ hg_log "5. $held bytes held (max_size $MAX); app's big layer evicted"
 creds2=$(hg_client curl -sS --fail --max-time 10 --cacert "$HG_TMP/pki/ca.crt" -u "$HG_PUSH_USER" -G \
     --data-urlencode service=registry.docker.io --data-urlencode scope=repository:hubgate-test/private:pull \
     --data-urlencode account=again https://auth.docker.io/token | "$HG_PY" -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+# an image that never was on the registry, imported while hubgate runs
+hg_make_image imp --ref docker.io/hubgate-test/imported:1 --platform "linux/$arch" --cmd /app/run \
+    --layer 'random:data/i.bin:1048576'
+out=$(hg_client "$HUBGATE" cache import "$HG_TMP/oci/imp" -c "$HG_TMP/hubgate.ini" 2>&1) \
+    || hg_fail "cache import failed: $out"
 hg_stop nginx TERM 10
+hubgate_stop
+hubgate_start "$HG_TMP/hubgate.ini"
 fresh_dockerd
 pull hubgate-test/conc:1 offline
+pull hubgate-test/imported:1 offline-imported
 grep -q 'may be stale' "$HG_LOGS/hubgate.log" || hg_fail "offline: no 'may be stale' log line"
 for tok in "" "$creds2"; do
     auth=()
@@ -186,5 +199,5 @@ for tok in "" "$creds2"; do
     code=$(viahg -o /dev/null -w '%{http_code}' "${auth[@]}" "https://registry-1.docker.io$P") || true
     [ "$code" != 200 ] || hg_fail "offline: the private layer was served (token: ${tok:+a fresh one with credentials}${tok:-none})"
 done
-hg_log "6. offline pull of hubgate-test/conc:1 from the cache ok; private layer refused ($code)"
+hg_log "6. offline, after a restart of hubgate: pulls of hubgate-test/conc:1 and of the imported hubgate-test/imported:1 ok; private layer refused ($code)"
 hubgate_stop
