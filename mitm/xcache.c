@@ -265,17 +265,16 @@ static int tag_target(struct exchange *x, const char *base)
     return 0;
 }
 
-/* A tag upstream just named a manifest the cache keeps: remember it (for
- * offline pulls and the layout). */
+/* A tag upstream just named a manifest: remember it (for offline pulls
+ * and the layout) once that manifest is kept, which may be later (a HEAD
+ * by tag comes before the GET by digest that fetches it). */
 static void tag_remember(struct exchange *x)
 {
     struct xcache *xc = x->xc;
-    struct cache_blob *b;
 
-    if (cache_blob_open(x->px->cache, xc->hex, &b) != 0)
-        return;
-    cache_blob_close(b);
-    cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+    cache_tag_later(x->px->cache, xc->ref, xc->hex,
+                    xc->ctype[0] ? xc->ctype : "application/vnd.oci.image.manifest.v1+json",
+                    xc->size);
 }
 
 static int tag_head(struct exchange *x, const char *base, int status)
@@ -310,7 +309,7 @@ static int tag_head(struct exchange *x, const char *base, int status)
     xc_vouched(x);
     if (xc_hit(x, xc->ctype[0] ? xc->ctype : NULL) != 0)
         return xc_resend(x);
-    cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+    tag_remember(x);
     return 1;
 }
 
@@ -425,7 +424,7 @@ void xcache_done(struct exchange *x)
         return;
     }
     if (xc->kind == XC_TAG)
-        cache_tag_set(x->px->cache, xc->ref, xc->hex, xc->ctype, xc->size);
+        tag_remember(x);
 }
 
 int xcache_offline(struct exchange *x)

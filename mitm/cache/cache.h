@@ -163,6 +163,12 @@ void cache_stats(struct cache *c, struct cache_stats *st);
  * tags. */
 int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char *media_type,
                   uint64_t size);
+/* As cache_tag_set() once manifest hex is kept: a tag is often learnt (a
+ * HEAD by tag) before its manifest is fetched (a GET by digest). Kept in
+ * this process's memory, one tag per manifest, the latest; set when a fill
+ * of hex finishes, or at once when hex is already kept. */
+int cache_tag_later(struct cache *c, const char *ref, const char *hex, const char *media_type,
+                    uint64_t size);
 /* Copies ref's manifest digest into hex; -ENOENT when unknown. */
 int cache_tag_get(struct cache *c, const char *ref, char hex[65]);
 /* Removes ref's tag; blobs pinned for it that no other tag's image needs

@@ -40,6 +40,8 @@ struct cache {
     unsigned tmp_seq;               /* temporary names, with the pid */
     _Atomic int full;               /* ENOSPC seen: caching stopped (set by any
                                      * loop's fill) */
+    json_t *pending;                /* hex -> tag to set once that manifest is
+                                     * kept (cache_tag_later), under mu */
     _Atomic uint64_t evicted;       /* blobs evicted by this process */
     _Atomic uint64_t verified;      /* bytes whose digest this process checked */
 };
@@ -62,6 +64,10 @@ struct cache_fill {
 /* Paths under the cache: writes dir/rel, or dir/rel/hex when hex is not
  * NULL. */
 int cache_path(const struct cache *c, char *out, size_t outlen, const char *rel, const char *hex);
+
+/* Sets the tag cache_tag_later() kept for manifest hex, now kept; takes
+ * the lock itself. */
+void cache_tag_pending_apply(struct cache *c, const char *hex);
 
 /* Takes the mutex and the flock, and re-reads the records when another
  * process replaced them. */

@@ -257,7 +257,7 @@ int cache_fill_finish(struct cache_fill *f)
 {
     struct cache *c = f->c;
     uint64_t w = atomic_load(&f->written);
-    char final[CACHE_PATH_MAX];
+    char final[CACHE_PATH_MAX], hex[65];
     int rc = cache_md_matches(f->md, f->hex), lrc;
 
     if (rc == 0 && f->size != CACHE_SIZE_UNKNOWN && w != f->size)
@@ -295,7 +295,10 @@ int cache_fill_finish(struct cache_fill *f)
     cache_unlock(c, 1);
     atomic_fetch_add(&c->verified, w);
     atomic_store(&f->state, rc == 0 ? CACHE_BLOB_COMPLETE : CACHE_BLOB_FAILED);
+    memcpy(hex, f->hex, sizeof(hex));
     cache_fill_unref(f);
+    if (rc == 0)
+        cache_tag_pending_apply(c, hex);    /* a tag learnt before its manifest */
     return rc;
 }
 

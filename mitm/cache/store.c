@@ -318,6 +318,7 @@ void cache_close(struct cache *c)
     pthread_mutex_destroy(&c->mu);
     json_decref(c->state);
     json_decref(c->touched);
+    json_decref(c->pending);
     free(c->dir);
     free(c);
 }

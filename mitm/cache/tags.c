@@ -155,6 +155,49 @@ int cache_tag_set(struct cache *c, const char *ref, const char *hex, const char 
     return rc;
 }
 
+/* Tags waiting for their manifest, at most (older ones are forgotten: a
+ * pull that never fetched its manifest). */
+#define CACHE_PENDING_MAX 256
+
+int cache_tag_later(struct cache *c, const char *ref, const char *hex, const char *media_type,
+                    uint64_t size)
+{
+    json_t *p;
+    int rc = cache_tag_set(c, ref, hex, media_type, size);
+
+    if (rc != -ENOENT)
+        return rc;
+    p = json_pack("{s:s,s:s,s:I}", "ref", ref, "mt", media_type, "size", (json_int_t)size);
+    if (!p)
+        return -ENOMEM;
+    pthread_mutex_lock(&c->mu);
+    if (!c->pending || json_object_size(c->pending) >= CACHE_PENDING_MAX) {
+        json_decref(c->pending);
+        c->pending = json_object();
+    }
+    rc = c->pending ? json_object_set_new(c->pending, hex, p) : (json_decref(p), -1);
+    pthread_mutex_unlock(&c->mu);
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
+void cache_tag_pending_apply(struct cache *c, const char *hex)
+{
+    json_t *p;
+
+    pthread_mutex_lock(&c->mu);
+    p = c->pending ? json_object_get(c->pending, hex) : NULL;
+    json_incref(p);
+    if (p)
+        json_object_del(c->pending, hex);
+    pthread_mutex_unlock(&c->mu);
+    if (!p)
+        return;
+    cache_tag_set(c, json_string_value(json_object_get(p, "ref")), hex,
+                  json_string_value(json_object_get(p, "mt")),
+                  (uint64_t)json_integer_value(json_object_get(p, "size")));
+    json_decref(p);
+}
+
 int cache_tag_get(struct cache *c, const char *ref, char hex[65])
 {
     json_t *idx, *ms, *m;

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "mitm/xcache.h"
@@ -133,6 +134,41 @@ static void test_own_tokens(void **state)
     ctu_rmdir(dir);
 }
 
+/* A tag learnt (HEAD by tag) before its manifest is kept is set when the
+ * manifest's fill finishes; a tag for a manifest already kept is set at
+ * once; a fill that fails sets nothing. */
+static void test_tag_later(void **state)
+{
+    static const char man[] = "{\"schemaVersion\":2,\"layers\":[]}";
+    static const char other[] = "{\"schemaVersion\":2,\"layers\":[{}]}";
+    const char *mt = "application/vnd.oci.image.manifest.v1+json";
+    char dir[64], hex[65], got[65], hex2[65];
+    struct cache_fill *f;
+    struct cache *c;
+
+    (void)state;
+    ctu_tmpdir(dir);
+    c = ctu_open(dir, 1 << 20);
+    ctu_hex(man, sizeof(man) - 1, hex);
+    assert_int_equal(cache_tag_later(c, "docker.io/a/b:1", hex, mt, sizeof(man) - 1), 0);
+    assert_int_equal(cache_tag_get(c, "docker.io/a/b:1", got), -ENOENT);
+    assert_int_equal(ctu_put(c, man, sizeof(man) - 1, "docker.io/a/b", hex), 0);
+    assert_int_equal(cache_tag_get(c, "docker.io/a/b:1", got), 0);
+    assert_string_equal(got, hex);
+    /* kept already: at once */
+    assert_int_equal(cache_tag_later(c, "docker.io/a/b:2", hex, mt, sizeof(man) - 1), 0);
+    assert_int_equal(cache_tag_get(c, "docker.io/a/b:2", got), 0);
+    /* a fill that fails its digest sets no tag */
+    ctu_hex(other, sizeof(other) - 1, hex2);
+    assert_int_equal(cache_tag_later(c, "docker.io/a/b:3", hex2, mt, sizeof(other) - 1), 0);
+    assert_int_equal(cache_fill_begin(c, hex2, sizeof(man) - 1, "docker.io/a/b", &f), 0);
+    assert_int_equal(cache_fill_write(f, man, sizeof(man) - 1), 0);
+    assert_int_equal(cache_fill_finish(f), -EBADMSG);
+    assert_int_equal(cache_tag_get(c, "docker.io/a/b:3", got), -ENOENT);
+    cache_close(c);
+    ctu_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_media_type),
         cmocka_unit_test(test_own_tokens),
+        cmocka_unit_test(test_tag_later),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
