@@ -114,21 +114,28 @@ static void page_recent(struct strbuf *s, struct metrics_recent *r)
         strbuf_str(s, "</table>\n");
 }
 
+/* Counter name summed over every worker's table. */
+static double peer_sum(const struct proxy *px, const char *name)
+{
+    double v = 0;
+    size_t i;
+
+    for (i = 0; i < px->npeers; i++)
+        v += metrics_sum(&px->peers[i]->metrics, 1, name, "");
+    return v;
+}
+
 /* The cache: where, how full, and how well it answers, summed over the
  * workers. */
 static void page_cache(struct strbuf *s, struct proxy *px)
 {
-    struct metrics *t[64];
     struct cache_stats st;
-    size_t i, n = px->npeers < 64 ? px->npeers : 64;
     double hits, misses;
 
     if (!px->cache)
         return;
-    for (i = 0; i < n; i++)
-        t[i] = px->peers[i]->metrics;
-    hits = metrics_sum(t, n, "hubgate_cache_hits_total", "");
-    misses = metrics_sum(t, n, "hubgate_cache_misses_total", "");
+    hits = peer_sum(px, "hubgate_cache_hits_total");
+    misses = peer_sum(px, "hubgate_cache_misses_total");
     cache_stats(px->cache, &st);
     strbuf_str(s, "<h2>Cache</h2>\n<table>\n<tr><th>directory</th><td class=\"mono\">");
     sb_html(s, cache_dir(px->cache));
@@ -137,13 +144,12 @@ static void page_cache(struct strbuf *s, struct proxy *px)
                   (double)cache_max_size(px->cache) / 1048576.0,
                   st.full ? " &mdash; <b>caching stopped: the disk is full</b>" : "");
     strbuf_printf(s, "<tr><th>requests</th><td>%.0f hits (%.0f joined a fill), %.0f misses</td>"
-                  "</tr>\n", hits, metrics_sum(t, n, "hubgate_cache_coalesced_total", ""),
-                  misses);
+                  "</tr>\n", hits, peer_sum(px, "hubgate_cache_coalesced_total"), misses);
     strbuf_printf(s, "<tr><th>bytes</th><td>%.1f MiB from the cache, %.1f MiB fetched</td>"
                   "</tr>\n<tr><th>store</th><td>%llu evicted, %.1f MiB verified</td></tr>\n"
                   "</table>\n",
-                  metrics_sum(t, n, "hubgate_cache_served_bytes_total", "") / 1048576.0,
-                  metrics_sum(t, n, "hubgate_cache_fetched_bytes_total", "") / 1048576.0,
+                  peer_sum(px, "hubgate_cache_served_bytes_total") / 1048576.0,
+                  peer_sum(px, "hubgate_cache_fetched_bytes_total") / 1048576.0,
                   (unsigned long long)st.evicted, (double)st.verified / 1048576.0);
 }
 
