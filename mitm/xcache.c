@@ -246,6 +246,17 @@ static int xc_last_resort(struct exchange *x, int status)
     return xcache_offline(x);
 }
 
+/* A check (HEAD) answered 429 or 5xx: the next link asks again (response.c
+ * fails over); after the last, offline if it may be, else the real request
+ * goes up so the client gets upstream's own answer with its body, never
+ * the head of a HEAD. */
+static int xc_probe_refused(struct exchange *x)
+{
+    if (links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
+        return 0;
+    return xcache_offline(x) ? 1 : xc_resend(x);
+}
+
 /* The manifest a tag names, from a 200 head: its digest, media type and
  * size. 0, or -1 when the head names no sha256 digest. */
 static int tag_target(struct exchange *x, const char *base)
@@ -303,7 +314,7 @@ static int tag_head(struct exchange *x, const char *base, int status)
         return 0;
     }
     if (status != 200)
-        return retryable(status) ? xc_last_resort(x, status) : xc_resend(x);
+        return retryable(status) ? xc_probe_refused(x) : xc_resend(x);
     if (tag_target(x, base) != 0)
         return xc_resend(x);
     xc_vouched(x);
@@ -333,7 +344,7 @@ int xcache_head(struct exchange *x, const char *base)
         return tag_head(x, base, status);
     if (x->probe) {
         if (retryable(status))
-            return xc_last_resort(x, status);
+            return xc_probe_refused(x);
         if (!ok || x->redir)
             return xc_resend(x);
         xc_vouched(x);

@@ -232,6 +232,40 @@ static void test_private_rule(void **state)
     assert_true(flow_run_until(flow_no_conns, NULL));
 }
 
+/* A check (HEAD) that every link answers 429, for a repository that is not
+ * open: not served offline; the real GET goes up and the client gets the
+ * 429 with its body (never the head of the HEAD, whose body never comes). */
+static void test_check_429_everywhere(void **state)
+{
+    int cl, o;
+    char req[4096];
+    struct flow_sink s;
+
+    (void)state;
+    fill_once();
+    o = W.opens[0].origin;      /* pooled */
+    cl = flow_client(1, "registry.test");
+    get_blob(cl, "lib/x", "an0ther");
+    origin_request(o, req, sizeof(req));
+    assert_true(strncmp(req, "HEAD ", 5) == 0);
+    flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\n");
+    o = flow_origin(2);
+    assert_int_equal(W.opens[2].via, LINK_SOCKS5);
+    origin_request(o, req, sizeof(req));
+    assert_true(strncmp(req, "HEAD ", 5) == 0);
+    flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\n");
+    o = flow_origin(3);
+    origin_request(o, req, sizeof(req));
+    assert_true(strncmp(req, "GET /v2/lib/x/blobs/", 20) == 0);
+    flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nslow");
+    sink_answer(&s, cl, 4);
+    assert_non_null(s.buf);
+    assert_true(strncmp(s.buf, "HTTP/1.1 429 ", 13) == 0);
+    assert_true(head_len_of(s.buf) && strcmp(s.buf + head_len_of(s.buf), "slow") == 0);
+    free(s.buf);
+    close(cl);
+}
+
 int main(void)
 {
     (void)flow_read;    /* a helper of the harness these tests do not need */
@@ -239,6 +273,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hit_without_upstream, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_single_flight, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_private_rule, setup_cache, teardown_cache),
+        cmocka_unit_test_setup_teardown(test_check_429_everywhere, setup_cache, teardown_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
