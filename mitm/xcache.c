@@ -302,6 +302,12 @@ static int tag_head(struct exchange *x, const char *base, int status)
         return retryable(status) ? xc_last_resort(x, status) : 0;
     }
     if (!x->probe) {
+        if (!x->redir && status >= 200 && status < 400 && status != 304)
+            xc_vouched(x);
+        /* a registry that redirects manifests (registry.k8s.io) answered
+         * the check with its redirect: the final answer names the digest */
+        if (status == 200 && !xc->hex[0])
+            tag_target(x, base);
         if (status == 200 && xc->hex[0]) {
             if (hdr_get(r, base, "content-type", xc->ctype, sizeof(xc->ctype)) < 0)
                 xc->ctype[0] = '\0';
@@ -311,7 +317,7 @@ static int tag_head(struct exchange *x, const char *base, int status)
                                  xc->repo, &xc->fill) == 0)
                 xc->outcome = "fill";
         }
-        return 0;
+        return retryable(status) ? xc_last_resort(x, status) : 0;
     }
     if (status != 200)
         return retryable(status) ? xc_probe_refused(x) : xc_resend(x);

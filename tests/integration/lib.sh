@@ -324,7 +324,7 @@ hg_hub_up() {
         --listen 127.0.0.1:5001 --key "$HG_TMP/pki/token.key" \
         --cert "$HG_TMP/pki/token.crt" --issuer "$HG_TOKEN_ISSUER" \
         --service registry.docker.io --push-user "$HG_PUSH_USER" \
-        ${HG_TOKEN_PRIVATE:+--private "$HG_TOKEN_PRIVATE"}
+        ${HG_TOKEN_PRIVATE:+--private-repo "$HG_TOKEN_PRIVATE"}
     hg_start registry "$HG_NS_HUB" docker-registry serve "$HG_TMP/registry.yml"
     if ! hg_hub nginx -t -q -e "$HG_LOGS/nginx.error.log" -c "$HG_TMP/nginx.conf" \
             >"$HG_LOGS/nginx-t.log" 2>&1; then

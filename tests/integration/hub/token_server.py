@@ -5,8 +5,8 @@ Issues RS256 JWTs in the format distribution's `auth: token:` checks: the
 header carries `x5c` with the signing certificate (which must be in the
 registry's rootcertbundle), the claims carry iss, aud (= service), exp, nbf,
 iat, jti and `access`. Anyone gets `pull`; `push`, `delete` and `*` only with
-HTTP Basic credentials matching --push-user, as on Docker Hub. A --private
-repository is granted nothing without those credentials (an empty grant, as
+HTTP Basic credentials matching --push-user, as on Docker Hub. A
+--private-repo repository is granted nothing without those credentials (an empty grant, as
 Docker Hub answers for a private repository: the registry then says 401).
 
     token_server.py --listen 127.0.0.1:5001 --key token.key --cert token.crt \
@@ -59,7 +59,9 @@ class Issuer:
         self.issuer = args.issuer
         self.service = args.service
         self.push_user = args.push_user
-        self.private = set(args.private)
+        # (registries/token_service.py builds an Issuer from its own
+        # arguments, whose --private means something else)
+        self.private_repos = set(getattr(args, "private_repo", None) or [])
 
     def grant(self, scopes, account, authed):
         access = []
@@ -71,7 +73,7 @@ class Issuer:
             if authed:
                 allowed = [a for a in actions
                            if a in ("pull", "push", "delete", "*")]
-            elif name in self.private:
+            elif name in self.private_repos:
                 allowed = []
             else:
                 allowed = [a for a in actions if a in PULL_ONLY]
@@ -198,7 +200,7 @@ def main():
     p.add_argument("--issuer", required=True)
     p.add_argument("--service", default="registry.docker.io")
     p.add_argument("--push-user", default="", help="USER:PASS allowed to push")
-    p.add_argument("--private", action="append", default=[],
+    p.add_argument("--private-repo", action="append", default=[],
                    help="repository pulled only with --push-user's credentials")
     args = p.parse_args()
     host, _, port = args.listen.rpartition(":")

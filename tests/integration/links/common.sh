@@ -131,7 +131,8 @@ hgl_hosts() {
 # settings (listener, CA dir, intercepted hosts, test internet CA), [upstream]
 # via = VIA, then each LINE as given (sections such as [relay] included).
 # HGL_INTERCEPT overrides [intercept] hosts (set and empty: none);
-# HGL_REGISTRIES adds [intercept] registries.
+# HGL_REGISTRIES adds [intercept] registries. HG_TEST_CACHE=1 adds a
+# [cache] in $HG_TMP/cache (to run a link test with the cache on).
 hgl_config() {
     local out=$1 via=$2 line
     shift 2
@@ -148,6 +149,10 @@ hgl_config() {
         [ -z "${HGL_REGISTRIES:-}" ] || echo "registries = $HGL_REGISTRIES"
         echo "[dns]"
         echo "servers ="
+        if [ "${HG_TEST_CACHE:-0}" = 1 ]; then
+            echo "[cache]"
+            echo "dir = $HG_TMP/cache"
+        fi
         echo "[upstream]"
         echo "via = $via"
         echo "ca_file = $HG_TMP/pki/ca.crt"
