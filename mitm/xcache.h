@@ -96,10 +96,9 @@ int xcache_parse(struct xcache *xc, const char *regname, const char *target, siz
  * the whole). */
 int xcache_range(const char *v, uint64_t size, uint64_t *a, uint64_t *b);
 
-/* A manifest's media type from its first n bytes (buf NUL-terminated): the
- * top-level mediaType when it comes first, else an OCI index or manifest by
- * their shape. */
-void xcache_media_type(const char *buf, char *out, size_t outlen);
+/* A manifest's media type from its n bytes of JSON: its top-level
+ * mediaType, else an OCI index or manifest by their shape. */
+void xcache_media_type(const char *buf, size_t n, char *out, size_t outlen);
 
 /* Serves blob or manifest xc->hex from the cache (the client's Range
  * honoured), with ctype (NULL: what the file says). Returns 0, -ENOENT

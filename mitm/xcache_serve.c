@@ -41,29 +41,32 @@ struct source *xcache_no_body(void)
     return &empty_src;
 }
 
-void xcache_media_type(const char *buf, char *out, size_t outlen)
+void xcache_media_type(const char *buf, size_t n, char *out, size_t outlen)
 {
-    const char *p = strstr(buf, "\"mediaType\""), *v, *e;
+    json_t *root = json_loadb(buf, n, 0, NULL);
+    const char *mt = json_string_value(json_object_get(root, "mediaType"));
 
-    if (p && (v = strchr(p + 11, '"')) != NULL && (e = strchr(v + 1, '"')) != NULL &&
-        (size_t)(e - v - 1) < outlen &&
-        (memmem(v, (size_t)(e - v), "manifest", 8) || memmem(v, (size_t)(e - v), "index", 5))) {
-        snprintf(out, outlen, "%.*s", (int)(e - v - 1), v + 1);
-        return;
-    }
-    snprintf(out, outlen, "%s", strstr(buf, "\"manifests\"")
-                                    ? "application/vnd.oci.image.index.v1+json"
-                                    : "application/vnd.oci.image.manifest.v1+json");
+    /* the top-level mediaType (docker's always, OCI's usually); else the
+     * shape: an index lists manifests */
+    if (mt && strlen(mt) < outlen && strchr(mt, '/') && !strpbrk(mt, "\r\n"))
+        snprintf(out, outlen, "%s", mt);
+    else if (json_is_array(json_object_get(root, "manifests")))
+        snprintf(out, outlen, "application/vnd.oci.image.index.v1+json");
+    else
+        snprintf(out, outlen, "application/vnd.oci.image.manifest.v1+json");
+    json_decref(root);
 }
 
-/* The media type of a cached manifest, from its file's first bytes. */
+/* The media type of a cached manifest, from its file (manifests are small;
+ * a larger one is judged by its first 64 KiB, which then fail to parse). */
 static void sniff_media_type(int fd, uint64_t size, char *out, size_t outlen)
 {
-    char buf[8192];
-    ssize_t n = pread(fd, buf, size < sizeof(buf) - 1 ? (size_t)size : sizeof(buf) - 1, 0);
+    size_t want = size < 65536 ? (size_t)size : 65536;
+    char *buf = malloc(want + 1);
+    ssize_t n = buf ? pread(fd, buf, want, 0) : -1;
 
-    buf[n > 0 ? n : 0] = '\0';
-    xcache_media_type(buf, out, outlen);
+    xcache_media_type(buf ? buf : "", n > 0 ? (size_t)n : 0, out, outlen);
+    free(buf);
 }
 
 int xcache_range(const char *v, uint64_t size, uint64_t *a, uint64_t *b)

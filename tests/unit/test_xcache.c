@@ -86,24 +86,40 @@ static void test_range(void **state)
     assert_int_equal(xcache_range("bytes=0-1", 0, &a, &b), 0);
 }
 
+static void mtype(const char *json, char *out, size_t outlen)
+{
+    xcache_media_type(json, strlen(json), out, outlen);
+}
+
 static void test_media_type(void **state)
 {
     char mt[128];
 
     (void)state;
-    xcache_media_type("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution."
-                      "manifest.v2+json\",\"config\":{\"mediaType\":\"x\"}}", mt, sizeof(mt));
+    mtype("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution."
+          "manifest.v2+json\",\"config\":{\"mediaType\":\"x/y\"}}", mt, sizeof(mt));
     assert_string_equal(mt, "application/vnd.docker.distribution.manifest.v2+json");
-    /* the first mediaType is the config's: judged by shape instead */
-    xcache_media_type("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image."
-                      "config.v1+json\"},\"layers\":[]}", mt, sizeof(mt));
+    /* no top-level mediaType, a config's first: judged by shape */
+    mtype("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image."
+          "config.v1+json\"},\"layers\":[]}", mt, sizeof(mt));
     assert_string_equal(mt, "application/vnd.oci.image.manifest.v1+json");
-    xcache_media_type("{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:00\"}]}", mt,
-                      sizeof(mt));
+    mtype("{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:00\"}]}", mt, sizeof(mt));
     assert_string_equal(mt, "application/vnd.oci.image.index.v1+json");
-    xcache_media_type("{\"mediaType\":\"application/vnd.oci.image.index.v1+json\"}", mt,
-                      sizeof(mt));
+    /* keys sorted (python's json.dumps(sort_keys=True)): the manifests'
+     * own mediaType comes before the index's */
+    mtype("{\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}],"
+          "\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"schemaVersion\":2}",
+          mt, sizeof(mt));
     assert_string_equal(mt, "application/vnd.oci.image.index.v1+json");
+    mtype("{\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}],"
+          "\"schemaVersion\":2}", mt, sizeof(mt));
+    assert_string_equal(mt, "application/vnd.oci.image.index.v1+json");
+    /* not JSON (cut short): a manifest, the common case */
+    mtype("{\"schemaVer", mt, sizeof(mt));
+    assert_string_equal(mt, "application/vnd.oci.image.manifest.v1+json");
+    /* a header-breaking value is not echoed */
+    mtype("{\"mediaType\":\"a/b\\r\\nX-Evil: 1\"}", mt, sizeof(mt));
+    assert_string_equal(mt, "application/vnd.oci.image.manifest.v1+json");
 }
 
 /* hubgate's own tokens: recognised until they expire, only as issued,
