@@ -17,7 +17,7 @@
 
 /* A repository found open is re-checked (with hubgate's own identity, as
  * a client holding one of its tokens pulls) after this long. */
-#define XC_OPEN_TTL   (6 * 3600)
+#define XC_OPEN_TTL   3600
 /* How long a client's token, accepted upstream for a repository, is
  * trusted without asking again (registry tokens live about that long). */
 #define XC_TOKEN_TRUST 300
