@@ -163,6 +163,21 @@ static void xc_vouched(struct exchange *x)
         cache_link_repo(c, xc->hex, xc->repo);
 }
 
+/* Upstream refused R to this client: when the client holds one of
+ * hubgate's own tokens, R is no longer open (an account taken out of the
+ * configuration, a repository made private), online or offline. Without a
+ * token a 401 only asks for one: it closes nothing. */
+static void xc_refused(struct exchange *x, int status)
+{
+    struct xcache *xc = x->xc;
+    struct cache *c = x->px->cache;
+    time_t now = time(NULL);
+
+    if ((status == 401 || status == 403) && xc->auth &&
+        cache_token_is_own(c, xc->auth, xc->alen, now))
+        cache_repo_open(c, xc->repo, 0, now);
+}
+
 /* Serves xc->hex now; a damaged file is dropped and becomes a miss. */
 static int xc_hit(struct exchange *x, const char *ctype)
 {
@@ -319,8 +334,12 @@ static int tag_head(struct exchange *x, const char *base, int status)
         }
         return retryable(status) ? xc_last_resort(x, status) : 0;
     }
-    if (status != 200)
-        return retryable(status) ? xc_probe_refused(x) : xc_resend(x);
+    if (status != 200) {
+        if (retryable(status))
+            return xc_probe_refused(x);
+        xc_refused(x, status);
+        return xc_resend(x);
+    }
     if (tag_target(x, base) != 0)
         return xc_resend(x);
     xc_vouched(x);
@@ -351,8 +370,10 @@ int xcache_head(struct exchange *x, const char *base)
     if (x->probe) {
         if (retryable(status))
             return xc_probe_refused(x);
-        if (!ok || x->redir)
+        if (!ok || x->redir) {
+            xc_refused(x, status);
             return xc_resend(x);
+        }
         xc_vouched(x);
         return xc_hit_or_wait(x) == 0 ? 1 : xc_resend(x);
     }
