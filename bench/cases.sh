@@ -32,7 +32,7 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {v = $2} EN
 case_blob() {
     local r=$1 s svc path out c0 c1 m0 m1 code bytes t
     for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-pass mitmproxy \
-                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned); do
+                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned socat); do
         svc=${S_SVC[$s]}
         path=/v2/bench/blobs/sha256:$BLOB_HEX
         c0=0
@@ -42,6 +42,9 @@ case_blob() {
             bench_warn blob "$s" "$r" "curl: $out"
             continue
         fi
+        # socat's per-connection child counts once its parent has waited
+        # for it (svc_cpu's cutime), a moment after curl closes.
+        [ "$s" != socat ] || sleep 0.3
         m1=$(machine_cpu)
         c1=0
         [ -z "$svc" ] || c1=$(svc_cpu "$svc")
@@ -56,6 +59,30 @@ case_blob() {
         [ -z "$svc" ] || rec cpu "$s" s_per_gib "$r" \
             "$(awk -v c=$((c1 - c0)) -v hz="$CLK_TCK" -v b="$bytes" 'BEGIN {printf "%.3f", c / hz / (b / 1073741824)}')"
         printf '  blob %-16s %s\n' "$s" "$out"
+    done
+}
+
+# ---------------------------------------------------------------- case 8
+
+# case_shaped ROUND: the SHAPED_MIB blob over a link that caps every
+# connection at SHAPED_RATE (tests/integration/links/shaper.py): curl
+# through the shaper alone (one connection: the speed a client gets
+# today), then through hubgate with [upstream] segments = 1, 2, 4 (their
+# link is the shaper). MiB/s = bytes / curl's time_total.
+case_shaped() {
+    local r=$1 s out code bytes t
+    for s in $(rotate "$r" shaper hubgate-s1 hubgate-s2 hubgate-s4); do
+        if ! out=$(shaped_curl "$s" "/v2/bench/blobs/sha256:$SHAPED_HEX" "$SHAPED_TMO" 2>&1); then
+            bench_warn shaped "$s" "$r" "curl: $out"
+            continue
+        fi
+        read -r code bytes t _ <<<"$out"
+        if [ "$code" != 200 ] || [ "$bytes" != "$SHAPED_BYTES" ]; then
+            bench_warn shaped "$s" "$r" "HTTP $code, $bytes of $SHAPED_BYTES bytes"
+            continue
+        fi
+        rec shaped "$s" mibps "$r" "$(awk -v b="$bytes" -v t="$t" 'BEGIN {printf "%.2f", b / 1048576 / t}')"
+        printf '  shaped %-14s %s\n' "$s" "$out"
     done
 }
 
