@@ -234,6 +234,11 @@ int seg_prove(struct seg *s, uint32_t ticket, uint64_t total, int ranged)
     }
     s->length = total;
     s->next_off = g->end;
+    if (g->got >= g->end) {
+        g->ticket = 0;              /* an empty blob: nothing left to fetch */
+        s->active--;
+        s->st.done++;
+    }
     recharge(s);
     return (int)s->mode;
 }

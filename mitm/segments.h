@@ -116,7 +116,8 @@ int seg_next(struct seg *s, struct seg_task *t);
  * not the live probe, -EPROTO when the answer cannot be used (a 206 to a
  * request without Range, a 200 after part of the blob already arrived,
  * a total unlike a length given to seg_new()): the caller then fails the
- * probe and asks again with seg_single() in force. */
+ * probe and asks again with seg_single() in force. A total of 0 (an empty
+ * blob) completes the probe's task there and then. */
 int seg_prove(struct seg *s, uint32_t ticket, uint64_t total, int ranged);
 
 /* The origin mishandled a range (answered 200 or another length): from now

@@ -319,6 +319,16 @@ static void test_single_small_blob(void **state)
     assert_true(seg_finished(s));
     seg_free(s);
 
+    /* An empty blob, answered 200: done at once. */
+    s = mk(SEG_UNKNOWN, MIB, 4, 0, NULL);
+    assert_int_equal(seg_next(s, &t0), 1);
+    assert_int_equal(seg_prove(s, t0.ticket, 0, 0), SEG_M_SINGLE);
+    assert_int_equal(seg_active(s), 0);
+    assert_true(seg_finished(s));
+    assert_int_equal(seg_next(s, &u), 0);
+    assert_int_equal(seg_recv(s, t0.ticket, "", 0), SEG_R_STALE);
+    seg_free(s);
+
     /* Smaller than one segment: the probe's 206 is the whole blob. */
     s = mk(SEG_UNKNOWN, MIB, 4, 0, NULL);
     t0 = probe(s, 1000, SEG_M_SINGLE);
