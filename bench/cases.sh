@@ -42,10 +42,10 @@ case_blob() {
             bench_warn blob "$s" "$r" "curl: $out"
             continue
         fi
+        m1=$(machine_cpu)
         # socat's per-connection child counts once its parent has waited
         # for it (svc_cpu's cutime), a moment after curl closes.
         [ "$s" != socat ] || sleep 0.3
-        m1=$(machine_cpu)
         c1=0
         [ -z "$svc" ] || c1=$(svc_cpu "$svc")
         read -r code bytes t _ <<<"$out"
