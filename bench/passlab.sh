@@ -114,6 +114,10 @@ cpu_of() {  # utime+stime(+children) of a pid and its descendants, ticks
     echo "$t"
 }
 mcpu() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
+# Packets sent on the client namespace's loopback: relay -> curl, one per
+# skb (loopback takes GSO super-packets whole), so bytes / packets is the
+# size of the skbs the relay's sends make.
+lopk() { inc cat /sys/class/net/lo/statistics/tx_packets; }
 
 get() {     # get SUBJECT: prints "bytes seconds"
     local s=$1 a
@@ -137,14 +141,15 @@ for ((r = 0; r < ROUNDS; r++)); do
     n=${#SA[@]}
     for ((i = 0; i < n; i++)); do
         s=${SA[(i + r) % n]}
-        c0=$(cpu_of "${RPID[$s]}") m0=$(mcpu)
+        c0=$(cpu_of "${RPID[$s]}") m0=$(mcpu) p0=$(lopk)
         read -r b t <<<"$(get "$s")"
-        m1=$(mcpu)
+        m1=$(mcpu) p1=$(lopk)
         [ "$s" = direct ] || sleep 0.3   # forked children are counted once reaped
         c1=$(cpu_of "${RPID[$s]}")
         [ "$b" = "$((MIB * 1048576))" ] || { echo "passlab: $s got $b bytes" >&2; continue; }
         awk -v s="$s" -v b="$b" -v t="$t" -v c=$((c1 - c0)) -v m=$((m1 - m0)) -v hz="$CLK" \
-            'BEGIN {g = b / 1073741824; printf "%s %.1f %.3f %.3f\n", s, b / 1048576 / t, c / hz / g, m / hz / g}' \
+            -v p=$((p1 - p0)) 'BEGIN {g = b / 1073741824
+                printf "%s %.1f %.3f %.3f %.1f\n", s, b / 1048576 / t, c / hz / g, m / hz / g, (p > 0 ? b / p / 1024 : 0)}' \
             >>"$TMP/samples"
     done
 done
@@ -162,12 +167,12 @@ if [ "${PASSLAB_STRACE:-0}" = 1 ]; then
         head -n 14 "$TMP/strace.$s"
     done
 fi
-printf '%-18s %9s %14s %16s\n' subject MiB/s "relay CPU s/GiB" "machine CPU s/GiB"
+printf '%-18s %9s %14s %16s %14s\n' subject MiB/s "relay CPU s/GiB" "machine CPU s/GiB" "KiB per lo skb"
 for s in "${SA[@]}"; do
-    awk -v s="$s" '$1 == s {n++; a[n] = $2; c[n] = $3; m[n] = $4}
+    awk -v s="$s" '$1 == s {n++; a[n] = $2; c[n] = $3; m[n] = $4; k[n] = $5}
         function med(v, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
             if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t } return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
-        END { if (n) printf "%-18s %9.1f %14.3f %16.3f   (%d rounds, %.1f-%.1f MiB/s)\n", s, med(a, n), med(c, n), med(m, n), n, a[1], a[n] }' \
+        END { if (n) printf "%-18s %9.1f %14.3f %16.3f %14.1f   (%d rounds, %.1f-%.1f MiB/s)\n", s, med(a, n), med(c, n), med(m, n), med(k, n), n, a[1], a[n] }' \
         "$TMP/samples"
 done
 echo "splicelab's counters, last transfer of each variant:"
