@@ -11,7 +11,7 @@
 #   make deb        the Debian package, ../hubgate_<version>_<arch>.deb
 #   make test-deb   build, lint, install, upgrade, remove and purge it (root)
 
-PKGS     = openssl libcares inih
+PKGS     = openssl libcares inih jansson
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -1,9 +1,10 @@
-/* metrics.c — counters and gauges in a small chained hash table, rendered
- * in the Prometheus text exposition format 0.0.4, plus the ring of recent
- * requests shown on the status page.
+/* metrics.c — counters and gauges in small chained hash tables, one per
+ * event loop, summed into the Prometheus text exposition format 0.0.4 when
+ * scraped. (The ring of recent requests is in metrics_recent.c.)
  *
- * Series are keyed by name and label string. Rendering sorts them by name,
- * then labels, so two scrapes of the same state are byte-identical. The
+ * Series are keyed by name and label string. Rendering gathers the series
+ * of every table, sorts them by name, then labels, and merges equal ones,
+ * so two scrapes of the same state are byte-identical. The
  * known metrics (table below) get their HELP and TYPE lines even before a
  * first sample; a name outside the table is rendered with a generic HELP
  * and the type of its first update. */
@@ -16,10 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define METRICS_BUCKETS 256u
-#define METRICS_RECENT 50u
-#define METRICS_LINE 512u
 
 enum metric_type { MT_COUNTER = 0, MT_GAUGE };
 
@@ -53,21 +53,33 @@ static const struct metric_def metric_defs[] = {
 
 #define METRIC_NDEFS (sizeof(metric_defs) / sizeof(metric_defs[0]))
 
+/* Who touches a table, and how:
+ *   - its owner loop: looks series up without a lock (it is the only
+ *     thread that ever links one in), adds to counters with a relaxed
+ *     atomic load and store (a plain load and store on x86-64 and arm64:
+ *     an increment costs what it did unlocked), and takes the lock only to
+ *     link in a new series or to set a gauge (both rare: the set of series
+ *     is bounded, and gauges change a few times per pull);
+ *   - the scraper (the admin endpoint, on another loop's thread): takes
+ *     the lock to walk the chains and read values and stamps, so it never
+ *     meets a series half linked in or a gauge's value without its stamp.
+ * Series are freed only with their table, after every thread is done, so
+ * the names a scraper copied out stay valid after it unlocks. Relaxed is
+ * enough for the values: a scrape needs each counter's latest value or a
+ * recent one, not a consistent cut across counters. */
 struct series {
     struct series *next;        /* hash chain */
     char *name;
     char *labels;
     enum metric_type type;
-    double v;
+    double v;                   /* relaxed atomic: owner writes, scraper reads */
+    uint64_t stamp;             /* gauges: CLOCK_MONOTONIC ns of the last set */
 };
 
 struct metrics {
-    pthread_mutex_t lock;       /* the event loops of all workers update it */
+    pthread_mutex_t lock;       /* linking series in, gauges, the scraper */
     struct series *bucket[METRICS_BUCKETS];
     size_t nseries;
-    char recent[METRICS_RECENT][METRICS_LINE];
-    size_t recent_next;         /* slot the next line goes to */
-    size_t recent_n;            /* lines held, up to METRICS_RECENT */
 };
 
 struct metrics *metrics_new(void)
@@ -102,6 +114,11 @@ void metrics_free(struct metrics *m)
     free(m);
 }
 
+size_t metrics_nseries(const struct metrics *m)
+{
+    return m ? __atomic_load_n(&m->nseries, __ATOMIC_RELAXED) : 0;
+}
+
 static const struct metric_def *metric_def_find(const char *name)
 {
     size_t i;
@@ -127,9 +144,13 @@ static unsigned metrics_hash(const char *name, const char *labels)
 }
 
 /* Finds name{labels}, creating it at 0 with type t when missing (the known
- * table's type wins). NULL when out of memory. */
+ * table's type wins). Owner thread only. Without keep_lock the lookup
+ * takes no lock (nobody else links series in) and the lock is taken only
+ * to link a new one in; with keep_lock all of it runs under the lock,
+ * which is still held on return (the caller unlocks, also after NULL).
+ * NULL when out of memory. */
 static struct series *series_get(struct metrics *m, const char *name, const char *labels,
-                                 enum metric_type t)
+                                 enum metric_type t, int keep_lock)
 {
     unsigned h;
     struct series *s;
@@ -138,6 +159,8 @@ static struct series *series_get(struct metrics *m, const char *name, const char
     if (!labels)
         labels = "";
     h = metrics_hash(name, labels);
+    if (keep_lock)
+        pthread_mutex_lock(&m->lock);
     for (s = m->bucket[h]; s; s = s->next)
         if (strcmp(s->name, name) == 0 && strcmp(s->labels, labels) == 0)
             return s;
@@ -154,35 +177,46 @@ static struct series *series_get(struct metrics *m, const char *name, const char
     }
     d = metric_def_find(name);
     s->type = d ? d->type : t;
+    if (!keep_lock)
+        pthread_mutex_lock(&m->lock);
     s->next = m->bucket[h];
     m->bucket[h] = s;
-    m->nseries++;
+    __atomic_store_n(&m->nseries, m->nseries + 1, __ATOMIC_RELAXED);
+    if (!keep_lock)
+        pthread_mutex_unlock(&m->lock);
     return s;
 }
 
 void metrics_add(struct metrics *m, const char *name, const char *labels, double v)
 {
     struct series *s;
+    double cur;
 
     if (!m)
         return;
-    pthread_mutex_lock(&m->lock);
-    s = series_get(m, name, labels, MT_COUNTER);
-    if (s)
-        s->v += v;
-    pthread_mutex_unlock(&m->lock);
+    s = series_get(m, name, labels, MT_COUNTER, 0);
+    if (!s)
+        return;
+    /* One writer (this thread): load, add, store; no read-modify-write
+     * instruction needed, only a value the scraper never sees torn. */
+    __atomic_load(&s->v, &cur, __ATOMIC_RELAXED);
+    cur += v;
+    __atomic_store(&s->v, &cur, __ATOMIC_RELAXED);
 }
 
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v)
 {
+    struct timespec ts;
     struct series *s;
 
     if (!m)
         return;
-    pthread_mutex_lock(&m->lock);
-    s = series_get(m, name, labels, MT_GAUGE);
-    if (s)
-        s->v = v;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s = series_get(m, name, labels, MT_GAUGE, 1);
+    if (s) {
+        __atomic_store(&s->v, &v, __ATOMIC_RELAXED);
+        s->stamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -255,13 +289,84 @@ const char *metrics_label(char *out, size_t outlen, ...)
 
 /* ---- rendering --------------------------------------------------------- */
 
-static int series_cmp(const void *a, const void *b)
+/* A series as the scraper copied it out of its table, under the lock. */
+struct sample {
+    const char *name, *labels;  /* the table's own strings (live as long as it) */
+    enum metric_type type;
+    double v;
+    uint64_t stamp;
+    size_t table;               /* index in the render's t[]: a stable order */
+};
+
+static int sample_cmp(const void *a, const void *b)
 {
-    const struct series *x = *(const struct series *const *)a;
-    const struct series *y = *(const struct series *const *)b;
+    const struct sample *x = a, *y = b;
     int c = strcmp(x->name, y->name);
 
-    return c ? c : strcmp(x->labels, y->labels);
+    if (!c)
+        c = strcmp(x->labels, y->labels);
+    /* the same series from several tables: summed in table order, so the
+     * same state adds up to the same bits */
+    return c ? c : (x->table > y->table) - (x->table < y->table);
+}
+
+/* Appends copies of m's series to *all (grown as needed). -1: no memory. */
+static int collect(struct metrics *m, size_t table, struct sample **all, size_t *n, size_t *cap)
+{
+    size_t i;
+    int rc = 0;
+
+    pthread_mutex_lock(&m->lock);
+    for (i = 0; i < METRICS_BUCKETS && rc == 0; i++) {
+        const struct series *s;
+
+        for (s = m->bucket[i]; s; s = s->next) {
+            struct sample *x;
+
+            if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 64;
+                struct sample *p = realloc(*all, nc * sizeof(*p));
+
+                if (!p) {
+                    rc = -1;
+                    break;
+                }
+                *all = p;
+                *cap = nc;
+            }
+            x = &(*all)[(*n)++];
+            x->name = s->name;
+            x->labels = s->labels;
+            x->type = s->type;
+            __atomic_load(&s->v, &x->v, __ATOMIC_RELAXED);
+            x->stamp = s->stamp;
+            x->table = table;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Folds runs of the same series into their first entry: counters summed,
+ * gauges the value with the latest stamp. Returns the new count. */
+static size_t merge(struct sample *all, size_t n)
+{
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        struct sample *last = k ? &all[k - 1] : NULL;
+
+        if (last && strcmp(last->name, all[i].name) == 0 &&
+            strcmp(last->labels, all[i].labels) == 0) {
+            if (last->type == MT_COUNTER)
+                last->v += all[i].v;
+            else if (all[i].stamp > last->stamp)
+                last->v = all[i].v, last->stamp = all[i].stamp;
+            continue;
+        }
+        all[k++] = all[i];
+    }
+    return k;
 }
 
 static void render_value(struct strbuf *sb, double v)
@@ -277,7 +382,7 @@ static void render_value(struct strbuf *sb, double v)
         strbuf_printf(sb, "%.17g", v);
 }
 
-static void render_series(struct strbuf *sb, const struct series *s)
+static void render_sample(struct strbuf *sb, const struct sample *s)
 {
     if (s->labels[0])
         strbuf_printf(sb, "%s{%s} ", s->name, s->labels);
@@ -291,114 +396,62 @@ static void render_head(struct strbuf *sb, const char *name, const char *help,
                         enum metric_type t)
 {
     strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-              t == MT_COUNTER ? "counter" : "gauge");
+                  t == MT_COUNTER ? "counter" : "gauge");
 }
 
-static int metrics_render_locked(const struct metrics *m, char **out, size_t *outlen);
-
-int metrics_render(const struct metrics *m, char **out, size_t *outlen)
+static void render_all(struct strbuf *sb, const struct sample *all, size_t n)
 {
-    int rc;
-
-    pthread_mutex_lock((pthread_mutex_t *)&m->lock);
-    rc = metrics_render_locked(m, out, outlen);
-    pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
-    return rc;
-}
-
-static int metrics_render_locked(const struct metrics *m, char **out, size_t *outlen)
-{
-    /* Appends to what *out already holds (cap unknown: the first write
-     * reallocates). */
-    struct strbuf sb = {*out, *out ? *outlen : 0, *out ? *outlen : 0, 0};
-    struct series **all = NULL;
-    size_t n = 0, i, j, d;
-
-    if (m->nseries) {
-        all = malloc(m->nseries * sizeof(*all));
-        if (!all)
-            return -1;
-    }
-    for (i = 0; i < METRICS_BUCKETS; i++) {
-        struct series *s;
-
-        for (s = m->bucket[i]; s && n < m->nseries; s = s->next)
-            all[n++] = s;
-    }
-    if (n)
-        qsort(all, n, sizeof(*all), series_cmp);
+    size_t i, j, d;
 
     for (d = 0; d < METRIC_NDEFS; d++) {
         const struct metric_def *def = &metric_defs[d];
         int any = 0;
 
-        render_head(&sb, def->name, def->help, def->type);
+        render_head(sb, def->name, def->help, def->type);
         for (j = 0; j < n; j++) {
-            if (strcmp(all[j]->name, def->name) == 0) {
-                render_series(&sb, all[j]);
+            if (strcmp(all[j].name, def->name) == 0) {
+                render_sample(sb, &all[j]);
                 any = 1;
             }
         }
         /* A counter without labels starts at 0; a gauge without a sample
          * stays absent (its value is unknown, not zero). */
         if (!any && def->zero)
-            strbuf_printf(&sb, "%s 0\n", def->name);
+            strbuf_printf(sb, "%s 0\n", def->name);
     }
     /* Names outside the table, grouped (the array is sorted by name). */
     for (j = 0; j < n; j = i) {
-        for (i = j; i < n && strcmp(all[i]->name, all[j]->name) == 0; i++)
+        for (i = j; i < n && strcmp(all[i].name, all[j].name) == 0; i++)
             ;
-        if (metric_def_find(all[j]->name))
+        if (metric_def_find(all[j].name))
             continue;
-        render_head(&sb, all[j]->name, "hubgate metric.", all[j]->type);
+        render_head(sb, all[j].name, "hubgate metric.", all[j].type);
         for (; j < i; j++)
-            render_series(&sb, all[j]);
+            render_sample(sb, &all[j]);
+    }
+}
+
+int metrics_render(struct metrics *const *t, size_t n, char **out, size_t *outlen)
+{
+    /* Appends to what *out already holds (cap unknown: the first write
+     * reallocates). */
+    struct strbuf sb = {*out, *out ? *outlen : 0, *out ? *outlen : 0, 0};
+    struct sample *all = NULL;
+    size_t nall = 0, cap = 0, i;
+    int rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++)
+        if (t[i])
+            rc = collect(t[i], i, &all, &nall, &cap);
+    if (rc == 0) {
+        if (nall)
+            qsort(all, nall, sizeof(*all), sample_cmp);
+        render_all(&sb, all, merge(all, nall));
     }
     free(all);
-    if (sb.oom || !sb.p) {
-        /* On failure the caller keeps (and frees) what it had: sb.p is
-         * either still *out or a realloc of it. */
-        *out = sb.p;
-        *outlen = sb.len;
-        return -1;
-    }
+    /* On failure the caller keeps (and frees) what it had: sb.p is either
+     * still *out or a realloc of it. */
     *out = sb.p;
     *outlen = sb.len;
-    return 0;
-}
-
-/* ---- recent requests --------------------------------------------------- */
-
-void metrics_recent(struct metrics *m, const char *line)
-{
-    char *slot;
-    size_t i;
-
-    if (!m || !line)
-        return;
-    pthread_mutex_lock(&m->lock);
-    slot = m->recent[m->recent_next];
-    snprintf(slot, METRICS_LINE, "%s", line);
-    /* One line each: a newline inside would split it on the page. */
-    for (i = 0; slot[i]; i++)
-        if (slot[i] == '\n' || slot[i] == '\r')
-            slot[i] = ' ';
-    m->recent_next = (m->recent_next + 1) % METRICS_RECENT;
-    if (m->recent_n < METRICS_RECENT)
-        m->recent_n++;
-    pthread_mutex_unlock(&m->lock);
-}
-
-void metrics_recent_each(const struct metrics *m, void (*fn)(void *arg, const char *line),
-                         void *arg)
-{
-    size_t i, start;
-
-    if (!m)
-        return;
-    pthread_mutex_lock((pthread_mutex_t *)&m->lock);
-    start = (m->recent_next + METRICS_RECENT - m->recent_n) % METRICS_RECENT;
-    for (i = 0; i < m->recent_n; i++)
-        fn(arg, m->recent[(start + i) % METRICS_RECENT]);
-    pthread_mutex_unlock((pthread_mutex_t *)&m->lock);
+    return rc != 0 || sb.oom || !sb.p ? -1 : 0;
 }

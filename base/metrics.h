@@ -3,8 +3,16 @@
  *
  * A series is a metric name plus a label string already in Prometheus
  * form without braces (e.g. `host="auth.docker.io",link="direct",code="200"`,
- * built with metrics_label()). Updates are cheap (a small hash table); the
- * proxy calls them on its own loop, never from another thread. */
+ * built with metrics_label()). Labels must come from a bounded set (names
+ * from the configuration, link names, status codes): a series, once made,
+ * lives as long as its table, so a label a client chooses would grow the
+ * table without bound.
+ *
+ * Each event loop owns a table and is the only thread that updates it;
+ * the scraper renders the sum of all tables (metrics_render()) from
+ * another thread while they are updated. Adding to a counter that exists
+ * takes no lock. The ring of recent requests (struct metrics_recent) is
+ * separate: one for the whole process, locked. */
 #ifndef HUBGATE_METRICS_H
 #define HUBGATE_METRICS_H
 
@@ -16,14 +24,23 @@
 struct metrics;
 
 struct metrics *metrics_new(void);
+
+/* Frees m and its series; no other thread may still use it. NULL is a
+ * no-op. */
 void metrics_free(struct metrics *m);
 
 /* Adds v to counter name{labels} (created at 0 on first use). labels may
- * be "" for none. */
+ * be "" for none. Only m's owner thread may call it. m NULL: no-op. */
 void metrics_add(struct metrics *m, const char *name, const char *labels, double v);
 
-/* Sets gauge name{labels} to v. */
+/* Sets gauge name{labels} to v, stamped with the time of the call: when
+ * several tables hold the same gauge, the render shows the value set
+ * last. Only m's owner thread may call it. m NULL: no-op. */
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v);
+
+/* Number of series m holds (for tests; an estimate while m's owner may add
+ * one). */
+size_t metrics_nseries(const struct metrics *m);
 
 /* Builds a label string into out: pairs of key, value (values escaped per
  * the text format: backslash, double quote, newline), terminated by
@@ -35,20 +52,29 @@ void metrics_set(struct metrics *m, const char *name, const char *labels, double
 #define METRICS_END ((const char *)0)
 const char *metrics_label(char *out, size_t outlen, ...);
 
-/* Appends the whole exposition (HELP and TYPE lines for every known metric
- * name, then every series, sorted: the same state renders the same bytes)
- * to *out, growing it as needed: *out is NULL (start empty) or a heap
- * string of *outlen bytes; on return *out is NUL-terminated, *outlen its
- * length, and the caller frees it (also after -1). Returns 0 or -1 (out of
+/* Appends the exposition of the n tables t[] (NULL entries skipped),
+ * merged: counters summed, of each gauge the value set last. HELP and TYPE
+ * lines come for every known metric name, then every series, sorted: the
+ * same state renders the same bytes. Safe from any thread while the
+ * tables' owners update them. *out is NULL (start empty) or a heap string
+ * of *outlen bytes; on return *out is NUL-terminated, *outlen its length,
+ * and the caller frees it (also after -1). Returns 0 or -1 (out of
  * memory). */
-int metrics_render(const struct metrics *m, char **out, size_t *outlen);
+int metrics_render(struct metrics *const *t, size_t n, char **out, size_t *outlen);
 
-/* Remembers one finished request for the status page (a ring of the last
- * 50): time, client, method, host, path, status, bytes, link. */
-void metrics_recent(struct metrics *m, const char *line);
+/* ---- recent requests, for the status page ------------------------------ */
 
-/* Calls fn for each remembered line, oldest first. */
-void metrics_recent_each(const struct metrics *m, void (*fn)(void *arg, const char *line),
+struct metrics_recent;
+
+struct metrics_recent *metrics_recent_new(void);
+void metrics_recent_free(struct metrics_recent *r);
+
+/* Remembers one finished request (a ring of the last 50): time, client,
+ * method, host, path, status, bytes, link. Any thread. r NULL: no-op. */
+void metrics_recent_add(struct metrics_recent *r, const char *line);
+
+/* Calls fn for each remembered line, oldest first. Any thread. */
+void metrics_recent_each(struct metrics_recent *r, void (*fn)(void *arg, const char *line),
                          void *arg);
 
 #endif

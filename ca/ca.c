@@ -20,9 +20,11 @@
 
 #include "base/log.h"
 
-#define CA_RECREATE "run: hubgate ca-new --force -c FILE (it keeps the old " \
-    "pair as ca.crt.bak-*/ca.key.bak-*), then install the new ca.crt where " \
-    "dockerd runs"
+#define CA_RECREATE "rotate it: hubgate ca-new --force -c FILE (it keeps the old " \
+    "pair as ca.crt.bak-*/ca.key.bak-*), then trust the new ca.crt on every " \
+    "docker host: hubgate-setup-docker (scripts/setup-docker.sh in a source " \
+    "tree), or in one step there: hubgate-setup-docker, which rotates a CA " \
+    "that does not permit the intercepted names"
 
 /* Accepts err (may be NULL or errlen 0) and a printf format; see ca_int.h. */
 void ca_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -228,30 +230,44 @@ static int ca_nc_any(const STACK_OF(GENERAL_SUBTREE) *sk, const char *host)
     return 0;
 }
 
-/* Every host must fall under a permitted DNS subtree and under no excluded
- * one. A CA without DNS name constraints could sign for any site, so it is
- * refused as well. */
-static int ca_check_hosts(const struct ca *ca, char *const *hosts, size_t n,
-                          char *err, size_t errlen)
+size_t ca_cert_unpermitted(X509 *cert, char *const *hosts, size_t n, char *out, size_t outlen)
 {
-    NAME_CONSTRAINTS *nc;
-    size_t i;
-    int rc = 0;
+    NAME_CONSTRAINTS *nc = X509_get_ext_d2i(cert, NID_name_constraints, NULL, NULL);
+    size_t i, bad = 0, used = 0;
 
-    nc = X509_get_ext_d2i(ca->cert, NID_name_constraints, NULL, NULL);
+    if (outlen)
+        out[0] = '\0';
     for (i = 0; i < n; i++) {
-        if (nc == NULL || !ca_nc_any(nc->permittedSubtrees, hosts[i])
-            || ca_nc_any(nc->excludedSubtrees, hosts[i])) {
-            ca_seterr(err, errlen, "the CA in %s does not permit intercept "
-                      "host %s (its nameConstraints were made for another "
-                      "host list); %s", ca->dir, hosts[i], CA_RECREATE);
-            rc = -1;
-            break;
+        /* A CA without DNS name constraints could sign for any site: it
+         * permits nothing here. */
+        if (nc != NULL && ca_nc_any(nc->permittedSubtrees, hosts[i]) &&
+            !ca_nc_any(nc->excludedSubtrees, hosts[i]))
+            continue;
+        if (used < outlen) {
+            int w = snprintf(out + used, outlen - used, "%s%s", bad ? " " : "", hosts[i]);
+
+            used += w > 0 ? (size_t)w : 0;
         }
+        bad++;
     }
     NAME_CONSTRAINTS_free(nc);
     ERR_clear_error();
-    return rc;
+    return bad;
+}
+
+/* Every host must fall under a permitted DNS subtree and under no excluded
+ * one. */
+static int ca_check_hosts(const struct ca *ca, char *const *hosts, size_t n,
+                          char *err, size_t errlen)
+{
+    char names[512];
+
+    if (ca_cert_unpermitted(ca->cert, hosts, n, names, sizeof(names)) == 0)
+        return 0;
+    ca_seterr(err, errlen, "the CA in %s does not permit intercept host(s) %s (its "
+              "nameConstraints were made for another host list); %s", ca->dir, names,
+              CA_RECREATE);
+    return -1;
 }
 
 /* Accepts dir and the intercept hosts (copied), the setup callback and

@@ -71,6 +71,12 @@ struct ca *ca_reuse(struct ca *prev, struct ca *fresh);
  * when this very call minted the leaf (count it then, once), else 0. */
 SSL_CTX *ca_leaf_ctx(struct ca *ca, const char *host, time_t now, int *minted);
 
+/* Counts the hosts cert's name constraints do not permit (a certificate
+ * without DNS constraints permits none) and writes them, space-separated,
+ * into out. */
+size_t ca_cert_unpermitted(X509 *cert, char *const *hosts, size_t n, char *out,
+                           size_t outlen);
+
 /* The CA certificate (borrowed) and its notAfter time. */
 X509 *ca_cert(const struct ca *ca);
 time_t ca_not_after(const struct ca *ca);

@@ -14,11 +14,13 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "base/uri.h"
 #include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
 #include "proxy/core/access.h"
 #include "proxy/core/links.h"
+#include "proxy/core/registry.h"
 #include "proxy/up/upstream.h"
 
 #define LINK_REST_MS 10000u
@@ -42,19 +44,39 @@ const char *exchange_link_name(const struct exchange *x)
     return x->gen->pass_links.v[0]->name;
 }
 
-/* The extra header lines of this attempt: Range for a resume, Docker Hub
- * credentials for a token request that carries none. */
+/* hubgate's own account for this request: only a token request to the
+ * registry's own token service ([upstream] credentials, hub_credentials),
+ * only when the client sent no credentials of its own. */
+static const char *own_auth(const struct exchange *x, const char *base)
+{
+    const struct registry *reg = registry_of_host(x->host);
+    const char *path = base + x->tmpl_url_off;
+    size_t plen;
+
+    if (!reg || !reg->realm_host || x->redir || strcmp(x->host, reg->realm_host) != 0)
+        return NULL;
+    plen = strlen(reg->realm_path);
+    if (x->tmpl_url_len < plen || memcmp(path, reg->realm_path, plen) != 0 ||
+        (x->tmpl_url_len > plen && path[plen] != '?' && path[plen] != '/'))
+        return NULL;
+    if (http1_find(x->cl.req, base, "authorization") >= 0)
+        return NULL;
+    return gen_registry_auth(x->gen, reg->name);
+}
+
+/* The extra header lines of this attempt: Range for a resume, hubgate's
+ * own credentials for a token request that carries none. */
 static void attempt_extra(const struct exchange *x, const char *base, char *out, size_t outlen)
 {
+    const char *auth = own_auth(x, base);
     int n = 0;
 
     out[0] = '\0';
     if (x->state == XCH_RESUMING)
         n = snprintf(out, outlen, "Range: bytes=%llu-\r\n",
                      (unsigned long long)((uint64_t)x->range_base + x->body_rx));
-    if (x->gen->hub_auth[0] && !x->redir && strcmp(x->host, "auth.docker.io") == 0 &&
-        http1_find(x->cl.req, base, "authorization") < 0 && n >= 0 && (size_t)n < outlen)
-        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", x->gen->hub_auth);
+    if (auth && n >= 0 && (size_t)n < outlen)
+        snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", auth);
 }
 
 void exchange_send(struct exchange *x)
@@ -69,7 +91,9 @@ void exchange_send(struct exchange *x)
         exchange_failover(x, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
         return;
     }
-    if (x->redir)
+    /* Leaving the registry's host, the request goes bare: a presigned
+     * storage URL refuses an Authorization it did not sign. */
+    if (x->redir && !uri_host_eq(r.host, strlen(r.host), x->host))
         flags |= HDR_REQ_FOLLOW;
     if (x->state == XCH_RESUMING)
         flags |= HDR_REQ_NO_RANGE;
@@ -85,8 +109,13 @@ void exchange_send(struct exchange *x)
     s->tls = r.tls;
     s->link = x->link;
     s->direct = !r.via || r.via->kind == LINK_DIRECT;
-    s->up_flags = x->cl.intercepted ? 0u : UP_F_CHECK_DEST |
-                  (x->cl.peer_loopback ? UP_F_CLIENT_LOCAL : 0u);
+    /* A destination the client named is checked as for a CONNECT; one a
+     * remote party named (a redirect from a registry or a stranger's relay)
+     * is never loopback, whoever the client; a configured host is trusted. */
+    if (!x->cl.intercepted)
+        s->up_flags = UP_F_CHECK_DEST | (x->cl.peer_loopback ? UP_F_CLIENT_LOCAL : 0u);
+    else
+        s->up_flags = x->redir ? UP_F_CHECK_DEST : 0u;
     if (x->state != XCH_RESUMING)
         x->state = XCH_SENDING;
     if (upsrc_begin(s, r.via) != 0)
@@ -119,6 +148,13 @@ void exchange_failover(struct exchange *x, const struct up_error *e, uint64_t re
     upsrc_close(&x->up);
     count_failure(x, e->kind);
     up_error_str(e, why, sizeof(why));
+    if (up_error_http_status(e->kind) == 403 && x->redir) {
+        /* the origin sent us there: its answer is what is bad */
+        snprintf(msg, sizeof(msg), "hubgate: refused the redirect target %s: %s", x->up.host,
+                 why);
+        exchange_fail(x, 502, "UNAVAILABLE", msg);
+        return;
+    }
     if (up_error_http_status(e->kind) == 403) {
         snprintf(msg, sizeof(msg), "hubgate: refused %s: %s", x->host, why);
         exchange_fail(x, 403, "DENIED", msg);
@@ -221,11 +257,28 @@ struct exchange *exchange_new(struct proxy *px, struct gen *gen, const struct xc
     x->tmpl_url_len = (uint32_t)tlen;
     x->is_blob = cl->intercepted && (x->method == HTTP_GET || x->method == HTTP_HEAD) &&
                  memmem(target, tlen, "/blobs/", 7) != NULL;
+    /* Registries redirect blobs to their storage, and some (registry.k8s.io)
+     * manifests to another registry: by status, wherever they point. */
+    x->follows = x->is_blob ||
+                 (cl->intercepted && (x->method == HTTP_GET || x->method == HTTP_HEAD) &&
+                  memmem(target, tlen, "/manifests/", 11) != NULL);
     if (x->is_blob && x->method == HTTP_GET && gen->check_digests &&
         digest_from_path(target, tlen, hex))
         x->digest = digest_new(hex);
-    if (cl->intercepted)
-        x->link = links_pick(&gen->links, loop_now(px->loop), 0);
+    if (cl->intercepted) {
+        /* links that cannot carry this host are never tried (nor rested) */
+        x->tried = links_unable(&gen->links, &gen->cfg, x->host);
+        x->link = links_pick(&gen->links, loop_now(px->loop), x->tried);
+        if (x->link < 0) {
+            char msg[400];
+
+            snprintf(msg, sizeof(msg), "hubgate: no link in [upstream] via can carry %s "
+                     "(a relay:https:// link relays Docker Hub only; add a [relay] entry for "
+                     "it or a socks5/http/direct link)", x->host);
+            x->link = 0;
+            exchange_fail(x, 502, "UNAVAILABLE", msg);
+        }
+    }
     return x;
 }
 

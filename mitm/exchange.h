@@ -88,6 +88,7 @@ struct exchange {
     int hops;                     /* redirects followed */
     int resume_tries;
     int is_blob;                  /* GET/HEAD of /v2/<name>/blobs/<digest> */
+    int follows;                  /* a blob or manifest: hubgate follows its redirects */
 
     int64_t body_len;             /* Content-Length of the forwarded response, -1 none */
     uint64_t body_rx;             /* body bytes received for the client so far */

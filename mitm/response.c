@@ -68,8 +68,8 @@ static int follow(struct exchange *x, const char *base)
         exchange_fail(x, 502, "UNAVAILABLE", "hubgate: redirect without a usable Location");
         return -1;
     }
-    if (loc[0] == '/')
-        snprintf(url, sizeof(url), "https://%s%s", x->up.host, loc);
+    if (loc[0] == '/' && loc[1] != '/')  /* relative: on the host that answered */
+        snprintf(url, sizeof(url), "https://%s:%u%s", x->up.host, x->up.port, loc);
     else
         snprintf(url, sizeof(url), "%s", loc);
     if (++x->hops > MAX_REDIRECTS || (x->redir && strcmp(x->redir, url) == 0)) {
@@ -118,7 +118,7 @@ int exchange_response_head(struct exchange *x)
     unsigned flags = 0;
     char cr[128];
 
-    if (cfg->follow_redirects && x->is_blob && is_redirect(status)) {
+    if (cfg->follow_redirects && x->follows && is_redirect(status)) {
         if (follow(x, base))
             return -1;
         goto consumed;

@@ -194,20 +194,28 @@ static void admin_update_gauges(struct proxy *px, struct metrics *m)
                     (double)ca_not_after(admin_ca(px)));
 }
 
+/* Every worker counts in its own table; a scrape sums them all, with a
+ * table of this scrape's own on top for the gauges read now (connections,
+ * CA expiry), whose stamps make them the latest. */
 static int route_metrics(struct admin_conn *c, int head_only)
 {
     struct proxy *px = c->a->px;
-    struct metrics *m = px->metrics ? px->metrics : metrics_new();
+    size_t n = px->npeers ? px->npeers : 1, i;
+    struct metrics **t = calloc(n + 1, sizeof(*t));
+    struct metrics *now = metrics_new();
     char *out = NULL;
     size_t len = 0;
-    int rc;
+    int rc = -1;
 
-    if (!m)
-        return admin_text(c, 503, "out of memory\n", head_only);
-    admin_update_gauges(px, m);
-    rc = metrics_render(m, &out, &len);
-    if (m != px->metrics)
-        metrics_free(m);
+    if (t && now) {
+        for (i = 0; i < n; i++)
+            t[i] = px->npeers ? px->peers[i]->metrics : px->metrics;
+        t[n] = now;
+        admin_update_gauges(px, now);
+        rc = metrics_render(t, n + 1, &out, &len);
+    }
+    metrics_free(now);
+    free(t);
     if (rc != 0) {
         free(out);
         return admin_text(c, 503, "out of memory\n", head_only);

@@ -5,7 +5,8 @@
  *
  *   GET /          status page (self-contained HTML: version, uptime,
  *                  listen addresses, links and their state, recent pulls)
- *   GET /metrics   Prometheus text format 0.0.4 (metrics_render())
+ *   GET /metrics   Prometheus text format 0.0.4 (metrics_render() of every
+ *                  worker's table)
  *   GET /healthz   200 "ok" (503 "draining" once SIGTERM was seen)
  *   GET /ca.crt    the CA certificate, PEM
  * HEAD is answered like GET without a body; other methods get 405, other
@@ -21,8 +22,9 @@ struct admin;
 
 /* Starts listening on listen ("host:port", "[v6]:port", numeric host) and
  * sets px->admin. An empty or NULL listen disables the endpoint: returns 0
- * and leaves px->admin NULL. Needs px->loop and px->cfg; px->ca and
- * px->metrics may be NULL (the routes that need them answer 503 / render
+ * and leaves px->admin NULL. Needs px->loop and px->cfg; px->ca, the
+ * metric tables (px->metrics, or with px->npeers those of px->peers[]) and
+ * px->recent may be NULL (the routes that need them answer 503 / render
  * an empty set). Returns 0, or -1 with a message in err. */
 int admin_start(struct proxy *px, const char *listen, char *err, size_t errlen);
 

@@ -91,14 +91,14 @@ static void page_links(struct strbuf *s, struct proxy *px)
     strbuf_str(s, "</table>\n");
 }
 
-static void page_recent(struct strbuf *s, const struct metrics *m)
+static void page_recent(struct strbuf *s, struct metrics_recent *r)
 {
     struct recent_rows rows;
     size_t i;
 
     strbuf_str(s, "<h2>Recent requests</h2>\n");
     memset(&rows, 0, sizeof(rows));
-    metrics_recent_each(m, collect_recent, &rows);
+    metrics_recent_each(r, collect_recent, &rows);
     if (rows.n == 0)
         strbuf_str(s, "<p class=\"muted\">none yet</p>\n");
     else
@@ -144,7 +144,7 @@ int admin_page(struct proxy *px, const char *listen, time_t started, char **out,
     sb_html(&s, cfg->ca_dir ? cfg->ca_dir : "-");
     strbuf_printf(&s, "</code>, valid until %s</td></tr>\n</table>\n", when);
     page_links(&s, px);
-    page_recent(&s, px->metrics);
+    page_recent(&s, px->recent);
     strbuf_str(&s, "<p class=\"muted\"><a href=\"/metrics\">/metrics</a> &middot; "
                "<a href=\"/healthz\">/healthz</a> &middot; <a href=\"/ca.crt\">/ca.crt</a>"
                "</p>\n</body></html>\n");

@@ -28,6 +28,7 @@
 #include <openssl/pem.h>
 
 #include "base/addr.h"
+#include "ca/ca.h"
 #include "proxy/core/config.h"
 #include "proxy/doctor_int.h"
 #include "proxy/core/link.h"
@@ -102,6 +103,23 @@ static void check_trust(struct doc *d)
                      "refuse hubgate's certificates", bundle);
 }
 
+/* Adding a registry or host to [intercept] needs a CA that permits it
+ * (its nameConstraints list the names it was made for). */
+static void check_ca_names(struct doc *d)
+{
+    char names[512], fix[1024];
+    const struct str_list *h = &d->cfg.intercept_hosts;
+
+    snprintf(fix, sizeof(fix), "hubgate-setup-docker --config %s (makes a new CA and trusts "
+             "it, in one step); by hand: hubgate ca-new --force -c %s && " DOC_FIX_TRUST
+             " && systemctl restart hubgate docker", d->path, d->path, d->cfg.ca_dir);
+    if (ca_cert_unpermitted(d->ca, h->v, h->n, names, sizeof(names)))
+        doc_fail(d, fix, "CA permits every intercepted name: not %s (it was made for another "
+                 "host list)", names);
+    else
+        doc_ok(d, "CA permits every intercepted name (%zu)", h->n);
+}
+
 static void check_ca(struct doc *d)
 {
     const char *dir = d->cfg.ca_dir;
@@ -127,6 +145,7 @@ static void check_ca(struct doc *d)
         return;
     }
     doc_ok(d, "CA in %s", dir);
+    check_ca_names(d);
     snprintf(fix, sizeof(fix), "chmod 600 %s", key);
     if (st.st_mode & 077)
         doc_fail(d, fix, "CA key %s readable only by its owner: mode %04o lets %s read it", key,

@@ -282,6 +282,10 @@ static int exchange_ended_client(struct conn *c)
     if (c->x->fail == XCH_FAIL_RESET) {
         conn_reset(c);
     } else {
+        /* what the client was given goes out (the TLS layer gathers it),
+         * then the cut shows it the transfer failed */
+        ep_write_buf(&c->cl, &c->cout);
+        ep_flush(&c->cl);
         exchange_log(c->x);
         conn_close(c);
     }

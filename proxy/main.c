@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <ares.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "ca/ca.h"
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "usage: hubgate [-c FILE]                 run the proxy in the foreground\n"
             "       hubgate -t [-c FILE]              check the config and exit (0 ok, 2 bad)\n"
             "       hubgate ca-new [--force] [-c FILE]  create the CA in [ca] dir\n"
+            "       hubgate ca-new --check [-c FILE]  does the CA permit every intercepted name?\n"
             "       hubgate doctor [-c FILE]          check the setup, print fixes\n"
             "       hubgate --version\n"
             "FILE defaults to %s\n",
@@ -91,6 +93,8 @@ static struct gen *reload(const char *path, struct gen *cur, struct worker *w, i
     for (i = 0; i < nw; i++)
         worker_set_gen(&w[i], g);
     gen_unref(cur);
+    /* one format for the whole stream, switched here, once */
+    log_set_json(g->cfg.log_json);
     log_info("reloaded: new connections use the new configuration");
     return g;
 }
@@ -107,7 +111,8 @@ static int run(const char *path, struct config *cfg)
     static struct worker w[WORKERS_MAX];
     static struct proxy *peers[WORKERS_MAX];
     char err[512];
-    struct metrics *metrics = metrics_new();
+    static struct metrics *tables[WORKERS_MAX];
+    struct metrics_recent *recent = metrics_recent_new();
     struct links_health *health = links_health_new();
     struct tls_sessions *sessions = tls_sessions_new();
     /* Before any worker: makes the CA when there is none yet. */
@@ -133,23 +138,30 @@ static int run(const char *path, struct config *cfg)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* Blocked here, so every worker thread inherits the mask. */
-    if (!metrics || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+    if (!recent || !health || !sessions || sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
         (sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 || pipe2(ready, O_CLOEXEC) == -1 ||
         pipe2(done, O_CLOEXEC) == -1 || ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
         log_err("cannot set up: %s", strerror(errno));
         rc = 1;
         goto out;
     }
-    for (i = 0; i < nw; i++)
+    /* Every worker's struct is complete before the first starts: worker 0
+     * (the admin endpoint) reads its peers' metric tables and counts. */
+    for (i = 0; i < nw; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
         peers[i] = &w[i].px;
+        tables[i] = w[i].px.metrics = metrics_new();
+        if (!tables[i]) {
+            log_err("cannot set up: out of memory");
+            rc = 1;
+            goto out;
+        }
+    }
     for (i = 0; i < nw; i++) {
         char r = 'F';
 
-        memset(&w[i], 0, sizeof(w[i]));
         w[i].index = i;
-        w[i].metrics = metrics;
-        w[i].health = health;
-        w[i].sessions = sessions;
+        w[i].recent = recent;
         w[i].peers = peers;
         w[i].npeers = (size_t)nw;
         w[i].ready_fd = ready[1];
@@ -230,11 +242,63 @@ out:
         close(lfd);
     /* after the workers, before what the generation was joined to */
     gen_unref(cur);
-    metrics_free(metrics);
+    /* after every worker stopped: worker 0 read them all until its end */
+    for (i = 0; i < nw; i++) {
+        metrics_free(tables[i]);
+        tables[i] = NULL;
+    }
+    metrics_recent_free(recent);
     links_health_free(health);
     tls_sessions_free(sessions);
     ares_library_cleanup();
     return rc;
+}
+
+/* hubgate ca-new [--force]: 0 or 1. */
+static int ca_new_cmd(const struct config *cfg, int force)
+{
+    char err[512];
+
+    if (ca_create(cfg->ca_dir, cfg->intercept_hosts.v, cfg->intercept_hosts.n, force, err,
+                  sizeof(err)) != 0) {
+        fprintf(stderr, "hubgate: %s\n", err);
+        return 1;
+    }
+    printf("hubgate: CA in %s (ca.crt, ca.key)\n", cfg->ca_dir);
+    return 0;
+}
+
+/* hubgate ca-new --check: 0 when the CA permits every intercepted name, 1
+ * (naming them and the rotation) when not, 2 when there is no CA. */
+static int ca_check_cmd(const struct config *cfg, const char *path)
+{
+    char crt[4200], names[512];
+    X509 *cert = NULL;
+    FILE *f;
+    size_t bad;
+
+    snprintf(crt, sizeof(crt), "%s/ca.crt", cfg->ca_dir);
+    f = fopen(crt, "r");
+    if (f) {
+        cert = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+    }
+    if (!cert) {
+        fprintf(stderr, "hubgate: no readable CA certificate %s; make one: hubgate ca-new -c %s\n",
+                crt, path);
+        return 2;
+    }
+    bad = ca_cert_unpermitted(cert, cfg->intercept_hosts.v, cfg->intercept_hosts.n, names,
+                              sizeof(names));
+    X509_free(cert);
+    if (bad) {
+        fprintf(stderr, "hubgate: the CA in %s does not permit %s; rotate it: hubgate ca-new "
+                "--force -c %s, then trust the new ca.crt on every docker host "
+                "(hubgate-setup-docker does both)\n", cfg->ca_dir, names, path);
+        return 1;
+    }
+    printf("hubgate: the CA in %s permits every intercepted name\n", cfg->ca_dir);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -255,6 +319,8 @@ int main(int argc, char **argv)
             doctor = 1;
         } else if (strcmp(argv[i], "--force") == 0 && ca_new) {
             force = 1;
+        } else if (strcmp(argv[i], "--check") == 0 && ca_new) {
+            force = -1;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("hubgate %s\n", HUBGATE_VERSION);
             return 0;
@@ -273,20 +339,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "hubgate: %s\n", err);
         return 2;
     }
+    /* [log] format holds from the first line the proxy logs; a reload
+     * switches it again (reload()) */
+    log_set_json(cfg.log_json);
     if (check) {
         printf("hubgate: %s: configuration OK\n", path);
         config_free(&cfg);
         return 0;
     }
     if (ca_new) {
-        rc = ca_create(cfg.ca_dir, cfg.intercept_hosts.v, cfg.intercept_hosts.n, force,
-                       err, sizeof(err));
-        if (rc != 0)
-            fprintf(stderr, "hubgate: %s\n", err);
-        else
-            printf("hubgate: CA in %s (ca.crt, ca.key)\n", cfg.ca_dir);
+        rc = force < 0 ? ca_check_cmd(&cfg, path) : ca_new_cmd(&cfg, force);
         config_free(&cfg);
-        return rc ? 1 : 0;
+        return rc;
     }
     return run(path, &cfg);
 }

@@ -150,9 +150,9 @@ static int worker_start(struct worker *w)
     px->gen = w->gen;
     w->gen = NULL;
     px->cfg = &px->gen->cfg;
-    px->metrics = w->metrics;
-    px->health = w->health;
-    px->sessions = w->sessions;
+    /* px->metrics was set by main() before any worker started: the admin
+     * endpoint, on worker 0, reads every peer's from the start */
+    px->recent = w->recent;
     px->peers = w->peers;
     px->npeers = w->npeers;
     timer_init(&px->accept_backoff, NULL, px);

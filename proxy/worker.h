@@ -2,10 +2,13 @@
  * from: listener (SO_REUSEPORT, so the kernel spreads connections over
  * the workers), resolver, connection pool, and a reference to the
  * configuration generation, which the main thread built and all workers
- * share read-only. The workers share nothing else mutable but the
- * metrics (locked per update), link health, origin TLS sessions, the
- * CA's leaf table (each locked inside) and the read-only list of peers
- * the admin page sums over.
+ * share read-only. The workers share nothing else mutable but link
+ * health and origin TLS sessions (through the generation), the CA's leaf table (each locked inside),
+ * the ring of recent requests (locked) and the read-only list of peers
+ * whose metric tables and connection counts the admin endpoint sums. Each
+ * worker's metric table is its own (px.metrics, set by main() before any
+ * worker starts, freed after all have stopped: the admin endpoint may
+ * read it until then).
  *
  * The main thread controls them through a pipe each: 'T' drains, 'G'
  * says a new generation waits in the worker's mailbox (worker_set_gen). */
@@ -22,9 +25,7 @@ struct worker {
     struct gen *gen;            /* the generation to start with (a reference
                                  * the worker takes over) */
     struct gen *next_gen;       /* mailbox: a reference, swapped atomically */
-    struct metrics *metrics;    /* shared by all workers */
-    struct links_health *health; /* shared by all workers */
-    struct tls_sessions *sessions; /* shared by all workers */
+    struct metrics_recent *recent; /* shared by all workers */
     struct proxy **peers;       /* every worker's proxy, for the admin page */
     size_t npeers;
     int lfd;                    /* the listening socket, shared, not owned */

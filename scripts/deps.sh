@@ -7,7 +7,7 @@
 #   scripts/deps.sh --deb-test   --deb, plus mmdebstrap for `make test-deb`
 set -eu
 
-BUILD="gcc make pkg-config libssl-dev libc-ares-dev libinih-dev node-llhttp ca-certificates"
+BUILD="gcc make pkg-config libssl-dev libc-ares-dev libinih-dev libjansson-dev node-llhttp ca-certificates"
 TEST="libcmocka-dev docker.io docker-registry skopeo nginx python3 python3-jwt \
 python3-cryptography iproute2 curl openssl util-linux procps psmisc \
 prometheus chromium bsdutils microsocks dante-server tinyproxy caddy \

@@ -1,17 +1,20 @@
 #!/bin/sh
-# setup-docker.sh - points this host's dockerd (and, with --containerd,
-# containerd) at hubgate and makes the host trust hubgate's CA. Run as root.
+# setup-docker.sh - points this host's dockerd (and containerd, or k3s's
+# containerd on a Kubernetes node) at hubgate, trusting its CA. Run as root.
 #
 #   scripts/setup-docker.sh [--config FILE] [--hubgate PATH] [--containerd]
+#                           [--k3s[=server|agent]] [--no-proxy LIST]
 #   scripts/setup-docker.sh --proxy http://GATEWAY:3128 --ca-sha256 HEX
-#                           [--admin http://GATEWAY:3129] [--containerd]
+#                           [--admin http://GATEWAY:3129] [--containerd] [--k3s]
 #   scripts/setup-docker.sh --undo
 # Common options: --dry-run (print what would change, change nothing),
 # --root DIR (write every file under DIR instead of /; for tests).
 #
 # Local mode (hubgate runs on this host), steps:
 #   1. CA: `hubgate -t -c FILE`, then `hubgate ca-new -c FILE` if the [ca]
-#      dir has no CA (ca.key mode 0600; CA dir and files owned by the
+#      dir has no CA, or `hubgate ca-new --force` when `hubgate ca-new
+#      --check` says the CA does not permit every intercepted name (a
+#      registry was added) (ca.key mode 0600; CA dir and files owned by the
 #      hubgate user when it exists). Its certificate is installed as
 #      /usr/local/share/ca-certificates/hubgate.crt (re-encoded by openssl,
 #      one certificate, mode 0644).
@@ -26,10 +29,40 @@
 #      into ours. The same proxy with a user (http://NAME:PASS@host:port,
 #      needed when [proxy] users is set: put it in a drop-in of your own) is
 #      not another proxy.
-#   3. --containerd: the same for containerd.service.
+#   3. --containerd: the same for containerd.service. On a Kubernetes node
+#      (kubeadm style: /etc/kubernetes/kubelet.conf or
+#      /var/lib/kubelet/config.yaml exists) containerd's NO_PROXY also gets
+#      .svc, .CLUSTER-DOMAIN (cluster.local), the service CIDR
+#      (--service-cluster-ip-range of the kube-apiserver manifest, else
+#      kubeadm's default 10.96.0.0/12), the pod CIDR (--cluster-cidr of the
+#      kube-controller-manager manifest, or FLANNEL_NETWORK of
+#      /run/flannel/subnet.env; else a note asks for --no-proxy), the API
+#      server's host (kubelet.conf "server:") and this host's addresses
+#      (hostname -I, without fe80::).
+#      --k3s: k3s runs containerd inside k3s.service (server) or
+#      k3s-agent.service (agent; --k3s alone picks the one whose unit or
+#      env file is in /etc/systemd/system). Its env file
+#      /etc/systemd/system/k3s[-agent].service.env gets a block of
+#      CONTAINERD_HTTP_PROXY, CONTAINERD_HTTPS_PROXY, CONTAINERD_NO_PROXY
+#      (containerd only: k3s's own API traffic stays direct) between two
+#      marker lines; the file's other lines, mode and owner are kept, and
+#      only the block is printed (the file may hold K3S_TOKEN). NO_PROXY
+#      gets the cluster entries as above from k3s's flags or
+#      /etc/rancher/k3s/config.yaml (defaults 10.42.0.0/16, 10.43.0.0/16,
+#      cluster.local) and, for an agent, K3S_URL's host. A different proxy
+#      in that file, /etc/default/k3s[-agent], /etc/sysconfig/k3s[-agent],
+#      the unit or its drop-ins stops the script. With --containerd (on a
+#      Kubernetes node) or --k3s, docker is skipped unless docker.service
+#      is installed.
+#   --no-proxy LIST: entries (comma-separated) appended to every NO_PROXY
+#      written.
 #   4. update-ca-certificates if the CA file changed; systemctl daemon-reload
-#      and restart of docker (containerd first) if its drop-in or the CA
-#      changed; then `hubgate doctor -c FILE`, whose failure fails the script.
+#      and restart of docker (containerd, then k3s, first) if its drop-in
+#      (env file) or the CA changed; then `hubgate doctor -c FILE`, whose
+#      failure fails the script. Go's crypto/x509 (dockerd, containerd,
+#      k3s) reads /etc/ssl/certs/ca-certificates.crt once, at start: that
+#      restart is all a new CA needs. With --containerd or --k3s, the
+#      crictl pull to check with is printed ("check:").
 # Fleet mode (--proxy: hubgate runs on GATEWAY): fetches GATEWAY's CA from
 #   its admin endpoint (http://GATEWAY:3129/ca.crt, or --admin URL + /ca.crt),
 #   refuses it unless its SHA-256 fingerprint (openssl x509 -fingerprint
@@ -38,8 +71,9 @@
 #   `docker info`'s proxy lines instead of doctor. Nothing else is installed.
 #
 # Rules:
-#   - Every step prints what it does: "run:", "write:", "remove:", or
-#     "nothing to do:"; with --dry-run the first three read "would ...".
+#   - Every step prints what it does: "run:", "write:", "edit:",
+#     "restore:", "remove:", or "nothing to do:"; with --dry-run those
+#     before the last read "would ...".
 #   - A second run with the same options changes nothing and restarts
 #     nothing: files are compared before they are written.
 #   - --root DIR: every file this script writes goes under DIR, and commands
@@ -48,11 +82,15 @@
 #     "would run:". --config is taken as given; its [ca] dir must lie inside
 #     DIR (the CA is made there by hubgate ca-new).
 #   - State: $ROOT/var/lib/hubgate/setup-docker.state lists every file
-#     written (with its sha256), every directory created and every unit
-#     configured. --undo removes exactly those files, if unchanged since
-#     (a changed one is kept and named), then the directories if empty, then
-#     runs update-ca-certificates, daemon-reload and the restarts (printed
-#     under --root). The CA itself (/var/lib/hubgate) is never removed.
+#     written (with its sha256), every file edited (k3s's env file: its
+#     sha256 after, and before or "absent"), every directory created and
+#     every unit configured. --undo removes exactly those files, if
+#     unchanged since (a changed one is kept and named), puts an edited
+#     file back as it was (byte for byte; if it changed since, only the
+#     lines between the markers are removed), then the directories if
+#     empty, then runs update-ca-certificates, daemon-reload and the
+#     restarts (printed under --root). The CA itself (/var/lib/hubgate) is
+#     never removed.
 set -eu
 
 # The name it runs under: setup-docker.sh in the source tree,
@@ -64,6 +102,8 @@ HUBGATE=""
 DRY=0
 UNDO=0
 CONTAINERD=0
+K3S=""
+EXTRA_NO_PROXY=""
 PROXY=""
 CA_SHA=""
 ADMIN=""
@@ -71,9 +111,12 @@ ADMIN=""
 CA_TRUST=/usr/local/share/ca-certificates/hubgate.crt
 STATE=/var/lib/hubgate/setup-docker.state
 MARK="# Written by hubgate's scripts/setup-docker.sh"
+# Around the lines this script adds to k3s's env file.
+BEGIN_MARK="# >>> hubgate scripts/setup-docker.sh: k3s's containerd pulls through hubgate"
+END_MARK="# <<< hubgate scripts/setup-docker.sh (remove with: setup-docker.sh --undo)"
 
 usage() {
-    sed -n '2,11{s/^# \{0,1\}//;p;}' "$0" \
+    sed -n '2,12{s/^# \{0,1\}//;p;}' "$0" \
         | if [ "$PROG" = setup-docker.sh ]; then cat; else sed -e "s|scripts/setup-docker\.sh|$PROG|" -e "s|^setup-docker\.sh |$PROG |"; fi
     exit "${1:-0}"
 }
@@ -103,6 +146,12 @@ while [ "$#" -gt 0 ]; do
         --dry-run|-n) DRY=1 ;;
         --undo) UNDO=1 ;;
         --containerd) CONTAINERD=1 ;;
+        --k3s)
+            K3S=auto
+            case ${2:-} in server|agent) K3S=$2; shift ;; esac ;;
+        --no-proxy) need_arg "$@"
+            case $2 in *[!A-Za-z0-9.:/,*_-]*) die "--no-proxy: only host names, addresses, CIDRs and commas (got $2)" ;; esac
+            EXTRA_NO_PROXY=$EXTRA_NO_PROXY,$2; shift ;;
         -h|--help) usage 0 ;;
         *) printf '%s: unknown argument %s\n' "$PROG" "$1" >&2; usage 2 >&2 ;;
     esac
@@ -168,10 +217,11 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 # ------------------------------------------------------------------ state
 
 # $tmp/state holds the entries, in order: "dir PATH", "file SHA256 PATH",
-# "unit NAME". Paths are as on the target system (without ROOT).
+# "edit SHA256-AFTER SHA256-BEFORE|absent PATH", "unit NAME". Paths are as
+# on the target system (without ROOT).
 : >"$tmp/state"
 if [ -f "$ROOT$STATE" ]; then
-    grep -E '^(dir /|file [0-9a-f]{64} /|unit [a-z])' "$ROOT$STATE" >"$tmp/state" || true
+grep -E '^(dir /|file [0-9a-f]{64} /|edit [0-9a-f]{64} ([0-9a-f]{64}|absent) /|unit [a-z])' "$ROOT$STATE" >"$tmp/state" || true
 fi
 
 # save_state: writes the state file if its content changed (never in a dry
@@ -306,6 +356,111 @@ no_proxy_list() {
     printf '%s\n' "$list"
 }
 
+# np_add LIST ENTRY...: LIST with each ENTRY (comma-separated lists too)
+# appended unless already there.
+np_add() {
+    l=$1
+    shift
+    set -f  # an entry like *.example is not a file pattern
+    for e in $(printf '%s\n' "$@" | tr ',' ' '); do
+        case ",$l," in *",$e,"*) ;; *) l=$l,$e ;; esac
+    done
+    set +f
+    printf '%s\n' "${l#,}"
+}
+
+# manifest_flag FILE FLAG: the value of "- --FLAG=VALUE" in a static pod
+# manifest (kubeadm), or nothing.
+manifest_flag() {
+    if [ -f "$ROOT$1" ]; then
+        sed -n "s/^[[:space:]]*-[[:space:]]*--$2=[\"']\{0,1\}\([^\"'[:space:]]*\).*/\1/p" "$ROOT$1" | tail -n 1
+    fi
+}
+
+# yaml_key FILE KEY: the value of a top-level "KEY: VALUE" line, or nothing.
+yaml_key() {
+    if [ -f "$ROOT$1" ]; then
+        sed -n "s/^$2:[[:space:]]*[\"']\{0,1\}\([^\"'[:space:]#]*\).*/\1/p" "$ROOT$1" | tail -n 1
+    fi
+}
+
+# url_host URL: the host of http(s)://HOST[:PORT][/...], without brackets.
+url_host() {
+    h=${1#*://}; h=${h%%/*}
+    case $h in
+        \[*) h=${h#\[}; h=${h%%]*} ;;
+        *) h=${h%:*} ;;
+    esac
+    case $h in *[!A-Za-z0-9.:-]*) ;; *) printf '%s\n' "$h" ;; esac
+}
+
+# node_ips: this host's addresses (hostname -I), link-local ones left out.
+node_ips() {
+    for a in $(hostname -I 2>/dev/null || true); do
+        case $a in fe80:*|169.254.*) ;; *) printf '%s\n' "$a" ;; esac
+    done
+}
+
+# KUBEADM=1 if this is a kubeadm-style Kubernetes node.
+KUBEADM=0
+if [ -f "$ROOT/etc/kubernetes/kubelet.conf" ] || [ -f "$ROOT/var/lib/kubelet/config.yaml" ]; then
+    KUBEADM=1
+fi
+
+# kubeadm_no_proxy: what containerd on a kubeadm node must reach directly.
+kubeadm_no_proxy() {
+    m=/etc/kubernetes/manifests
+    domain=$(yaml_key /var/lib/kubelet/config.yaml clusterDomain)
+    svc=$(manifest_flag $m/kube-apiserver.yaml service-cluster-ip-range)
+    pods=$(manifest_flag $m/kube-controller-manager.yaml cluster-cidr)
+    if [ -z "$pods" ] && [ -f "$ROOT/run/flannel/subnet.env" ]; then
+        pods=$(sed -n 's/^FLANNEL_NETWORK=//p' "$ROOT/run/flannel/subnet.env" | tail -n 1)
+    fi
+    api=""
+    if [ -f "$ROOT/etc/kubernetes/kubelet.conf" ]; then
+        api=$(url_host "$(sed -n 's/^[[:space:]]*server:[[:space:]]*//p' "$ROOT/etc/kubernetes/kubelet.conf" | head -n 1)")
+    fi
+    printf '%s\n' ".svc,.${domain:-cluster.local},${svc:-10.96.0.0/12}${pods:+,$pods}${api:+,$api}"
+}
+
+# k3s_opt KEY: k3s's --KEY from its unit's ExecStart, else from
+# /etc/rancher/k3s/config.yaml, or nothing.
+k3s_opt() {
+    v=""
+    if [ -f "$ROOT/etc/systemd/system/$K3S_UNIT.service" ]; then
+        v=$(grep -oE -- "--$1[= ]+['\"]?[^'\"[:space:]\\]+" "$ROOT/etc/systemd/system/$K3S_UNIT.service" \
+                | tail -n 1 | sed -E "s/^--$1[= ]+['\"]?//") || true
+    fi
+    [ -n "$v" ] || v=$(yaml_key /etc/rancher/k3s/config.yaml "$1")
+    printf '%s\n' "$v"
+}
+
+# k3s_no_proxy: what k3s's containerd must reach directly.
+k3s_no_proxy() {
+    api=""
+    if [ "$K3S" = agent ]; then
+        url=""
+        if [ -f "$ROOT$K3S_ENV" ]; then
+            url=$(strip_block "$ROOT$K3S_ENV" | sed -n "s/^[[:space:]]*K3S_URL=[\"']\{0,1\}\([^\"'[:space:]]*\).*/\1/p" | tail -n 1)
+        fi
+        [ -n "$url" ] || url=$(k3s_opt server)
+        [ -z "$url" ] || api=$(url_host "$url")
+    fi
+    svc=$(k3s_opt service-cidr) pods=$(k3s_opt cluster-cidr) domain=$(k3s_opt cluster-domain)
+    printf '%s\n' ".svc,.${domain:-cluster.local},${svc:-10.43.0.0/16},${pods:-10.42.0.0/16}${api:+,$api}"
+}
+
+# noproxy_for UNIT: the NO_PROXY list for UNIT (docker, containerd, or k3s
+# for k3s's env file), before entries found in foreign files.
+noproxy_for() {
+    l=$NO_PROXY_LIST
+    case $1 in
+        containerd) [ "$KUBEADM" = 0 ] || l=$(np_add "$l" "$KUBEADM_NO_PROXY" "$NODE_IPS") ;;
+        k3s) l=$(np_add "$l" "$K3S_NO_PROXY" "$NODE_IPS") ;;
+    esac
+    np_add "$l" "$EXTRA_NO_PROXY"
+}
+
 # ------------------------------------------------------------------ CA trust
 
 # trust_ca PEM: installs PEM (one certificate) as CA_TRUST. Sets CA_CHANGED
@@ -333,8 +488,19 @@ local_ca() {
             *) die "--root $ROOT: the config's [ca] dir $cadir is outside it; refusing to write there" ;;
         esac
     fi
-    if [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ]; then
+    ca_rc=0
+    [ -f "$cadir/ca.crt" ] && "$HUBGATE" ca-new --check -c "$CONFIG" >/dev/null 2>&1 || ca_rc=$?
+    if [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ] && [ "$ca_rc" = 0 ]; then
         nothing "CA exists in $cadir"
+    elif [ -f "$cadir/ca.crt" ] && [ -f "$cadir/ca.key" ] && [ "$ca_rc" = 1 ]; then
+        # The config intercepts a name the CA was not made for (a registry
+        # added): a new CA, trusted below in place of the old one.
+        note "the CA in $cadir does not permit every intercepted name: making a new one (the old pair is kept as ca.*.bak-*)"
+        run "$HUBGATE" ca-new --force -c "$CONFIG"
+        if getent passwd hubgate >/dev/null 2>&1; then
+            run chown hubgate:hubgate "$cadir" "$cadir/ca.key" "$cadir/ca.crt"
+        fi
+        [ "$DRY" = 0 ] || { did write "$ROOT$CA_TRUST (the new CA)"; CA_CHANGED=1; return 0; }
     else
         [ -d "$(dirname "$cadir")" ] || run mkdir -p "$(dirname "$cadir")"
         run "$HUBGATE" ca-new -c "$CONFIG"
@@ -441,10 +607,11 @@ check_foreign() {
 # preflight: stops, before anything is written, if another proxy is set for
 # a unit we are to configure.
 preflight() {
-    for u in docker $([ "$CONTAINERD" = 1 ] && echo containerd); do
-        write_dropin "$u" "$NO_PROXY_LIST"
+    for u in $([ "$DOCKER" = 1 ] && echo docker) $([ "$CONTAINERD" = 1 ] && echo containerd); do
+        write_dropin "$u" "$(noproxy_for "$u")"
         check_foreign "$u" "/etc/systemd/system/$u.service.d"
     done
+    [ -z "$K3S" ] || k3s_foreign
 }
 
 # dropin UNIT STEP: step 2 or 3, the proxy drop-in of UNIT.service.
@@ -453,8 +620,14 @@ dropin() {
     step "$2 $unit.service: proxy $PROXY_URL"
     dir=/etc/systemd/system/$unit.service.d
     main=$dir/http-proxy.conf alt=$dir/hubgate-proxy.conf
+    if [ "$unit" = containerd ] && [ "$KUBEADM" = 1 ]; then
+        note "a Kubernetes node (kubelet's config is here): NO_PROXY adds $KUBEADM_NO_PROXY and this host's addresses"
+        [ -n "$(manifest_flag /etc/kubernetes/manifests/kube-controller-manager.yaml cluster-cidr)" ] \
+            || [ -f "$ROOT/run/flannel/subnet.env" ] \
+            || note "the pod CIDR is not known here (no kube-controller-manager manifest, no /run/flannel/subnet.env): add it with --no-proxy CIDR"
+    fi
 
-    noproxy=$NO_PROXY_LIST
+    noproxy=$(noproxy_for "$unit")
     write_dropin "$unit" "$noproxy"
     check_foreign "$unit" "$dir"
     # Foreign NO_PROXY entries are kept, after ours.
@@ -498,6 +671,159 @@ write_dropin() {
     } >"$tmp/dropin"
 }
 
+# ------------------------------------------------------------------ k3s
+
+# strip_block FILE: FILE without the lines between our markers (included).
+strip_block() {
+    awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0 == b {skip = 1; next} skip && $0 == e {skip = 0; next} !skip' "$1"
+}
+
+# k3s_block NOPROXY: our lines for k3s's env file, in $tmp/k3s.block.
+k3s_block() {
+    {
+        echo "$BEGIN_MARK"
+        echo "CONTAINERD_HTTP_PROXY=$PROXY_URL"
+        echo "CONTAINERD_HTTPS_PROXY=$PROXY_URL"
+        echo "CONTAINERD_NO_PROXY=$1"
+        echo "$END_MARK"
+    } >"$tmp/k3s.block"
+}
+
+# k3s_foreign: stops if k3s (or its containerd) is given another proxy
+# anywhere it reads its environment; NO_PROXY entries found there
+# (NO_PROXY or CONTAINERD_NO_PROXY) go to $tmp/noproxy.
+k3s_foreign() {
+    : >"$tmp/noproxy"
+    d=/etc/systemd/system
+    for f in "$ROOT$K3S_ENV" "$ROOT$d/$K3S_UNIT.service" "$ROOT$d/$K3S_UNIT.service.d"/*.conf \
+             "$ROOT/etc/default/$K3S_UNIT" "$ROOT/etc/sysconfig/$K3S_UNIT"; do
+        [ -f "$f" ] || continue
+        strip_block "$f" >"$tmp/k3s.other"
+        # CONTAINERD_HTTPS_PROXY=... reads as https_proxy here: another
+        # proxy for containerd is as much a conflict as one for k3s.
+        proxy_settings "$tmp/k3s.other" >"$tmp/settings"
+        while read -r name value; do
+            bare=$value
+            case $value in http://*@*) bare=http://${value#*@} ;; esac
+            case $name in
+                no_proxy) printf '%s\n' "$value" | tr ',' '\n' >>"$tmp/noproxy" ;;
+                *) [ "$bare" = "$PROXY_URL" ] || [ "$bare" = "$PROXY_URL/" ] \
+                       || die "$f sets $(grep -oiE "[a-z_]*${name}=" "$tmp/k3s.other" | head -n 1 | tr -d = | tr '[:lower:]' '[:upper:]')=${bare} for $K3S_UNIT, not $PROXY_URL.
+  Refusing to override another proxy: remove that setting and run this
+  again. To send hubgate's own traffic through that proxy, see
+  [upstream] via in hubgate(8)." ;;
+            esac
+        done <"$tmp/settings"
+    done
+}
+
+# k3s_env STEP: step 3 for k3s: our block in $K3S_ENV.
+k3s_env() {
+    step "$1 $K3S_UNIT.service (k3s $K3S): containerd's proxy $PROXY_URL in $K3S_ENV"
+    dst=$ROOT$K3S_ENV
+    k3s_foreign
+    noproxy=$(noproxy_for k3s)
+    sed 's/[[:space:]]//g; /^$/d' "$tmp/noproxy" | sort -u >"$tmp/noproxy.sorted"
+    while read -r e; do
+        case ",$noproxy," in
+            *",$e,"*) ;;
+            *) noproxy="$noproxy,$e"
+               note "keeping NO_PROXY entry $e, set elsewhere for $K3S_UNIT" ;;
+        esac
+    done <"$tmp/noproxy.sorted"
+    k3s_block "$noproxy"
+    # The block replaces ours where it is, or goes at the end.
+    if [ -f "$dst" ]; then
+        awk -v b="$BEGIN_MARK" -v e="$END_MARK" -v blk="$tmp/k3s.block" '
+            function put() { while ((getline l < blk) > 0) print l; close(blk); done = 1 }
+            $0 == b { if (!done) put(); skip = 1; next }
+            skip && $0 == e { skip = 0; next }
+            !skip { print }
+            END { if (!done) put() }' "$dst" >"$tmp/k3s.env"
+        # A last line without its newline: awk added one; that line is
+        # the file's, so the state's "before" below keeps the original.
+    else
+        cp "$tmp/k3s.block" "$tmp/k3s.env"
+    fi
+    if [ -f "$dst" ] && cmp -s "$tmp/k3s.env" "$dst"; then
+        nothing "$dst is up to date"
+    else
+        if [ -e "$dst" ]; then did edit "$dst (its other lines kept; hubgate's lines:)"; else did write "$dst"; fi
+        show_file "$tmp/k3s.block"
+        K3S_CHANGED=1
+    fi
+    if [ "$DRY" = 0 ]; then
+        before=$(awk -v p="$K3S_ENV" '$1 == "edit" && $4 == p {print $3}' "$tmp/state")
+        if [ -z "$before" ]; then
+            if [ ! -f "$dst" ]; then
+                before=absent
+            elif grep -qxF -- "$BEGIN_MARK" "$dst"; then
+                # Our block without a state entry (the state was removed).
+                before=$(strip_block "$dst" | sha256sum | cut -d' ' -f1)
+            else
+                before=$(sha256 "$dst")
+            fi
+        fi
+        if [ "$K3S_CHANGED" = 1 ]; then
+            ensure_dir "$(dirname "$K3S_ENV")"
+            # The file may hold K3S_TOKEN: never readable by others, not
+            # even while it is written; mode and owner of the old file kept.
+            (umask 077 && cp "$tmp/k3s.env" "$dst.tmp.$$")
+            if [ -f "$dst" ]; then
+                chmod --reference="$dst" "$dst.tmp.$$"
+                chown --reference="$dst" "$dst.tmp.$$" 2>/dev/null || true
+            fi
+            mv -f "$dst.tmp.$$" "$dst"
+        fi
+        after=$(sha256 "$dst")
+        if grep -q "^edit [0-9a-f]* [0-9a-f]* $K3S_ENV\$" "$tmp/state"; then
+            # In place: a rerun leaves the state file as it was.
+            awk -v p="$K3S_ENV" -v s="$after" '$1 == "edit" && $4 == p {$2 = s} {print}' \
+                "$tmp/state" >"$tmp/state.new"
+            mv -f "$tmp/state.new" "$tmp/state"
+        else
+            state_add edit "$after" "$before" "$K3S_ENV"
+        fi
+        state_add unit "$K3S_UNIT"
+        save_state
+    fi
+}
+
+# k3s_undo SUM-AFTER BEFORE PATH: puts PATH back as it was before our
+# block was added.
+k3s_undo() {
+    f=$ROOT$3
+    if [ ! -e "$f" ]; then
+        nothing "$f is already gone"
+        return 0
+    fi
+    strip_block "$f" >"$tmp/k3s.orig"
+    if [ "$(sha256 "$f")" = "$1" ]; then
+        if [ "$2" = absent ]; then
+            did remove "$f"
+            [ "$DRY" = 1 ] || rm -f "$f"
+            return 0
+        fi
+        # The original's last line may have had no newline.
+        if [ "$(sha256 "$tmp/k3s.orig")" != "$2" ] && [ -s "$tmp/k3s.orig" ]; then
+            head -c -1 "$tmp/k3s.orig" >"$tmp/k3s.orig1"
+            [ "$(sha256 "$tmp/k3s.orig1")" != "$2" ] || mv -f "$tmp/k3s.orig1" "$tmp/k3s.orig"
+        fi
+        did restore "$f (as before $PROG edited it)"
+    elif cmp -s "$tmp/k3s.orig" "$f"; then
+        note "$f has no lines of $PROG any more: kept as it is"
+        return 0
+    else
+        note "$f changed since $PROG edited it: only the lines between its markers are removed"
+        did edit "$f"
+    fi
+    [ "$DRY" = 1 ] && return 0
+    (umask 077 && cp "$tmp/k3s.orig" "$f.tmp.$$")
+    chmod --reference="$f" "$f.tmp.$$"
+    chown --reference="$f" "$f.tmp.$$" 2>/dev/null || true
+    mv -f "$f.tmp.$$" "$f"
+}
+
 # ------------------------------------------------------------------ apply
 
 # unit_exists UNIT: true if systemd knows UNIT.service.
@@ -516,6 +842,28 @@ restart_units() {
     done
 }
 
+# run_doctor: hubgate doctor, whose failure fails the script. On a
+# Kubernetes node without docker its dockerd check cannot pass, and only
+# that failure is let through.
+run_doctor() {
+    if [ "$DOCKER" = 1 ] || [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then
+        sysrun "$HUBGATE" doctor -c "$CONFIG" || die "hubgate doctor found problems (above)"
+        return 0
+    fi
+    printf '   run: %s doctor -c %s\n' "$HUBGATE" "$CONFIG"
+    rc=0
+    "$HUBGATE" doctor -c "$CONFIG" >"$tmp/doctor.out" 2>&1 || rc=$?
+    cat "$tmp/doctor.out"
+    [ "$rc" != 0 ] || return 0
+    dockerd_fail='FAIL dockerd uses hubgate as HTTPS_PROXY: dockerd is not running'
+    if grep -qxF -- "$dockerd_fail" "$tmp/doctor.out" \
+            && ! grep '^FAIL' "$tmp/doctor.out" | grep -qvxF -- "$dockerd_fail"; then
+        note "docker is not installed on this node: doctor's dockerd check does not apply here"
+        return 0
+    fi
+    die "hubgate doctor found problems (above)"
+}
+
 apply() {
     step "[4/4] apply"
     # A replaced certificate keeps its file name: --fresh redoes the links.
@@ -529,7 +877,11 @@ apply() {
     if [ "$CONTAINERD" = 1 ] && { [ "$CA_CHANGED" != 0 ] || [ "$CHANGED_containerd" = 1 ]; }; then
         units=containerd
     fi
-    if [ "$CA_CHANGED" != 0 ] || [ "$CHANGED_docker" = 1 ]; then
+    # Restarting k3s restarts its containerd; running pods are kept.
+    if [ -n "$K3S" ] && { [ "$CA_CHANGED" != 0 ] || [ "$K3S_CHANGED" = 1 ]; }; then
+        units="$units $K3S_UNIT"
+    fi
+    if [ "$DOCKER" = 1 ] && { [ "$CA_CHANGED" != 0 ] || [ "$CHANGED_docker" = 1 ]; }; then
         units="$units docker"
     fi
     if [ -n "$units" ]; then
@@ -543,10 +895,8 @@ apply() {
                 && ! systemctl is-active --quiet hubgate.service; then
             note "hubgate.service is not running: sudo systemctl enable --now hubgate"
         fi
-        if ! sysrun "$HUBGATE" doctor -c "$CONFIG"; then
-            die "hubgate doctor found problems (above)"
-        fi
-    else
+        run_doctor
+    elif [ "$DOCKER" = 1 ]; then
         if [ "$DRY" = 1 ] || [ -n "$ROOT" ]; then
             printf '   would run: docker info (its proxy lines)\n'
         else
@@ -554,6 +904,22 @@ apply() {
             timeout 30 docker info 2>/dev/null | grep -i 'proxy' | sed 's/^ */     /' \
                 || note "docker info shows no proxy: is dockerd running? (systemctl status docker)"
         fi
+    fi
+    # Kubernetes images come from registry.k8s.io: without it in the
+    # config they pass through as a plain tunnel, not through the links.
+    if [ -z "$PROXY" ] && { [ -n "$K3S" ] || [ "$KUBEADM" = 1 ]; }; then
+        case " $(ini_get intercept registries) $(ini_get intercept hosts) " in
+            *" registry.k8s.io "*) ;;
+            *) note "$CONFIG does not intercept registry.k8s.io: Kubernetes images would pass as a plain tunnel. Add it: [intercept] registries = docker.io registry.k8s.io, then run this again (the CA is renewed for it)" ;;
+        esac
+    fi
+    # crictl asks containerd (CRI) to pull, so containerd's own proxy and
+    # trust are tested; `ctr images pull` would fetch in the ctr process.
+    if [ -n "$K3S" ]; then
+        say "   check: sudo k3s crictl pull registry.k8s.io/pause:3.9"
+    fi
+    if [ "$CONTAINERD" = 1 ] && [ "$KUBEADM" = 1 ]; then
+        say "   check: sudo crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull registry.k8s.io/pause:3.9"
     fi
 }
 
@@ -566,6 +932,12 @@ undo() {
         return 0
     fi
     ca_removed=0 units=""
+    awk '$1 == "edit" {print $2, $3, $4}' "$tmp/state" | tac >"$tmp/edits"
+    while read -r after before path; do
+        k3s_undo "$after" "$before" "$path"
+        u=${path#/etc/systemd/system/}
+        units="$units ${u%.service.env}"
+    done <"$tmp/edits"
     awk '$1 == "file" {print $2, $3}' "$tmp/state" | tac >"$tmp/files"
     while read -r sum path; do
         f=$ROOT$path
@@ -605,9 +977,9 @@ undo() {
         sysrun update-ca-certificates --fresh || die "update-ca-certificates failed"
         units="$units $(awk '$1 == "unit" {printf "%s ", $2}' "$tmp/state")"
     fi
-    # containerd before docker, each once.
+    # containerd and k3s before docker, each once.
     list=""
-    for u in containerd docker; do
+    for u in containerd k3s k3s-agent docker; do
         case " $units " in *" $u "*) list="$list $u" ;; esac
     done
     if [ -n "$list" ]; then
@@ -629,8 +1001,42 @@ fi
 
 CHANGED_docker=0
 CHANGED_containerd=0
+K3S_CHANGED=0
 AUTH=0
 NO_PROXY_LIST=$(no_proxy_list)
+NODE_IPS=""
+KUBEADM_NO_PROXY=""
+K3S_NO_PROXY=""
+K3S_UNIT="" K3S_ENV=""
+if [ -n "$K3S" ]; then
+    sd=/etc/systemd/system
+    if [ "$K3S" = auto ]; then
+        server=0 agent=0
+        if [ -e "$ROOT$sd/k3s.service" ] || [ -e "$ROOT$sd/k3s.service.env" ]; then server=1; fi
+        if [ -e "$ROOT$sd/k3s-agent.service" ] || [ -e "$ROOT$sd/k3s-agent.service.env" ]; then agent=1; fi
+        case $server$agent in
+            10) K3S=server ;;
+            01) K3S=agent ;;
+            11) die "both k3s.service and k3s-agent.service are in $ROOT$sd: say which with --k3s=server or --k3s=agent" ;;
+            *) die "--k3s: no k3s.service or k3s-agent.service (or .env) in $ROOT$sd: is k3s installed? (or --k3s=server|agent)" ;;
+        esac
+    fi
+    if [ "$K3S" = server ]; then K3S_UNIT=k3s; else K3S_UNIT=k3s-agent; fi
+    K3S_ENV=$sd/$K3S_UNIT.service.env
+    K3S_NO_PROXY=$(k3s_no_proxy)
+fi
+if [ -n "$K3S" ] || { [ "$CONTAINERD" = 1 ] && [ "$KUBEADM" = 1 ]; }; then
+    NODE_IPS=$(node_ips)
+fi
+[ "$CONTAINERD" = 0 ] || [ "$KUBEADM" = 0 ] || KUBEADM_NO_PROXY=$(kubeadm_no_proxy)
+# On a Kubernetes node docker is configured only where it is installed.
+DOCKER=1
+if [ -n "$K3S" ] || [ -n "$KUBEADM_NO_PROXY" ]; then
+    DOCKER=0
+    for d in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
+        [ ! -e "$ROOT$d/docker.service" ] || DOCKER=1
+    done
+fi
 
 if [ -n "$PROXY" ]; then
     # Fleet mode: GATEWAY from --proxy http://HOST:PORT[/].
@@ -676,10 +1082,16 @@ fi
 [ -n "$ROOT" ] && say "$PROG: files under $ROOT; system commands are only printed"
 
 if [ -n "$PROXY" ]; then fleet_ca; else local_ca; fi
-dropin docker "[2/4]"
+if [ "$DOCKER" = 1 ]; then
+    dropin docker "[2/4]"
+else
+    step "[2/4] docker.service: skipped (not installed on this Kubernetes node)"
+fi
 if [ "$CONTAINERD" = 1 ]; then
     dropin containerd "[3/4]"
-else
+fi
+[ -z "$K3S" ] || k3s_env "[3/4]"
+if [ "$CONTAINERD" = 0 ] && [ -z "$K3S" ]; then
     step "[3/4] containerd.service: skipped (no --containerd)"
 fi
 apply

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/json.h"
+
 static const char *const hop_names[] = {
     "connection", "proxy-connection", "keep-alive", "te", "upgrade",
     "proxy-authorization", "proxy-authenticate",
@@ -151,26 +153,6 @@ int hdr_get(const struct http1 *h, const char *base, const char *name,
     memcpy(out, base + hd->value_off, hd->value_len);
     out[hd->value_len] = '\0';
     return (int)hd->value_len;
-}
-
-static size_t json_escape(char *out, size_t outlen, const char *s)
-{
-    size_t n = 0;
-
-    for (; *s && n + 7 < outlen; s++) {
-        unsigned char ch = (unsigned char)*s;
-
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            n += (size_t)snprintf(out + n, outlen - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
-    return n;
 }
 
 static const char *reason_of(int status)

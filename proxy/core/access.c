@@ -6,16 +6,18 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "proxy/core/gen.h"
+#include "proxy/core/metric_label.h"
 #include "proxy/core/proxy.h"
 
-static void access_count(struct metrics *m, const struct access *a)
+/* Counters of a finished request, in this loop's own table. a->host is
+ * what the client asked for: the label is the configured name it
+ * matches, or "other" (metric_label.h), so clients cannot add series. */
+static void access_count(struct metrics *m, const struct config *cfg, const struct access *a)
 {
-    char code[8], lb[512];
+    char lb[512];
 
-    snprintf(code, sizeof(code), "%d", a->status);
     metrics_add(m, "hubgate_requests_total",
-                metrics_label(lb, sizeof(lb), "host", a->host, "link", a->link, "code", code,
-                              METRICS_END), 1);
+                metric_label_request(lb, sizeof(lb), cfg, a->host, a->link, a->status), 1);
     metrics_add(m, "hubgate_bytes_total",
                 metrics_label(lb, sizeof(lb), "direction", "in", "link", a->link, METRICS_END),
                 (double)a->bytes_out);
@@ -27,26 +29,28 @@ static void access_count(struct metrics *m, const struct access *a)
 void access_log(struct proxy *px, const struct gen *gen, const struct access *a)
 {
     const char *d = a->digest, *ok = a->verified ? "yes" : "no";
-    char line[1024];
-
+    const char *reg = metric_label_registry(&gen->cfg, a->host);
     /* verified: hubgate hashed the whole body and it matched (see
      * [intercept] verify_digest); the client checks it either way */
-    if (gen->cfg.log_json)
-        log_info("{\"event\":\"access\",\"client\":\"%s\",\"method\":\"%s\",\"host\":\"%s\","
-                 "\"path\":\"%s\",\"status\":%d,\"bytes\":%llu,\"ms\":%llu,\"link\":\"%s\""
-                 "%s%s%s%s%s}", a->peer, a->method, a->host, a->path, a->status,
-                 (unsigned long long)a->bytes_out, (unsigned long long)a->ms, a->link,
-                 d ? ",\"digest\":\"" : "", d ? d : "", d ? "\",\"verified\":\"" : "",
-                 d ? ok : "", d ? "\"" : "");
-    else
-        log_info("access %s %s %s %s %d %lluB %llums link=%s%s%s%s%s", a->peer, a->method,
-                 a->host, a->path, a->status, (unsigned long long)a->bytes_out,
-                 (unsigned long long)a->ms, a->link, d ? " digest=" : "", d ? d : "",
-                 d ? " verified=" : "", d ? ok : "");
-    if (px->metrics) {
-        access_count(px->metrics, a);
+    const struct log_field f[] = {
+        LOG_STR("client", a->peer), LOG_STR("method", a->method), LOG_STR("host", a->host),
+        LOG_STR("path", a->path), LOG_NUM("status", a->status), LOG_NUM("bytes", a->bytes_out),
+        LOG_NUM("ms", a->ms), LOG_STR("link", a->link), LOG_STR("registry", reg),
+        LOG_STR("digest", d ? d : ""), LOG_STR("verified", ok),
+    };
+    char line[1024];
+
+    /* digest and verified (the last two) only for a blob */
+    log_event(LOG_INFO, "access", f, sizeof(f) / sizeof(f[0]) - (d ? 0 : 2),
+              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s", a->peer,
+              a->method, a->host, a->path, a->status, (unsigned long long)a->bytes_out,
+              (unsigned long long)a->ms, a->link, reg, d ? " digest=" : "", d ? d : "",
+              d ? " verified=" : "", d ? ok : "");
+    if (px->metrics)
+        access_count(px->metrics, &gen->cfg, a);
+    if (px->recent) {
         snprintf(line, sizeof(line), "%s %s %s %d %lluB %s", a->method, a->host, a->path,
                  a->status, (unsigned long long)a->bytes_out, a->link);
-        metrics_recent(px->metrics, line);
+        metrics_recent_add(px->recent, line);
     }
 }

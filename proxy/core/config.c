@@ -16,6 +16,8 @@
  * counts lines; the handler keeps the first error with that line. */
 #include "proxy/core/config.h"
 #include "proxy/core/config_int.h"
+#include "proxy/core/links.h"
+#include "proxy/core/registry.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -49,6 +51,7 @@ static int (*const cfg_parsers[])(struct cfg_ctx *, const struct cfg_row *, void
     [CFG_T_tlinks] = cfg_parse_list,     [CFG_T_secret] = cfg_parse_path,
     [CFG_T_userfile] = cfg_parse_path,   [CFG_T_oaddr] = cfg_parse_oaddr,
     [CFG_T_logfmt] = cfg_parse_choice,    [CFG_T_digestmode] = cfg_parse_choice,
+    [CFG_T_registries] = cfg_parse_list,
 };
 
 static void cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -275,12 +278,64 @@ static void cfg_syntax(struct cfg_ctx *c, const char *text, size_t len, int line
 
 /* ---- whole-file checks ------------------------------------------------- */
 
+/* Adds the hosts of every [intercept] registries entry to the intercepted
+ * hosts; the union must not be empty. */
+static int cfg_add_registry_hosts(struct cfg_ctx *c)
+{
+    const struct cfg_row *r = &cfg_rows[CFG_K_intercept_hosts];
+    struct config *cfg = c->cfg;
+    size_t i, j;
+
+    for (i = 0; i < cfg->intercept_registries.n; i++) {
+        const struct registry *reg = registry_find(cfg->intercept_registries.v[i]);
+
+        for (j = 0; reg && j < REGISTRY_MAX_HOSTS && reg->hosts[j]; j++) {
+            char host[256];
+
+            snprintf(host, sizeof(host), "%s", reg->hosts[j]);
+            if (cfg_add_host(c, r, &cfg->intercept_hosts, host) != 0) {
+                cfg_fail(c, c->line[CFG_K_intercept_registries], "intercept", "registries");
+                return -1;
+            }
+        }
+    }
+    if (cfg->intercept_hosts.n == 0) {
+        cfg_why(c, NULL, "is empty and so is [intercept] registries: nothing would be "
+                "intercepted; name hosts or registries (example: hosts = "
+                "registry-1.docker.io auth.docker.io, or registries = docker.io ghcr.io)");
+        cfg_fail(c, c->line[CFG_K_intercept_hosts], "intercept", "hosts");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every intercepted host needs a link in via that can carry it. */
+static int cfg_check_links(struct cfg_ctx *c)
+{
+    struct links l;
+    char why[400];
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    if (links_init(&l, &c->cfg->via, 1, why, sizeof(why)) != 0)
+        return 0; /* each entry was checked as it was read */
+    rc = links_check_hosts(&l, c->cfg, why, sizeof(why));
+    links_free(&l);
+    if (rc == 0)
+        return 0;
+    cfg_why(c, NULL, "%s", why);
+    cfg_fail(c, c->line[CFG_K_upstream_via], "upstream", "via");
+    return -1;
+}
+
 /* Checks what only the whole file decides: lists that must not end empty,
  * a relay map with nothing to map, and the files of secrets. */
 static int cfg_check(struct cfg_ctx *c)
 {
     int i;
 
+    if (cfg_add_registry_hosts(c) != 0)
+        return -1;
     for (i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_row *r = &cfg_rows[i];
 
@@ -296,12 +351,18 @@ static int cfg_check(struct cfg_ctx *c)
         cfg_fail(c, c->relay_line, "upstream", "via");
         return -1;
     }
+    if (cfg_check_links(c) != 0)
+        return -1;
     if (c->cfg->users_file != NULL && cfg_load_users(c, &cfg_rows[CFG_K_proxy_users]) != 0) {
         cfg_fail(c, c->line[CFG_K_proxy_users_file], "proxy", "users_file");
         return -1;
     }
     if (c->cfg->hub_credentials != NULL && cfg_load_hub(c) != 0) {
         cfg_fail(c, c->line[CFG_K_upstream_hub_credentials], "upstream", "hub_credentials");
+        return -1;
+    }
+    if (c->cfg->credentials != NULL && cfg_load_credentials(c) != 0) {
+        cfg_fail(c, c->line[CFG_K_upstream_credentials], "upstream", "credentials");
         return -1;
     }
     return 0;
@@ -462,6 +523,8 @@ void config_free(struct config *cfg)
         cfg_free_field(cfg_rows[i].type, (char *)cfg + cfg_rows[i].off);
     cfg_free_field(CFG_T_hosts, &cfg->relay_hosts);
     cfg_free_field(CFG_T_hosts, &cfg->relay_urls);
+    cfg_free_field(CFG_T_hosts, &cfg->cred_registries);
+    cfg_free_field(CFG_T_users, &cfg->cred_auths); /* wiped before freed */
     if (cfg->hub_token != NULL)
         memset(cfg->hub_token, 0, strlen(cfg->hub_token));
     free(cfg->hub_user);

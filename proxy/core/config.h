@@ -44,7 +44,9 @@ struct config {
     char *ca_dir;                   /* /var/lib/hubgate */
 
     /* [intercept] */
-    struct str_list intercept_hosts; /* lower-cased, validated names */
+    struct str_list intercept_hosts; /* lower-cased, validated names; with the
+                                      * hosts of every registry below */
+    struct str_list intercept_registries; /* known registry names (registry.h) */
     int verify_digest_always;       /* verify_digest = auto (0): blobs are
                                      * hashed when a relay is among the links;
                                      * always (1): every blob */
@@ -57,6 +59,9 @@ struct config {
     unsigned retry_after_cap_ms;    /* 60s: longest Retry-After waited for */
     int follow_redirects;           /* 1 (yes) or 0 */
     char *hub_credentials;          /* NULL (the default ""): anonymous pulls */
+    char *credentials;              /* a docker config.json (0600), or NULL */
+    struct str_list cred_registries; /* registry names from it ... */
+    struct str_list cred_auths;     /* ... and their base64 user:secret, read at load */
     char *hub_user, *hub_token;     /* that file's "user:token", read at load
                                      * time; NULL without it. Secrets: never
                                      * log them */

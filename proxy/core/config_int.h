@@ -13,7 +13,7 @@ enum cfg_type {
     CFG_T_listen, CFG_T_cidrs, CFG_T_duration, CFG_T_size, CFG_T_count,
     CFG_T_path, CFG_T_hosts, CFG_T_links, CFG_T_servers, CFG_T_flag,
     CFG_T_users, CFG_T_ports, CFG_T_tlinks, CFG_T_secret, CFG_T_userfile,
-    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode
+    CFG_T_oaddr, CFG_T_logfmt, CFG_T_digestmode, CFG_T_registries
 };
 
 enum cfg_key {
@@ -116,6 +116,10 @@ int cfg_parse_list(struct cfg_ctx *c, const struct cfg_row *r,
  * also used for the lines of users_file. */
 int cfg_add_user(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e);
 
+/* One host name for a hosts list: checked, lower-cased (in place), kept
+ * once. */
+int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e);
+
 /* One [relay] line: key a host name (stored lower-cased), value an
  * https://HOST[:PORT] URL; a host named again gets the new URL. Accepts
  * writable key and value (the caller keeps them). Returns 0, or -1 with
@@ -133,6 +137,15 @@ int cfg_load_users(struct cfg_ctx *c, const struct cfg_row *users);
  * hub_user and hub_token from its one line. Returns 0, or -1 with the
  * reason in c->why. */
 int cfg_load_hub(struct cfg_ctx *c);
+
+/* Reads path, which must be a regular file of mode 0600 or 0400, into a
+ * NUL-terminated heap copy (the caller wipes and frees it). what says
+ * what the file holds, for messages. Returns NULL with c->why set. */
+char *cfg_read_secret(struct cfg_ctx *c, const char *path, const char *what);
+
+/* Reads [upstream] credentials (a docker config.json) into
+ * cfg->cred_registries / cred_auths. 0, or -1 with c->why set. */
+int cfg_load_credentials(struct cfg_ctx *c);
 
 /* Returns 1 when a member of type t is a list (n entries), else 0. */
 int cfg_is_list(enum cfg_type t);

@@ -16,10 +16,7 @@
 
 #define CFG_MAX_SECRET ((size_t)65536)
 
-/* Reads path, which must be a regular file of mode 0600 or 0400, into a
- * NUL-terminated heap copy (the caller wipes and frees it). what says
- * what the file holds, for messages. Returns NULL with c->why set. */
-static char *cfg_read_secret(struct cfg_ctx *c, const char *path, const char *what)
+char *cfg_read_secret(struct cfg_ctx *c, const char *path, const char *what)
 {
     char q[96], *text = NULL;
     struct stat st;

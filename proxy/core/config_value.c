@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "proxy/core/link.h"
+#include "proxy/core/registry.h"
 
 /* ---- messages and strings ---------------------------------------------- */
 
@@ -254,7 +255,7 @@ int cfg_parse_flag(struct cfg_ctx *c, const struct cfg_row *r,
 int cfg_is_list(enum cfg_type t)
 {
     return t == CFG_T_cidrs || t == CFG_T_hosts || t == CFG_T_links || t == CFG_T_servers ||
-           t == CFG_T_users || t == CFG_T_ports || t == CFG_T_tlinks;
+           t == CFG_T_users || t == CFG_T_ports || t == CFG_T_tlinks || t == CFG_T_registries;
 }
 
 /* The n of a list member: struct cidr_list, port_list or str_list. */
@@ -356,7 +357,7 @@ int cfg_dns_name(const char *s)
 }
 
 /* Stores a host name lower-cased, once. */
-static int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+int cfg_add_host(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
 {
     struct str_list *l = field;
     size_t i;
@@ -463,7 +464,27 @@ static int cfg_add_server(struct cfg_ctx *c, const struct cfg_row *r, void *fiel
                    "192.0.2.53:5353, [2001:db8::53]:53)");
 }
 
+/* A registry known by name (registry.c), kept in its table's spelling. */
+static int cfg_add_registry(struct cfg_ctx *c, const struct cfg_row *r, void *field, char *e)
+{
+    const struct registry *reg = registry_find(e);
+    struct str_list *l = field;
+    char names[256];
+    size_t i;
+
+    if (!reg) {
+        registry_names(names, sizeof(names));
+        return cfg_why(c, e, "is not a registry hubgate knows (known: %s); put other "
+                       "registries' hosts in [intercept] hosts", names);
+    }
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], reg->name) == 0)
+            return 0;
+    return cfg_list_add(c, r, l, reg->name);
+}
+
 static int (*const cfg_adders[])(struct cfg_ctx *, const struct cfg_row *, void *, char *) = {
+    [CFG_T_registries] = cfg_add_registry,
     [CFG_T_cidrs] = cfg_add_cidr, [CFG_T_hosts] = cfg_add_host,
     [CFG_T_links] = cfg_add_link, [CFG_T_servers] = cfg_add_server,
     [CFG_T_users] = cfg_add_user, [CFG_T_ports] = cfg_add_port,

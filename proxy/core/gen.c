@@ -68,6 +68,18 @@ fail:
     return NULL;
 }
 
+const char *gen_registry_auth(const struct gen *g, const char *name)
+{
+    size_t i;
+
+    if (g->hub_auth[0] && strcmp(name, "docker.io") == 0)
+        return g->hub_auth;
+    for (i = 0; i < g->cfg.cred_registries.n; i++)
+        if (strcmp(g->cfg.cred_registries.v[i], name) == 0)
+            return g->cfg.cred_auths.v[i];
+    return NULL;
+}
+
 void gen_unref(struct gen *g)
 {
     /* acq_rel: every thread's use of g happens before the free */

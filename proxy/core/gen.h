@@ -56,6 +56,10 @@ static inline struct gen *gen_ref(struct gen *g)
     return g;
 }
 
+/* The base64 user:secret hubgate sends for registry name (hub_credentials
+ * for docker.io first, then [upstream] credentials), or NULL. */
+const char *gen_registry_auth(const struct gen *g, const char *name);
+
 /* Drops a reference, from any thread (NULL is ignored); the last one
  * frees everything. */
 void gen_unref(struct gen *g);

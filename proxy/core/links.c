@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "proxy/core/registry.h"
 
 #define HEALTH_MAX 64
 
@@ -110,6 +113,56 @@ int links_have_relay(const struct links *l)
     for (i = 0; i < l->n; i++)
         if (l->v[i]->kind == LINK_RELAY || l->v[i]->kind == LINK_RELAY_MAP)
             return 1;
+    return 0;
+}
+
+static int relay_maps(const struct config *cfg, const char *host)
+{
+    size_t i;
+
+    for (i = 0; i < cfg->relay_hosts.n; i++)
+        if (strcasecmp(cfg->relay_hosts.v[i], host) == 0)
+            return 1;
+    return 0;
+}
+
+uint32_t links_unable(const struct links *l, const struct config *cfg, const char *host)
+{
+    uint32_t m = 0;
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if ((l->v[i]->kind == LINK_RELAY && !registry_is_hub_host(host)) ||
+            (l->v[i]->kind == LINK_RELAY_MAP && !relay_maps(cfg, host)))
+            m |= 1u << i;
+    return m;
+}
+
+int links_check_hosts(const struct links *l, const struct config *cfg, char *err,
+                      size_t errlen)
+{
+    uint32_t all = l->n >= 32 ? 0xffffffffu : (1u << l->n) - 1;
+    size_t i;
+
+    if (l->n == 0)
+        return 0;
+    for (i = 0; i < cfg->intercept_hosts.n; i++) {
+        const char *h = cfg->intercept_hosts.v[i];
+
+        /* Docker Hub's blob CDN is reached by following redirects, which
+         * relays map; a client does not ask for it itself */
+        if (!registry_of_host(h) && registry_is_hub_host(h))
+            continue;
+        if ((links_unable(l, cfg, h) & all) != all)
+            continue;
+        snprintf(err, errlen,
+                 "no link can carry %s: a relay:https://HOST link relays Docker "
+                 "Hub only and a relay map only the hosts of [relay]; add \"%s = "
+                 "https://YOUR-RELAY\" under [relay] with via = relay, or a socks5://, http:// "
+                 "or direct link to via",
+                 h, h);
+        return -1;
+    }
     return 0;
 }
 

@@ -35,6 +35,19 @@ void links_free(struct links *l);
 /* 1 when a relay (a link whose TLS ends at a third party) is among them. */
 int links_have_relay(const struct links *l);
 
+/* The links that cannot carry a request for the intercepted host, as a
+ * bitmask like links_pick's tried: a relay:https://HOST link relays Docker
+ * Hub only (registry_is_hub_host), a relay map only the hosts of [relay].
+ * Sending another registry's request there would fetch Docker Hub's image
+ * of the same name, and hand it that registry's credentials. */
+uint32_t links_unable(const struct links *l, const struct config *cfg, const char *host);
+
+/* Refuses a configuration where some intercepted host has no link in via
+ * that can carry it (links_unable). Returns 0, or -1 with a message that
+ * names the host and the fix in err. */
+int links_check_hosts(const struct links *l, const struct config *cfg, char *err,
+                      size_t errlen);
+
 /* The first awake link; if all rest, the one that wakes first. tried is a
  * bitmask of links this request already used; returns -1 when all were
  * tried. */

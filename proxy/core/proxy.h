@@ -15,6 +15,7 @@ struct dns;
 struct conn;
 struct pool;
 struct metrics;
+struct metrics_recent;
 struct admin;
 struct tls_sessions;
 struct upstream_opener;
@@ -35,10 +36,12 @@ struct proxy {
     int pipes[64][2];           /* idle pipes for splice(), reused by tunnels */
     int npipes;
     struct timer idle_timer;    /* armed when the last connection closes */          /* idle upstream connections */
-    struct metrics *metrics;    /* shared by all workers (locked inside) */
+    struct metrics *metrics;    /* this loop's own counters: only this loop
+                                 * updates them, the admin endpoint sums every
+                                 * peer's table when scraped (metrics.h) */
+    struct metrics_recent *recent; /* recent requests, shared by all workers
+                                    * (locked inside) */
     struct proxy **peers;       /* every worker's proxy, read-only */
-    struct links_health *health; /* link health, shared by all workers */
-    struct tls_sessions *sessions; /* TLS sessions toward origins, shared */
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;

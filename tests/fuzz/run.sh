@@ -36,11 +36,12 @@ targets=${FUZZ_TARGETS:-$ALL_TARGETS}
 # Sources each target links, besides its own fuzz_<target>.c.
 srcs_of() {
     case $1 in
-        http1_request)  echo mitm/http/http1.c mitm/http/hdr.c base/uri.c base/buf.c ;;
-        http1_response) echo mitm/http/http1.c mitm/http/hdr.c base/buf.c ;;
+        http1_request)  echo mitm/http/http1.c mitm/http/hdr.c base/uri.c base/buf.c base/json.c ;;
+        http1_response) echo mitm/http/http1.c mitm/http/hdr.c base/buf.c base/json.c ;;
         connect_target) echo base/addr.c base/uri.c proxy/core/link.c ;;
         socks5_reply)   echo proxy/up/socks5.c base/buf.c ;;
         config)         echo proxy/core/config.c proxy/core/config_value.c proxy/core/config_secret.c \
+                             proxy/core/config_creds.c proxy/core/registry.c proxy/core/links.c \
                              base/addr.c proxy/core/link.c base/uri.c ;;
         *) return 1 ;;
     esac
@@ -61,7 +62,7 @@ fi
 
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 CFLAGS_F="-g -O1 $SAN -D_DEFAULT_SOURCE -D_GNU_SOURCE -I. -I$LLHTTP_INC"
-PKG=$(pkg-config --cflags --libs openssl libcares inih 2>/dev/null)
+PKG=$(pkg-config --cflags --libs openssl libcares inih jansson 2>/dev/null)
 mkdir -p "$out/llhttp" "$out/logs"
 
 # llhttp once, instrumented (coverage guides the fuzzer through its states),

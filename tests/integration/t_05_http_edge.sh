@@ -43,7 +43,13 @@
 #       config (unknown key; ca_file missing) logs "reload refused" once
 #       and changes nothing; a good one logs "reloaded" once and 20 new
 #       connections all obey it (the allow list); a reload that keeps the
-#       CA keeps the leaf (same serial after).
+#       CA keeps the leaf (same serial after);
+#   23. a blob redirect to a loopback service (origin.test is 127.0.0.1
+#       here): 502 naming the refusal, and the service is never asked;
+#   24. [log] format = json (a third hubgate): a request path with '"' and
+#       '\' (plain and intercepted), then every line hubgate wrote, from
+#       start to exit, is one JSON object (python3's json.loads), access
+#       events carry the path as sent.
 # Nothing time-based is pass/fail except "answered within 5 s". All cases
 # run; the test fails if any did, printing the tails of hubgate's and the
 # origin's logs. Everything (namespace, processes, files) goes at exit.
@@ -53,6 +59,8 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 edge=$top/tests/integration/edge
+# shellcheck source=wait.sh
+. "$top/tests/integration/wait.sh"
 HUBGATE=${HUBGATE:-$top/hubgate}
 PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
@@ -83,7 +91,7 @@ cleanup() {
     set +e
     trap - EXIT INT TERM HUP
     if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
-        for f in hubgate origin hubgate-deny; do
+        for f in hubgate origin hubgate-deny hubgate-json; do
             [ -s "$tmp/$f.log" ] || continue
             echo "---- $f.log (last 40 lines)"
             tail -n 40 "$tmp/$f.log"
@@ -488,6 +496,20 @@ case_protocol() {
     client http10 tunnel
     client trailing-dot origin.test.:443
     client trailing-dot ORIGIN.Test.:443
+    case_redirect_target
+}
+
+case_redirect_target() {
+    local out code
+    out=$(nsx "${C[@]}" -w '\n%{http_code}' \
+        "$O/v2/lib/x/blobs/sha256:$(printf '%064d' 7)" 2>&1) || true
+    code=${out##*$'\n'}
+    if [ "$code" = 502 ] && grep -q 'refused the redirect target origin.test: loopback' <<<"$out" &&
+       ! grep -q 'GET /secret' "$tmp/origin.log"; then
+        good "blob redirect to a loopback service: 502 naming the refusal, the service never asked"
+    else
+        bad "blob redirect to a loopback service: $code $(head -c 300 <<<"$out"); origin saw: $(grep -c 'GET /secret' "$tmp/origin.log") GET /secret"
+    fi
 }
 
 # 16. a client outside [proxy] allow
@@ -520,25 +542,116 @@ case_trailers() {
     check_alive trailer-split-request
 }
 
+# 24. [log] format = json: every line is one JSON object, whatever the path
+case_json_log() {
+    local out req conf=$tmp/hubgate-json.ini
+    hubgate_conf "$conf" 3148 "$tmp/ca" "127.0.0.0/8"
+    printf '[log]\nformat = json\n' >>"$conf"
+    out=$(nsx "$HUBGATE" -t -c "$conf" 2>&1) || { bad "json log: hubgate -t: $out"; return; }
+    : >"$tmp/hubgate-json.log"
+    start hubgate-json "$HUBGATE" -c "$conf"
+    wait_port 3148 hubgate-json
+    # shellcheck disable=SC2016  # python, not shell
+    req=$(nsx "$PY" -c '
+import socket, ssl, sys
+path = b"/json-log/q\"x\\y/"
+def head(s):
+    got = b""
+    while b"\r\n\r\n" not in got:
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+    return got.split(b"\r\n")[0].decode()
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"GET http://origin.test" + path + b" HTTP/1.1\r\nHost: origin.test\r\n"
+          b"Connection: close\r\n\r\n")
+print("plain", head(s))
+s.close()
+# control and non-UTF-8 bytes: refused or not, the log stays JSON
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"GET http://origin.test/json-raw/\x01\xff\xc3( HTTP/1.1\r\nHost: origin.test\r\n"
+          b"Connection: close\r\n\r\n")
+print("raw", head(s))
+s.close()
+s = socket.create_connection(("127.0.0.1", 3148), timeout=10)
+s.sendall(b"CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n")
+print("connect", head(s))
+t = ssl.create_default_context(cafile=sys.argv[1]).wrap_socket(s, server_hostname="origin.test")
+t.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n")
+print("intercepted", head(t))
+t.close()' "$hgca" 2>&1) || { bad "json log: the requests failed: $req"; stop hubgate-json; return; }
+    # Whatever was answered (400 for the raw bytes, or 404): the exit lines
+    # too must be JSON, so stop hubgate (and wait for it) first.
+    stop hubgate-json
+    # shellcheck disable=SC2016
+    out=$("$PY" -c '
+import json, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+if lines[-1] != b"":
+    sys.exit("the log does not end with a newline")
+n, paths = 0, []
+for i, l in enumerate(lines[:-1], 1):
+    try:
+        d = json.loads(l)
+    except ValueError as e:
+        sys.exit("line %d is not JSON (%s): %r" % (i, e, l))
+    if not isinstance(d, dict) or not d.get("time") or d.get("level") not in ("debug", "info", "warn", "error"):
+        sys.exit("line %d has no time or level: %r" % (i, l))
+    if d.get("event") == "access":
+        paths.append(d["path"])
+        if not isinstance(d.get("status"), int) or not isinstance(d.get("bytes"), int):
+            sys.exit("line %d: status or bytes not a number: %r" % (i, l))
+    elif not isinstance(d.get("msg"), str):
+        sys.exit("line %d: neither an access event nor a msg: %r" % (i, l))
+    n += 1
+want = "/json-log/q\"x\\y/"
+hits = [p for p in paths if p.startswith(want)]
+if len(hits) != 2:
+    sys.exit("want 2 access events with a path starting %r, got paths %r" % (want, paths))
+print("%d lines, %d access events" % (n, len(paths)))' "$tmp/hubgate-json.log" 2>&1) \
+        || { bad "json log: $out (answers: $(tr '\n' ' ' <<<"$req"))"; return; }
+    good "[log] format = json: $out, all valid JSON; paths with '\"' and '\\' intact"
+}
+
 # 16. SIGHUP: new connections get the new config, a download in flight goes
 #     on (and, being long, logs its progress)
+# reload_hup ALLOW: rewrites hubgate.ini with allow = ALLOW, sends SIGHUP,
+# and waits for worker 0's "reloaded" line (the other workers reload on
+# the same signal).
+reload_hup() {
+    local n
+    n=$(log_count "$tmp/hubgate.log" 'reloaded: new connections use')
+    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "$1"
+    kill -HUP "${pids[hubgate]}"
+    wait_for 10 log_grows "$tmp/hubgate.log" 'reloaded: new connections use' "$n" \
+        || bad "reload: no 'reloaded' line within 10 s of SIGHUP (allow = $1)"
+}
+# new_code: sets code to the status a new connection gets for $O/hello.
+new_code() {
+    code=$(nsx "${C[@]}" -o /dev/null -w '%{http_code}' "$O/hello" 2>/dev/null) || true
+}
+code_is_200() { new_code; [ "$code" = 200 ]; }
+code_not_200() { new_code; [ "$code" != 200 ]; }
+
 case_reload() {
-    local got code dl
+    local got code refused dl
     # slow enough (about 14 s) for one progress line (every 10 s over 100 MB)
     nsx "${C[@]}" --max-time 60 --limit-rate 15M "$O/file/big.bin" -o "$tmp/reload.out" &
     dl=$!
-    sleep 1
-    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "10.0.0.0/8"
-    kill -HUP "${pids[hubgate]}"
-    sleep 0.5
-    code=$(nsx "${C[@]}" -o /dev/null -w '%{http_code}' "$O/hello" 2>/dev/null) || true
+    # the SIGHUP must come while the download is in flight
+    wait_for 10 test -s "$tmp/reload.out" || bad "reload: the download did not start within 10 s"
+    reload_hup "10.0.0.0/8"
+    # whichever worker takes it, a new connection is refused once that
+    # worker too has reloaded (at once, or a moment after worker 0)
+    wait_for 10 code_not_200
+    refused=$code
     wait "$dl" || { bad "reload: the download in flight failed"; }
     got=$(sha256sum <"$tmp/reload.out" | cut -d' ' -f1)
-    hubgate_conf "$tmp/hubgate.ini" 3128 "$tmp/ca" "127.0.0.0/8"
-    kill -HUP "${pids[hubgate]}"
-    sleep 0.5
+    reload_hup "127.0.0.0/8"
+    wait_for 10 code_is_200 || bad "reload: allow restored, new connections still get '$code' 10 s later"
     body_is "reload: 200 MB download across SIGHUP" "$big_sha" "$got" || return
-    [ "$code" != 200 ] || { bad "reload: a new connection still got 200 after allow changed"; return; }
+    [ "$refused" != 200 ] || { bad "reload: new connections still got 200 10 s after allow changed"; return; }
     grep -q 'refused: not in \[proxy\] allow' "$tmp/hubgate.log" \
         || { bad "reload: no refusal logged for the new connection"; return; }
     good "SIGHUP: the download in flight finished intact, a new connection was refused by the new allow list"
@@ -630,7 +743,7 @@ case_gen() {
 }
 
 for c in ${HG_CASES:-keepalive bodies no_body expect range big noclen cut unreachable 421 tls plain \
-                    raw protocol 403 trailers reload gen}; do
+                    raw protocol 403 json_log trailers reload gen}; do
     "case_$c"
     check_alive "$c"
 done

@@ -221,8 +221,11 @@ t=$(date +%s%N)
 code=$(hgl_via_hubgate_code https://registry-1.docker.io/v2/)
 ms=$(( ($(date +%s%N) - t) / 1000000 ))
 asked=$(grep -F "$HGL_PROXY_IP" "$HG_LOGS/dns-spy.queries" | sort -u | tr '\n' ',' || true)
-if [ "$code" != 401 ] || [ -n "$asked" ] || [ "$ms" -gt 3000 ]; then
-    check_fail "IP-literal proxy socks5://$HGL_PROXY_IP:$HGL_MICROSOCKS_PORT: got '$code' in ${ms} ms, DNS asked for [$asked] (want 401 at once, no DNS query for an address)"
+# What shows a lookup is the spy's log, not the time: the spy answers at
+# once, so a query would cost nothing measurable (curl's --max-time bounds
+# the request).
+if [ "$code" != 401 ] || [ -n "$asked" ]; then
+    check_fail "IP-literal proxy socks5://$HGL_PROXY_IP:$HGL_MICROSOCKS_PORT: got '$code' in ${ms} ms, DNS asked for [$asked] (want 401, no DNS query for an address)"
 else
     hg_log "IP-literal proxy: 401 in ${ms} ms, no DNS query"
 fi

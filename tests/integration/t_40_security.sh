@@ -58,6 +58,8 @@ want() { [ -z "${SEC_CASES:-}" ] || [[ " $SEC_CASES " == *" $1 "* ]]; }
 
 PROXY=http://127.0.0.1:3128
 LANPROXY=http://$A_IP:3128
+# what hubgate logs once a SIGHUP is dealt with, either way
+RELOAD_DONE='reload refused|reloaded: new connections'
 
 # connect_status NS PORT TARGET [SRC]: status line of a CONNECT answer, and
 # the first line the tunnel brings (the banner), space-joined.
@@ -252,11 +254,13 @@ fi
 
 # -------------------------------------------------------------- slowloris
 if want slowloris; then
-    client "$NS_A" trickle 127.0.0.1 3128 --every 0.25 --max 10 \
+    rm -f "$TMP/trickle.ready"
+    client "$NS_A" trickle 127.0.0.1 3128 --every 0.25 --max 10 --ready "$TMP/trickle.ready" \
         --data 'GET http://origin.test/slow HTTP/1.1\r\nHost: origin.test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' \
         >"$TMP/trickle.json" &
     tpid=$!
-    sleep 1
+    # the good request goes while the slow head is being sent
+    wait_for 10 test -s "$TMP/trickle.ready" || bad "slowloris: the trickling client sent nothing in 10 s"
     t=$(pcurl "$NS_A" -o /dev/null -w '%{http_code} %{time_total}' -x "$PROXY" http://origin.test/during-slowloris)
     wait "$tpid"
     tr=$(cat "$TMP/trickle.json")
@@ -316,8 +320,9 @@ if want ca; then
     cp "$TMP/main.ini" "$TMP/main.ini.keep"
     sed -i "s|^hosts = .*|hosts = $HUB_HOSTS evil.example|" "$TMP/main.ini"
     n0=$(wc -l <"$TMP/main.log")
+    nr=$(log_count "$TMP/main.log" "$RELOAD_DONE")
     kill -HUP "$MAIN_PID"
-    sleep 1
+    wait_for 10 log_grows "$TMP/main.log" "$RELOAD_DONE" "$nr"
     newlog=$(tail -n +"$((n0 + 1))" "$TMP/main.log")
     body=$(pcurl "$NS_A" -x "$PROXY" --cacert "$CA/ca.crt" https://registry-1.docker.io/v2/)
     if alive main && [ "$body" = "{}" ] && grep -q 'refused.*ca-new --force' <<<"$newlog"; then
@@ -379,8 +384,11 @@ if want secrets; then
     cp "$TMP/main.ini" "$TMP/main.ini.keep"
     sed -i 's|^via = .*|via = socks5://u:SECRET4@127.0.0.1:99999, direct|' "$TMP/main.ini"
     out=$(timeout 10 ip netns exec "$NS_A" "$HUBGATE" -t -c "$TMP/main.ini" 2>&1)
+    nr=$(log_count "$TMP/main.log" "$RELOAD_DONE")
     kill -HUP "$MAIN_PID"
-    sleep 1
+    # the file must stay bad until hubgate has read it
+    wait_for 10 log_grows "$TMP/main.log" "$RELOAD_DONE" "$nr" \
+        || bad "SIGHUP with a bad link: no reload outcome logged within 10 s"
     cp "$TMP/main.ini.keep" "$TMP/main.ini"
     if grep -q SECRET4 <<<"$out"; then
         bad "hubgate -t shows a link password: $(grep SECRET4 <<<"$out" | head -n1)"
@@ -453,12 +461,18 @@ fi
 if want idle; then
     hg_conf "$TMP/idle.ini" 3131
     hg_up idle 3131 "$TMP/idle.ini"
+    IPID=$HG_PID
+    ifd0=$(fd_count "$IPID")
     rm -f "$TMP/idle.ready" "$TMP/idle.stop"
     client "$NS_A" hold 127.0.0.1 3131 300 --secs 30 --ready "$TMP/idle.ready" --stop "$TMP/idle.stop" \
         --data 'GET http://origin.test/idle HTTP/1.1\r\nHost: origin.test\r\n' >"$TMP/idle.json" &
     hpid=$!
-    for ((i = 0; i < 100; i++)); do [ -s "$TMP/idle.ready" ] && break; sleep 0.1; done
-    sleep 0.5
+    wait_for 10 test -s "$TMP/idle.ready"
+    # the good request must meet the idle clients inside hubgate, not in
+    # its accept queue: wait until it holds their sockets
+    read -r held _ <"$TMP/idle.ready" 2>/dev/null || held=0
+    wait_for 10 fds_at_least "$IPID" $((ifd0 + held)) \
+        || bad "idle: hubgate holds $(fd_count "$IPID") descriptors 10 s after $held clients connected (start $ifd0)"
     t=$(pcurl "$NS_A" -o /dev/null -w '%{http_code} %{time_total}' -x http://127.0.0.1:3131 http://origin.test/good)
     touch "$TMP/idle.stop"
     wait "$hpid"
@@ -474,12 +488,16 @@ fi
 if want maxconn; then
     hg_conf "$TMP/maxc.ini" 3132 "[proxy]" "max_connections = 50"
     hg_up maxc 3132 "$TMP/maxc.ini"
+    MPID=$HG_PID
+    mfd0=$(fd_count "$MPID")
     rm -f "$TMP/maxc.ready" "$TMP/maxc.stop"
     client "$NS_A" hold 127.0.0.1 3132 50 --secs 20 --ready "$TMP/maxc.ready" --stop "$TMP/maxc.stop" \
         >"$TMP/maxc.json" &
     hpid=$!
-    for ((i = 0; i < 100; i++)); do [ -s "$TMP/maxc.ready" ] && break; sleep 0.1; done
-    sleep 0.5
+    wait_for 10 test -s "$TMP/maxc.ready"
+    # connection 51 must come after hubgate took (and counted) the 50
+    wait_for 10 fds_at_least "$MPID" $((mfd0 + 50)) \
+        || bad "maxconn: hubgate holds $(fd_count "$MPID") descriptors 10 s after 50 clients connected (start $mfd0)"
     out=$(client "$NS_A" send 127.0.0.1 3132 --wait 3 \
         --data 'GET http://origin.test/51 HTTP/1.1\r\nHost: origin.test\r\n\r\n')
     touch "$TMP/maxc.stop"
@@ -505,14 +523,16 @@ if want emfile; then
     lim=$(awk '/^Max open files/ {print $4}' "/proc/$FPID/limits")
     # warm up: the upstream pool then holds its idle connection to origin.test
     pcurl "$NS_A" -o /dev/null -x http://127.0.0.1:3133 http://origin.test/warm-up
-    sleep 0.2
+    wait_for 10 no_client_sock "$FPID" 3133
     fd0=$(fd_count "$FPID")
     rm -f "$TMP/fds.ready" "$TMP/fds.stop"
     client "$NS_A" hold 127.0.0.1 3133 120 --secs 30 --ready "$TMP/fds.ready" --stop "$TMP/fds.stop" \
         --data 'GET http://origin.test/fd HTTP/1.1\r\nHost: origin.test\r\n' >"$TMP/fds.json" &
     hpid=$!
-    for ((i = 0; i < 100; i++)); do [ -s "$TMP/fds.ready" ] && break; sleep 0.1; done
-    sleep 1
+    wait_for 10 test -s "$TMP/fds.ready"
+    # measure once hubgate is out of descriptors (it says so), not after a
+    # guess of how long that takes
+    wait_for 10 grep -q 'pausing accepts' "$TMP/fds.log"
     c0=$(cpu_ticks "$FPID")
     sleep 3
     c1=$(cpu_ticks "$FPID")

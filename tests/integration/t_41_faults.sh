@@ -81,7 +81,8 @@ after() {
 
 FD_REST=$(fd_count "$PID")
 serving || { echo "FAIL: the fault-free requests do not work"; exit 1; }
-sleep 0.3
+# the baseline: the warm-up's pooled upstream connections, no client socket
+wait_for 10 no_client_sock "$PID" 3128
 FD0=$(fd_count "$PID")
 sec_log "hubgate pid $PID, $FD_REST descriptors at rest, $FD0 after warm-up"
 

@@ -10,6 +10,16 @@
 #   4. a foreign http-proxy.conf with other settings is kept (ours goes to
 #      hubgate-proxy.conf, its NO_PROXY merged); one with another
 #      HTTPS_PROXY makes the script stop with nothing changed;
+#   4b. Kubernetes nodes: --containerd on a kubeadm-style tree (containerd
+#      unit, kubelet.conf, static pod manifests) puts the cluster's names,
+#      CIDRs, API server and node addresses in containerd's NO_PROXY (golden),
+#      skips docker; --k3s on a tree with k3s.service and a k3s.service.env
+#      holding other lines: --dry-run writes nothing, the CONTAINERD_* block
+#      (golden) keeps the other lines and mode 0600, a rerun changes nothing,
+#      --undo restores the file byte for byte (also without a final newline);
+#      a different proxy there is refused naming the file; an agent is found
+#      by k3s-agent.service.env (K3S_URL's host in NO_PROXY). Nothing is
+#      started: crictl and k3s are not Debian packages;
 #   5. fleet mode, in a network namespace where a python3 http.server on
 #      192.0.2.10:3129 serves the gateway's ca.crt (with a second
 #      certificate appended): a wrong --ca-sha256 is refused with nothing
@@ -307,6 +317,167 @@ cmp -s "$T/snap.fa" "$T/snap.f4" || fail "--undo after the foreign case left cha
 rm -rf "$R/etc/systemd"
 log "foreign drop-in with other settings: kept byte for byte, ours in hubgate-proxy.conf (NO_PROXY merged); undo removes only ours"
 
+# ------------------------------------------------------------------ 4b. Kubernetes nodes
+
+# node_ips_csv: this host's addresses as setup-docker.sh adds them to a
+# Kubernetes node's NO_PROXY (hostname -I, without link-local ones).
+node_ips_csv() {
+    local a out=""
+    for a in $(hostname -I 2>/dev/null || true); do
+        case $a in fe80:*|169.254.*) ;; *) out=$out,$a ;; esac
+    done
+    printf '%s\n' "${out#,}"
+}
+IPS=$(node_ips_csv)
+[ -n "$IPS" ] || fail "hostname -I shows no address: the Kubernetes goldens need one"
+subst_add ",$IPS," ",@NODE_IPS@,"
+subst_add "NO_PROXY=$HOSTS,.svc," "NO_PROXY=@NO_PROXY@,.svc,"
+
+# kroot DIR: a tree with its own hubgate config (CA inside) for a node.
+kroot() {
+    mkdir -p "$1/etc/hubgate" "$1/etc/systemd/system"
+    printf '[proxy]\nlisten = 127.0.0.1:3128\n[intercept]\nregistries = docker.io registry.k8s.io\n[ca]\ndir = %s/var/lib/hubgate\n' \
+        "$1" >"$1/etc/hubgate/hubgate.ini"
+    subst_add "$1" "@ROOT@"
+}
+
+# kubeadm style: containerd.service (no docker), kubelet's config, the
+# control plane's static pod manifests.
+KR=$T/kubeadm
+kroot "$KR"
+mkdir -p "$KR/lib/systemd/system" "$KR/etc/kubernetes/manifests" "$KR/var/lib/kubelet"
+printf '[Service]\nExecStart=/usr/bin/containerd\n' >"$KR/lib/systemd/system/containerd.service"
+printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0t\n    server: https://k8s-api.example:6443\n  name: kubernetes\n' \
+    >"$KR/etc/kubernetes/kubelet.conf"
+printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\n' \
+    >"$KR/var/lib/kubelet/config.yaml"
+printf 'spec:\n  containers:\n  - command:\n    - kube-apiserver\n    - --service-cluster-ip-range=10.96.0.0/12\n' \
+    >"$KR/etc/kubernetes/manifests/kube-apiserver.yaml"
+printf 'spec:\n  containers:\n  - command:\n    - kube-controller-manager\n    - --cluster-cidr=10.244.0.0/16\n' \
+    >"$KR/etc/kubernetes/manifests/kube-controller-manager.yaml"
+KUBEADM=(--root "$KR" --config "$KR/etc/hubgate/hubgate.ini" --hubgate "$HUBGATE" --containerd --no-proxy registry.lan)
+snapshot "$KR" >"$T/snap.k0"
+setup "${KUBEADM[@]}" --dry-run
+[ "$RC" = 0 ] || fail "kubeadm --dry-run exited $RC: $(cat "$T/err")"
+snapshot "$KR" >"$T/snap.k1"
+cmp -s "$T/snap.k0" "$T/snap.k1" || fail "kubeadm --dry-run changed the tree"
+setup "${KUBEADM[@]}"
+[ "$RC" = 0 ] || fail "kubeadm --containerd exited $RC: $(cat "$T/err")"
+subst_add "$(fp_hex "$KR/var/lib/hubgate/ca.crt")" "@CA_SHA256@"
+drop_chown <"$T/out" >"$T/out.n"
+golden kubeadm-run1.out "$T/out.n"
+golden kubeadm-containerd-http-proxy.conf "$KR/etc/systemd/system/containerd.service.d/http-proxy.conf"
+[ ! -e "$KR/etc/systemd/system/docker.service.d" ] || fail "kubeadm node without docker.service got a docker drop-in"
+snapshot "$KR" >"$T/snap.k2"
+setup "${KUBEADM[@]}"
+snapshot "$KR" >"$T/snap.k3"
+{ [ "$RC" = 0 ] && cmp -s "$T/snap.k2" "$T/snap.k3"; } || fail "kubeadm second run changed the tree: $(cat "$T/out")"
+grep -q 'nothing to do: no restart needed' "$T/out" || fail "kubeadm second run would restart: $(cat "$T/out")"
+setup "${KUBEADM[@]}" --undo
+[ "$RC" = 0 ] || fail "kubeadm --undo exited $RC"
+grep -qx '   would run: systemctl restart containerd.service' "$T/out" || fail "kubeadm --undo does not restart containerd"
+snapshot "$KR" >"$T/snap.k4"
+{ cat "$T/snap.k0"
+  grep -E ' \./var/lib/hubgate($|/ca\.(crt|key) )' "$T/snap.k2"
+} | sort -k3 >"$T/snap.kwant"
+diff -u "$T/snap.kwant" "$T/snap.k4" >"$T/diff.k" || { head -n 30 "$T/diff.k" >&2; fail "kubeadm --undo did not restore the tree"; }
+log "kubeadm node: containerd's NO_PROXY has .svc, .cluster.local, both CIDRs, the API server, the node's addresses and --no-proxy; docker skipped; rerun no-op; undo restores"
+
+# k3s server: k3s.service with a --cluster-cidr flag, a config.yaml with
+# service-cidr, and an env file holding other lines (mode 0600).
+K3=$T/k3s
+kroot "$K3"
+mkdir -p "$K3/etc/rancher/k3s"
+ENVF=$K3/etc/systemd/system/k3s.service.env
+# As k3s's install.sh writes it (INSTALL_K3S_EXEC="--cluster-cidr=...").
+cat >"$K3/etc/systemd/system/k3s.service" <<'UNIT'
+[Service]
+EnvironmentFile=-/etc/default/%N
+EnvironmentFile=-/etc/sysconfig/%N
+EnvironmentFile=-/etc/systemd/system/k3s.service.env
+ExecStart=/usr/local/bin/k3s \
+    server \
+	'--cluster-cidr=10.52.0.0/16' \
+
+UNIT
+printf 'write-kubeconfig-mode: "0644"\nservice-cidr: "10.53.0.0/16"\n' >"$K3/etc/rancher/k3s/config.yaml"
+printf 'K3S_TOKEN=K10t50::server:secret\nK3S_NODE_NAME=node1\nNO_PROXY=.corp.example\n' >"$ENVF"
+chmod 0600 "$ENVF"
+cp -p "$ENVF" "$T/k3s.env.orig"
+K3SARGS=(--root "$K3" --config "$K3/etc/hubgate/hubgate.ini" --hubgate "$HUBGATE" --k3s)
+snapshot "$K3" >"$T/snap.s0"
+setup "${K3SARGS[@]}" --dry-run
+[ "$RC" = 0 ] || fail "--k3s --dry-run exited $RC: $(cat "$T/err")"
+snapshot "$K3" >"$T/snap.s1"
+cmp -s "$T/snap.s0" "$T/snap.s1" || fail "--k3s --dry-run changed the tree: $(diff "$T/snap.s0" "$T/snap.s1" | head)"
+grep -q "would edit: $ENVF" "$T/out" || fail "--k3s --dry-run does not say it would edit $ENVF: $(cat "$T/out")"
+setup "${K3SARGS[@]}"
+[ "$RC" = 0 ] || fail "--k3s exited $RC: $(cat "$T/err")"
+subst_add "$(fp_hex "$K3/var/lib/hubgate/ca.crt")" "@CA_SHA256@"
+drop_chown <"$T/out" >"$T/out.n"
+golden k3s-run1.out "$T/out.n"
+golden k3s.service.env "$ENVF"
+sed -E 's/ [0-9a-f]{64} / @SHA256@ /; s/ [0-9a-f]{64} / @SHA256@ /' "$K3/var/lib/hubgate/setup-docker.state" >"$T/state.n"
+golden k3s.state "$T/state.n"
+grep -qF K10t50 "$T/out" && fail "--k3s printed the env file's K3S_TOKEN"
+[ "$(head -n 3 "$ENVF")" = "$(cat "$T/k3s.env.orig")" ] || fail "--k3s did not keep the env file's other lines first"
+[ "$(stat -c %a "$ENVF")" = 600 ] || fail "--k3s changed the env file's mode to $(stat -c %a "$ENVF")"
+snapshot "$K3" >"$T/snap.s2"
+setup "${K3SARGS[@]}"
+[ "$RC" = 0 ] || fail "--k3s second run exited $RC: $(cat "$T/err")"
+snapshot "$K3" >"$T/snap.s3"
+cmp -s "$T/snap.s2" "$T/snap.s3" || fail "--k3s second run changed the tree: $(diff "$T/snap.s2" "$T/snap.s3" | head)"
+grep -q "nothing to do: $ENVF is up to date" "$T/out" || fail "--k3s second run: no 'nothing to do' for the env file"
+grep -q 'would run: systemctl' "$T/out" && fail "--k3s second run would restart: $(cat "$T/out")"
+golden k3s-run2.out "$T/out"
+setup "${K3SARGS[@]}" --undo
+[ "$RC" = 0 ] || fail "--k3s --undo exited $RC: $(cat "$T/err")"
+golden k3s-undo.out "$T/out"
+cmp -s "$T/k3s.env.orig" "$ENVF" || fail "--undo did not restore k3s.service.env byte for byte: $(diff "$T/k3s.env.orig" "$ENVF")"
+[ "$(stat -c %a "$ENVF")" = 600 ] || fail "--undo changed the env file's mode"
+snapshot "$K3" >"$T/snap.s4"
+{ cat "$T/snap.s0"
+  grep -E ' \./var($|/lib$|/lib/hubgate$|/lib/hubgate/ca\.(crt|key) )' "$T/snap.s2"
+} | sort -k3 >"$T/snap.swant"
+diff -u "$T/snap.swant" "$T/snap.s4" >"$T/diff.s" || { head -n 30 "$T/diff.s" >&2; fail "--k3s --undo did not restore the tree"; }
+log "k3s server: CONTAINERD_* block in k3s.service.env (other lines and mode 0600 kept, token not printed); rerun no-op; undo restores the file byte for byte"
+
+# An env file whose last line has no newline comes back the same.
+printf 'K3S_TOKEN=K10t50::server:secret' >"$ENVF"
+cp -p "$ENVF" "$T/k3s.env.orig"
+setup "${K3SARGS[@]}"
+[ "$RC" = 0 ] || fail "--k3s on an env file without a final newline exited $RC: $(cat "$T/err")"
+setup "${K3SARGS[@]}" --undo
+cmp -s "$T/k3s.env.orig" "$ENVF" || fail "--undo did not restore an env file without a final newline"
+log "k3s: an env file without a final newline is restored byte for byte"
+
+# A different proxy in the env file: refused, naming the file.
+printf 'K3S_TOKEN=K10t50::server:secret\nHTTPS_PROXY=http://corp.example:8080\n' >"$ENVF"
+snapshot "$K3" >"$T/snap.s5"
+setup "${K3SARGS[@]}"
+[ "$RC" != 0 ] || fail "--k3s accepted a different HTTPS_PROXY in the env file"
+grep -q "$ENVF sets HTTPS_PROXY=http://corp.example:8080 for k3s" "$T/err" \
+    || fail "no clear message about the env file's proxy: $(cat "$T/err")"
+snapshot "$K3" >"$T/snap.s6"
+cmp -s "$T/snap.s5" "$T/snap.s6" || fail "the refused --k3s run changed the tree"
+log "k3s: a different proxy in the env file refused, nothing changed: $(head -n 1 "$T/err")"
+
+# Agent: found by its env file; K3S_URL's host goes to NO_PROXY. Both
+# server and agent present: --k3s alone is refused.
+rm -f "$ENVF" "$K3/etc/systemd/system/k3s.service"
+printf 'K3S_URL=https://k3s-server.example:6443\nK3S_TOKEN=x\n' >"$K3/etc/systemd/system/k3s-agent.service.env"
+setup "${K3SARGS[@]}" --dry-run
+[ "$RC" = 0 ] || fail "--k3s (agent) --dry-run exited $RC: $(cat "$T/err")"
+grep -q '^== \[3/4\] k3s-agent.service (k3s agent)' "$T/out" || fail "--k3s did not find the agent: $(cat "$T/out")"
+grep -q '^     | CONTAINERD_NO_PROXY=.*,k3s-server\.example,' "$T/out" || fail "agent: K3S_URL's host not in NO_PROXY: $(cat "$T/out")"
+grep -qx '   would run: systemctl restart k3s-agent.service' "$T/out" || fail "agent: no restart of k3s-agent"
+touch "$K3/etc/systemd/system/k3s.service"
+setup "${K3SARGS[@]}" --dry-run
+{ [ "$RC" != 0 ] && grep -q 'say which with --k3s=server or --k3s=agent' "$T/err"; } || fail "--k3s with both units present: $(cat "$T/out" "$T/err")"
+setup "${K3SARGS[@]}" --k3s=agent --dry-run
+[ "$RC" = 0 ] || fail "--k3s=agent with both units present exited $RC: $(cat "$T/err")"
+log "k3s agent: found by k3s-agent.service.env, K3S_URL's host in NO_PROXY; both present: --k3s=server|agent needed"
+
 # ------------------------------------------------------------------ namespace
 
 for _ in 1 2 3 4 5 6 7 8; do
@@ -509,6 +680,11 @@ printf '%s\n' '#!/bin/sh' \
     'if [ "$1" = doctor ]; then' \
     "    echo \"hubgate \$*\" >>'$X/calls'" \
     '    if [ "${HG_STUB_DOCTOR:-}" = fail ]; then echo "FAIL stub check"; exit 1; fi' \
+    '    if [ "${HG_STUB_DOCTOR:-}" = nodockerd ]; then' \
+    '        echo "OK   stub check"' \
+    '        echo "FAIL dockerd uses hubgate as HTTPS_PROXY: dockerd is not running"' \
+    '        echo "     fix: systemctl start docker"; exit 1' \
+    '    fi' \
     '    echo "OK   stub check"; exit 0' \
     'fi' \
     "exec '$HUBGATE' \"\$@\"" >"$X/bin/hubgate"
@@ -522,6 +698,10 @@ printf '%s\n' 'set -eu' 'X=$1 SETUP=$2' 'shift 2' \
     'if [ -f /etc/default/docker ]; then mount --bind /dev/null /etc/default/docker; fi' \
     'mount --bind "$X/certs" /etc/ssl/certs' \
     'mount --bind "$X/local-certs" /usr/local/share/ca-certificates' \
+    '# A host without docker: the distribution units hidden (systemctl is a stub).' \
+    'if [ "${HG_NO_DOCKER_UNIT:-}" = 1 ]; then' \
+    '    for d in /lib/systemd/system /usr/lib/systemd/system; do [ ! -d "$d" ] || mount -t tmpfs tmpfs "$d"; done' \
+    'fi' \
     'PATH=$X/bin:$PATH; export PATH' \
     'rc=0' \
     'timeout 120 "$SETUP" --config "$X/hubgate.ini" --hubgate "$X/bin/hubgate" "$@" || rc=$?' \
@@ -570,6 +750,42 @@ grep -qx 'ns: /etc/ssl/certs/hubgate.pem absent' "$T/out" || fail "--undo left /
 [ -z "$(ls -A "$X/systemd")" ] || fail "--undo left files in /etc/systemd/system: $(ls -R "$X/systemd")"
 [ ! -e "$X/local-certs/hubgate.crt" ] || fail "--undo left hubgate.crt"
 log "without --root, --undo: update-ca-certificates --fresh, daemon-reload, restarts; files gone"
+
+# --k3s without --root, on a node without docker (the distribution's unit
+# files hidden in the namespace): the env file edited in place (mode
+# kept), k3s.service restarted, docker left alone; doctor's "dockerd is not
+# running" alone does not fail the script, another failure does; --undo
+# restores the env file and restarts k3s.
+printf '[Service]\nExecStart=/usr/local/bin/k3s server\n' >"$X/systemd/k3s.service"
+printf 'K3S_TOKEN=K10t50::server:secret\n' >"$X/systemd/k3s.service.env"
+chmod 0600 "$X/systemd/k3s.service.env"
+cp -p "$X/systemd/k3s.service.env" "$T/real-k3s.env.orig"
+export HG_NO_DOCKER_UNIT=1
+: >"$X/calls"
+export HG_STUB_DOCTOR=nodockerd
+real --k3s
+unset HG_STUB_DOCTOR
+[ "$RC" = 0 ] || fail "--k3s without --root (doctor: only dockerd not running) exited $RC: $(cat "$T/out" "$T/err")"
+grep -q "note: docker is not installed on this node: doctor's dockerd check does not apply here" "$T/out" \
+    || fail "--k3s without docker: no note about doctor's dockerd check: $(cat "$T/out")"
+grep -qx 'systemctl restart k3s.service' "$X/calls" || fail "--k3s did not restart k3s.service: $(cat "$X/calls")"
+grep -q 'docker\.service' "$X/calls" && fail "--k3s on a node without docker touched docker: $(cat "$X/calls")"
+[ ! -e "$X/systemd/docker.service.d" ] || fail "--k3s on a node without docker wrote a docker drop-in"
+grep -q '^CONTAINERD_HTTPS_PROXY=http://127.0.0.1:3128$' "$X/systemd/k3s.service.env" || fail "no CONTAINERD_HTTPS_PROXY in k3s.service.env"
+[ "$(stat -c %a "$X/systemd/k3s.service.env")" = 600 ] || fail "--k3s changed the env file's mode"
+export HG_STUB_DOCTOR=fail
+real --k3s
+unset HG_STUB_DOCTOR
+{ [ "$RC" != 0 ] && grep -q 'hubgate doctor found problems' "$T/err"; } \
+    || fail "on a node without docker, another doctor failure did not fail setup-docker.sh"
+: >"$X/calls"
+real --undo
+[ "$RC" = 0 ] || fail "--undo (k3s) without --root exited $RC: $(cat "$T/err")"
+grep -qx 'systemctl restart k3s.service' "$X/calls" || fail "--undo did not restart k3s.service: $(cat "$X/calls")"
+cmp -s "$T/real-k3s.env.orig" "$X/systemd/k3s.service.env" || fail "--undo without --root did not restore k3s.service.env"
+unset HG_NO_DOCKER_UNIT
+rm -f "$X/systemd/k3s.service" "$X/systemd/k3s.service.env"
+log "without --root, --k3s on a node without docker: env file edited and restored, k3s restarted, docker untouched; doctor's dockerd check alone let through"
 
 # ------------------------------------------------------------------ 8. install.sh
 

@@ -93,6 +93,28 @@ hg_client env HUBGATE_TRUST_BUNDLE="$HUBGATE_TRUST_BUNDLE" HUBGATE_DOCKERD_ENV_F
 grep -q $'\033\[32mOK' "$HG_LOGS/doctor-tty.log" || hg_fail "doctor: no green OK on a terminal: $(cat -v "$HG_LOGS/doctor-tty.log" | head -5)"
 hg_log "doctor: colour only on a terminal"
 
+# --- 1b. a registry added to the config, the CA made for the old list:
+# ca-new --check, the start and doctor all name it and the rotation (#12)
+sed 's|^hosts = \(.*\)|hosts = \1\nregistries = ghcr.io|' "$conf" >"$HG_TMP/ghcr.ini"
+rc=0
+out=$(hg_client "$HUBGATE" ca-new --check -c "$HG_TMP/ghcr.ini" 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -qF "does not permit ghcr.io; rotate it: hubgate ca-new --force -c $HG_TMP/ghcr.ini" <<<"$out" \
+    || hg_fail "ca-new --check with ghcr.io added: want exit 1 naming ghcr.io and the rotation, got $rc: $out"
+rc=0
+out=$(hg_client "$HUBGATE" ca-new --check -c "$conf" 2>&1) || rc=$?
+[ "$rc" = 0 ] || hg_fail "ca-new --check with the CA's own list: exit $rc: $out"
+rc=0
+out=$(hg_client timeout 10 "$HUBGATE" -c "$HG_TMP/ghcr.ini" 2>&1) || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "does not permit intercept host(s) ghcr.io.*hubgate-setup-docker" <<<"$out" \
+    || hg_fail "start with ghcr.io added: want refused naming ghcr.io and hubgate-setup-docker, got $rc: $out"
+doctor ghcr "$HG_TMP/ghcr.ini"
+grep -q '^FAIL CA permits every intercepted name: not ghcr.io' "$HG_LOGS/doctor-ghcr.log" &&
+    grep -A1 '^FAIL CA permits' "$HG_LOGS/doctor-ghcr.log" | grep -q 'fix: hubgate-setup-docker' &&
+    [ "$rc" = 1 ] || hg_fail "doctor with ghcr.io added: $(cat "$HG_LOGS/doctor-ghcr.log")"
+grep -q '^OK   CA permits every intercepted name (3)' "$HG_LOGS/doctor-all.log" \
+    || hg_fail "doctor (all): no 'CA permits every intercepted name' line"
+hg_log "a registry the CA was not made for: ca-new --check, the start and doctor name it and the rotation"
+
 # --- 2. every kind of link: a SOCKS5 server with credentials, a second
 # hubgate as HTTP proxy (tunnelling the Docker Hub names), a relay.
 cat >"$HG_TMP/socks5.py" <<'EOF'
@@ -172,7 +194,10 @@ grep -qF "fix: cp $ca_dir/ca.crt /usr/local/share/ca-certificates/hubgate.crt &&
     "$HG_LOGS/doctor-untrusted.log" || hg_fail "doctor (untrusted): wrong fix"
 
 mkdir -p "$HG_TMP/shortca"
+# constrained to the intercepted names, as hubgate's own: only its age is wrong
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 -subj /CN=short \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+    -addext "nameConstraints=critical,permitted;DNS:registry-1.docker.io,permitted;DNS:auth.docker.io,permitted;DNS:production.cloudflare.docker.com" \
     -keyout "$HG_TMP/shortca/ca.key" -out "$HG_TMP/shortca/ca.crt" 2>/dev/null
 chmod 0600 "$HG_TMP/shortca/ca.key"
 sed "s|^dir = .*|dir = $HG_TMP/shortca|" "$conf" >"$HG_TMP/short.ini"
@@ -205,7 +230,12 @@ if [ ! -d /run/systemd/system ]; then
     # shellcheck disable=SC2016  # $1.. are the inner shell's
     hg_client unshare -pf --mount-proc sh -c '
         env -i HTTPS_PROXY="http://$1" NO_PROXY=localhost "$2/dockerd" 60 &
-        sleep 0.2
+        d=$! i=0
+        # doctor looks for it in /proc: wait until env has become it
+        until [ "$(cat "/proc/$d/comm" 2>/dev/null)" = dockerd ] || [ "$i" -ge 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
         t=$3
         shift 3
         env -u HUBGATE_DOCKERD_ENV_FILE HUBGATE_TRUST_BUNDLE="$t" timeout 120 "$@"' sh \

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -50,6 +51,7 @@ struct flow_open {
     unsigned port;
     int tls;
     enum link_kind via;
+    unsigned flags;     /* UP_F_* the destination is checked with */
     int origin;         /* the test's end, -1 when it failed */
 };
 
@@ -86,13 +88,13 @@ static struct upstream *flow_open_fn(struct proxy *px, struct gen *gen, const st
     int sv[2];
 
     (void)gen;
-    (void)flags;
     assert_non_null(u);
     assert_true(W.nopens < FLOW_MAX_OPENS);
     o = &W.opens[W.nopens];
     snprintf(o->host, sizeof(o->host), "%s", host);
     o->port = port;
     o->tls = tls;
+    o->flags = flags;
     o->via = via ? via->kind : LINK_DIRECT;
     o->origin = -1;
     u->cb = cb;

@@ -35,8 +35,8 @@ static int setup(void **state)
     if (config_load_string(&f->cfg, "t.ini", ini, strlen(ini), err, sizeof(err)) != 0)
         fail_msg("config: %s", err);
     f->px.cfg = &f->cfg;
-    f->px.metrics = metrics_new();
-    assert_non_null(f->px.metrics);
+    f->px.recent = metrics_recent_new();
+    assert_non_null(f->px.recent);
     *state = f;
     return 0;
 }
@@ -45,7 +45,7 @@ static int teardown(void **state)
 {
     struct fixture *f = *state;
 
-    metrics_free(f->px.metrics);
+    metrics_recent_free(f->px.recent);
     config_free(&f->cfg);
     free(f);
     return 0;
@@ -101,8 +101,8 @@ static void test_page_escapes(void **state)
     struct fixture *f = *state;
     char *p;
 
-    metrics_recent(f->px.metrics, "GET registry-1.docker.io /v2/<script>alert('x')</script> 404");
-    metrics_recent(f->px.metrics, "GET auth.docker.io /token?a=1&b=\"2\" 200");
+    metrics_recent_add(f->px.recent, "GET registry-1.docker.io /v2/<script>alert('x')</script> 404");
+    metrics_recent_add(f->px.recent, "GET auth.docker.io /token?a=1&b=\"2\" 200");
     p = page(f, "<admin>");
     assert_null(strstr(p, "<script>"));
     assert_null(strstr(p, "<admin>"));

@@ -252,6 +252,24 @@ static void test_refuse_key_mode(void **state)
     ca_free(ca);
 }
 
+/* Every name a CA does not permit is named, not only the first (#12). */
+static void test_unpermitted_listed(void **state)
+{
+    char *const more[] = {"ghcr.io", "registry-1.docker.io", "quay.io", "x.auth.docker.io"};
+    char dir[512], err[512], names[256];
+    struct ca *ca;
+
+    (void)state;
+    tdir(dir, sizeof(dir), "unpermitted");
+    ca = ca_open(dir, HOSTS, NHOSTS, NULL, NULL, err, sizeof(err));
+    assert_non_null(ca);
+    assert_int_equal(ca_cert_unpermitted(ca_cert(ca), more, 4, names, sizeof(names)), 2);
+    assert_string_equal(names, "ghcr.io quay.io");
+    assert_int_equal(ca_cert_unpermitted(ca_cert(ca), HOSTS, NHOSTS, names, sizeof(names)), 0);
+    assert_string_equal(names, "");
+    ca_free(ca);
+}
+
 static void test_refuse_hosts(void **state)
 {
     char *const more[] = {"registry-1.docker.io", "evil.example.com"};
@@ -268,6 +286,7 @@ static void test_refuse_hosts(void **state)
     assert_null(ca_open(dir, more, 2, NULL, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "ca-new --force"));
     assert_non_null(strstr(err, "evil.example.com"));
+    assert_non_null(strstr(err, "hubgate-setup-docker"));
     /* a name that merely ends with a permitted one is not under it */
     err[0] = '\0';
     assert_null(ca_open(dir, suffix, 1, NULL, NULL, err, sizeof(err)));
@@ -412,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_create_force),
         cmocka_unit_test(test_refuse_key_mode),
         cmocka_unit_test(test_refuse_hosts),
+        cmocka_unit_test(test_unpermitted_listed),
         cmocka_unit_test(test_refuse_partial),
         cmocka_unit_test(test_refuse_mismatch_and_garbage),
         cmocka_unit_test(test_expiry),

@@ -278,6 +278,29 @@ static void test_hosts_lowercased_and_once(void **state)
     config_free(&c);
 }
 
+/* [intercept] registries adds each registry's hosts to hosts (#12): with
+ * hosts emptied, ghcr.io alone; with hosts at its default, the union. */
+static void test_registries_add_hosts(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[intercept]\nhosts =\nregistries = GHCR.io\n");
+    assert_int_equal(c.intercept_hosts.n, 1);
+    assert_string_equal(c.intercept_hosts.v[0], "ghcr.io");
+    assert_string_equal(c.intercept_registries.v[0], "ghcr.io");
+    config_free(&c);
+    load_ok(&c, "[intercept]\nregistries = quay.io docker.io registry.k8s.io quay.io\n");
+    assert_int_equal(c.intercept_registries.n, 3);
+    assert_int_equal(c.intercept_hosts.n, 5);
+    assert_string_equal(c.intercept_hosts.v[0], "registry-1.docker.io");
+    assert_string_equal(c.intercept_hosts.v[1], "auth.docker.io");
+    assert_string_equal(c.intercept_hosts.v[2], "production.cloudflare.docker.com");
+    assert_string_equal(c.intercept_hosts.v[3], "quay.io");
+    assert_string_equal(c.intercept_hosts.v[4], "registry.k8s.io");
+    config_free(&c);
+}
+
 static void test_hosts_label_63(void **state)
 {
     struct config c;
@@ -333,7 +356,38 @@ static void test_via_relay_needs_section(void **state)
     assert_int_equal(c.relay_hosts.n, 1);
     config_free(&c);
     /* The section may come first. */
-    load_ok(&c, "[relay]\nauth.docker.io = https://mirror.example.com\n[upstream]\nvia = relay\n");
+    load_ok(&c, "[relay]\nauth.docker.io = https://mirror.example.com\n"
+            "registry-1.docker.io = https://mirror.example.com\n[upstream]\nvia = relay\n");
+    config_free(&c);
+}
+
+/* A relay:https://HOST link relays Docker Hub only, a relay map the hosts
+ * of [relay]: a registry no link can carry is refused, not sent to
+ * Docker Hub's relay under the same path. */
+static void test_via_every_host_has_a_link(void **state)
+{
+    struct config c;
+
+    (void)state;
+    refuse("[intercept]\nregistries = ghcr.io\n[upstream]\nvia = relay:https://hub.example.com\n",
+           "t.ini:4: [upstream] via: no link can carry ghcr.io: a relay:https://HOST link relays "
+           "Docker Hub only and a relay map only the hosts of [relay]; add \"ghcr.io = "
+           "https://YOUR-RELAY\" under [relay] with via = relay, or a socks5://, http:// or "
+           "direct link to via", 0);
+    refuse("[upstream]\nvia = relay\n[relay]\nregistry-1.docker.io = https://m.example.com\n",
+           "t.ini:2: [upstream] via: no link can carry auth.docker.io: a relay:https://HOST link "
+           "relays Docker Hub only and a relay map only the hosts of [relay]; add "
+           "\"auth.docker.io = https://YOUR-RELAY\" under [relay] with via = relay, or a "
+           "socks5://, http:// or direct link to via", 0);
+    /* Docker Hub alone (its CDN host included) over its relay */
+    load_ok(&c, "[upstream]\nvia = relay:https://hub.example.com\n");
+    config_free(&c);
+    /* another link carries ghcr.io; a relay map for it */
+    load_ok(&c, "[intercept]\nregistries = docker.io ghcr.io\n[upstream]\n"
+            "via = relay:https://hub.example.com, socks5://127.0.0.1:1080\n");
+    config_free(&c);
+    load_ok(&c, "[intercept]\nhosts =\nregistries = ghcr.io\n[upstream]\nvia = relay, "
+            "relay:https://hub.example.com\n[relay]\nghcr.io = https://ghcr.example.com\n");
     config_free(&c);
 }
 
@@ -430,85 +484,6 @@ static void test_follow_redirects(void **state)
     }
     refuse("[upstream]\nfollow_redirects =\n", "t.ini:2: [upstream] follow_redirects: \"\" is "
            "not yes or no", 1);
-}
-
-/* ---- files of secrets -------------------------------------------------- */
-
-static void test_hub_credentials(void **state)
-{
-    char err[ERRLEN], path[64];
-    struct config c;
-
-    (void)state;
-    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "alice:dckr_pat_x-Y_z\n",
-                                 0600, err, path), 0);
-    assert_string_equal(c.hub_credentials, path);
-    assert_string_equal(c.hub_user, "alice");
-    assert_string_equal(c.hub_token, "dckr_pat_x-Y_z");
-    config_free(&c);
-    /* 0400, no newline, a ':' in the token. */
-    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "bob:a:b", 0400, err, path),
-                     0);
-    assert_string_equal(c.hub_user, "bob");
-    assert_string_equal(c.hub_token, "a:b");
-    config_free(&c);
-    assert_int_equal(load_secret(&c, "upstream", "hub_credentials", "carol:t\r\n", 0600, err,
-                                 path), 0);
-    assert_string_equal(c.hub_token, "t");
-    config_free(&c);
-    /* Empty: anonymous. */
-    load_ok(&c, "[upstream]\nhub_credentials = x\nhub_credentials =\n");
-    assert_null(c.hub_credentials);
-    assert_null(c.hub_user);
-    assert_null(c.hub_token);
-    config_free(&c);
-}
-
-static void test_users(void **state)
-{
-    struct config c;
-
-    (void)state;
-    load_ok(&c, "[proxy]\nusers = alice:pw1, bob:p:w:2\tcarol:%41\nusers = dave:x\n");
-    assert_int_equal(c.users.n, 4);
-    assert_string_equal(c.users.v[0], "alice:pw1");
-    assert_string_equal(c.users.v[1], "bob:p:w:2");
-    assert_string_equal(c.users.v[2], "carol:%41");
-    assert_string_equal(c.users.v[3], "dave:x");
-    assert_null(c.users_file);
-    config_free(&c);
-    load_ok(&c, "[proxy]\nusers =\n");
-    assert_int_equal(c.users.n, 0);
-    config_free(&c);
-}
-
-static void test_users_file(void **state)
-{
-    char err[ERRLEN], path[64], ini[256];
-    struct config c;
-    int rc;
-
-    (void)state;
-    secret_file(path, "# proxy users\n\nbob:pass word\r\n  carol:x:y  \n#dave:z\n", 0600);
-    snprintf(ini, sizeof(ini), "[proxy]\nusers_file = %s\nusers = alice:a\n", path);
-    if (load(&c, ini, err) != 0) {
-        unlink(path);
-        fail_msg("%s", err);
-    }
-    assert_string_equal(c.users_file, path);
-    assert_int_equal(c.users.n, 3);
-    assert_string_equal(c.users.v[0], "alice:a");
-    assert_string_equal(c.users.v[1], "bob:pass word");
-    assert_string_equal(c.users.v[2], "carol:x:y");
-    config_free(&c);
-    /* A name in both places. */
-    snprintf(ini, sizeof(ini), "[proxy]\nusers = carol:a\nusers_file = %s\n", path);
-    rc = load(&c, ini, err);
-    unlink(path);
-    assert_int_equal(rc, -1);
-    snprintf(ini, sizeof(ini), "t.ini:3: [proxy] users_file: %s:4: \"carol\" is listed twice "
-             "as a user", path);
-    assert_string_equal(err, ini);
 }
 
 static void test_deny_targets(void **state)
@@ -683,17 +658,16 @@ int main(void)
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_hosts_lowercased_and_once),
+        cmocka_unit_test(test_registries_add_hosts),
         cmocka_unit_test(test_hosts_label_63),
         cmocka_unit_test(test_via_commas_and_trim),
         cmocka_unit_test(test_via_links),
         cmocka_unit_test(test_via_relay_needs_section),
+        cmocka_unit_test(test_via_every_host_has_a_link),
         cmocka_unit_test(test_passthrough_via),
         cmocka_unit_test(test_retry_after_cap),
         cmocka_unit_test(test_segments),
         cmocka_unit_test(test_follow_redirects),
-        cmocka_unit_test(test_hub_credentials),
-        cmocka_unit_test(test_users),
-        cmocka_unit_test(test_users_file),
         cmocka_unit_test(test_deny_targets),
         cmocka_unit_test(test_connect_ports),
         cmocka_unit_test(test_relay_section),

@@ -414,9 +414,21 @@ static void test_error_empty_hosts(void **state)
 {
     (void)state;
     /* Reported at the last line that named the key. */
-    refuse("[intercept]\nhosts =\n\n\nhosts = ,\n", "t.ini:5: [intercept] hosts: is empty; "
-           "give at least one entry (example: registry-1.docker.io auth.docker.io "
-           "production.cloudflare.docker.com)", 0);
+    refuse("[intercept]\nhosts =\n\n\nhosts = ,\n", "t.ini:5: [intercept] hosts: is empty "
+           "and so is [intercept] registries: nothing would be intercepted; name hosts or "
+           "registries (example: hosts = registry-1.docker.io auth.docker.io, or registries = "
+           "docker.io ghcr.io)", 0);
+}
+
+/* A registry hubgate does not know by name is refused with the names it
+ * knows; its hosts belong in [intercept] hosts. */
+static void test_error_unknown_registry(void **state)
+{
+    (void)state;
+    refuse("[intercept]\nregistries = ghcr.io harbor.example.com\n",
+           "t.ini:2: [intercept] registries: \"harbor.example.com\" is not a registry hubgate "
+           "knows (known: docker.io ghcr.io quay.io registry.k8s.io gcr.io nvcr.io "
+           "mcr.microsoft.com); put other registries' hosts in [intercept] hosts", 0);
 }
 
 static void test_error_unknown_section(void **state)
@@ -636,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_error_allow),
         cmocka_unit_test(test_error_empty_paths),
         cmocka_unit_test(test_error_empty_hosts),
+        cmocka_unit_test(test_error_unknown_registry),
         cmocka_unit_test(test_error_unknown_section),
         cmocka_unit_test(test_error_unknown_key),
         cmocka_unit_test(test_error_key_outside_section),

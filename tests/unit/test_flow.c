@@ -73,6 +73,14 @@ static void expect_blob(int cl)
     free(s.buf);
 }
 
+/* The origin end o answers the blob whole; the client end cl must get it. */
+static void serve_blob(int o, int cl)
+{
+    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
+    flow_send(o, blob, BLOB_LEN);
+    expect_blob(cl);
+}
+
 static int setup_blob(void **state)
 {
     size_t i;
@@ -135,9 +143,7 @@ static void test_failover_on_connect(void **state)
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
     origin_request(o, req, sizeof(req));
     assert_non_null(strstr(req, "Host: registry.test\r\n"));
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
     close(cl);
 }
 
@@ -156,9 +162,7 @@ static void test_failover_on_429(void **state)
     o = flow_origin(1);
     origin_request(o, req, sizeof(req));
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
     close(cl);
 }
 
@@ -181,12 +185,52 @@ static void test_redirect_followed(void **state)
     o = flow_origin(1);
     assert_string_equal(W.opens[1].host, "blobs.test");
     assert_int_equal(W.opens[1].via, LINK_DIRECT);
+    /* a configured host is trusted; a target a registry named is checked
+     * like any destination, loopback refused whoever the client (#12) */
+    assert_int_equal(W.opens[0].flags, 0);
+    assert_int_equal(W.opens[1].flags, UP_F_CHECK_DEST);
     origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /data/x?sig=1 HTTP/1.1\r\nHost: blobs.test\r\n", 46) == 0);
     assert_null(strstr(req, "Authorization"));
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
-    expect_blob(cl);
+    serve_blob(o, cl);
+    close(cl);
+}
+
+/* Manifests are followed too, over several hops (#12): a relative
+ * Location stays on the registry and keeps the client's Authorization; a
+ * hop to another host goes without it. */
+static void test_manifest_redirects_followed(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o;
+    struct flow_sink s;
+    char req[4096];
+
+    (void)state;
+    flow_sendf(cl, "GET /v2/lib/x/manifests/1.0 HTTP/1.1\r\nHost: registry.test\r\n"
+               "Accept: application/vnd.oci.image.index.v1+json\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n");
+    o = flow_origin(0);
+    origin_request(o, req, sizeof(req));
+    flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/mirror/x/manifests/1.0\r\n"
+               "Content-Length: 0\r\n\r\n");
+    /* the same host again: the same (pooled) connection carries it */
+    origin_request(o, req, sizeof(req));
+    assert_int_equal(W.nopens, 1);
+    assert_true(strncmp(req, "GET /v2/mirror/x/manifests/1.0 HTTP/1.1\r\n", 41) == 0);
+    assert_non_null(strstr(req, "Authorization: Bearer t0ken\r\n"));
+    flow_sendf(o, "HTTP/1.1 302 Found\r\nLocation: https://blobs.test/m/1.0?sig=2\r\n"
+               "Content-Length: 0\r\n\r\n");
+    o = flow_origin(1);
+    assert_string_equal(W.opens[1].host, "blobs.test");
+    origin_request(o, req, sizeof(req));
+    assert_null(strstr(req, "Authorization"));
+    assert_non_null(strstr(req, "Accept: application/vnd.oci.image.index.v1+json\r\n"));
+    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n"
+               "Content-Length: 2\r\n\r\n{}");
+    sink_answer(&s, cl, 2);
+    assert_true(strncmp(s.buf, "HTTP/1.1 200 ", 13) == 0);
+    assert_non_null(strstr(s.buf, "\r\n\r\n{}"));
+    free(s.buf);
     close(cl);
 }
 
@@ -298,6 +342,58 @@ static void test_bytes_after_head_answer_dropped(void **state)
     close(cl);
 }
 
+/* The token request a client sends without credentials gets hubgate's
+ * account for that registry, at its own token service only; a client's
+ * own credentials, other paths and other registries get none (#12). */
+static void test_registry_credentials(void **state)
+{
+    static const char ghcr[] = "b3duZXI6Z2hwX3NlY3JldA==";   /* owner:ghp_secret */
+    char path[128], extra[256], req[4096];
+    struct gen *old = W.px.gen;
+    static const char *const reqs[] = {
+        "GET /token?scope=repository:o/app:pull&service=ghcr.io HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+        "GET /token?service=ghcr.io HTTP/1.1\r\nHost: ghcr.io\r\nAuthorization: Basic bWU6bWluZQ==\r\n\r\n",
+        "GET /v2/o/app/manifests/1 HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+        "GET /tokens/x HTTP/1.1\r\nHost: ghcr.io\r\n\r\n",
+    };
+    struct flow_sink s;
+    FILE *f;
+    int cl, o, i;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/auth.json", W.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"auths\": {\"https://ghcr.io\": {\"auth\": \"%s\"},\n"
+               "  \"quay.io\": {\"username\": \"robot\", \"password\": \"quaysecret\"},\n"
+               "  \"harbor.example.com\": {\"auth\": \"eDp5\"}}}\n", ghcr);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(extra, sizeof(extra), "[upstream]\ncredentials = %s\n", path);
+    W.px.gen = flow_gen(extra, old);
+    W.px.cfg = &W.px.gen->cfg;
+    gen_unref(old);
+    cl = flow_client(1, "ghcr.io");
+    for (i = 0; i < 4; i++) {
+        flow_sendf(cl, "%s", reqs[i]);
+        o = flow_origin(0);
+        origin_request(o, req, sizeof(req));
+        if (i == 0)
+            assert_non_null(strstr(req, "Authorization: Basic b3duZXI6Z2hwX3NlY3JldA==\r\n"));
+        else if (i == 1)
+            assert_non_null(strstr(req, "Authorization: Basic bWU6bWluZQ==\r\n"));
+        else
+            assert_null(strstr(req, "Authorization"));
+        assert_null(strstr(req, "cm9ib3Q6cXVheXNlY3JldA==")); /* quay.io's, never here */
+        flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+        sink_answer(&s, cl, 2);
+        free(s.buf);
+    }
+    assert_string_equal(gen_registry_auth(W.px.gen, "quay.io"), "cm9ib3Q6cXVheXNlY3JldA==");
+    assert_null(gen_registry_auth(W.px.gen, "docker.io"));
+    close(cl);
+}
+
 /* A reload while a body streams: the transfer finishes under the old
  * generation, which goes when its last connection does; new connections
  * get the new one. */
@@ -335,12 +431,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failover_on_connect, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_failover_on_429, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_redirect_followed, setup_blob, teardown_blob),
+        cmocka_unit_test_setup_teardown(test_manifest_redirects_followed, setup_blob,
+                                        teardown_blob),
         cmocka_unit_test_setup_teardown(test_resume_after_cut, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_digest_mismatch_resets, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_pool_reuse, setup_blob, teardown_blob),
         cmocka_unit_test_setup_teardown(test_bytes_after_head_answer_dropped, setup_blob,
                                         teardown_blob),
         cmocka_unit_test_setup_teardown(test_reload_during_transfer, setup_blob, teardown_blob),
+        cmocka_unit_test_setup_teardown(test_registry_credentials, setup_blob, teardown_blob),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,11 +410,56 @@ static void test_links_have_relay(void **state)
     assert_int_equal(have_relay("socks5://127.0.0.1:1080", "relay"), 1);
 }
 
+/* links_unable: which links of "a, b, c" cannot carry host, with [relay]
+ * mapping the names in mapped (space-separated, or NULL). */
+static unsigned unable(const char *via, const char *mapped, const char *host)
+{
+    char buf[256], mbuf[256], *v[4], *m[4], *save = NULL, *t, err[512];
+    struct str_list vias = {v, 0}, maps = {m, 0};
+    struct config cfg;
+    struct links l = {0};
+    unsigned r;
+
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(buf, sizeof(buf), "%s", via);
+    for (t = strtok_r(buf, ",", &save); t && vias.n < 4; t = strtok_r(NULL, ",", &save))
+        v[vias.n++] = t + (t[0] == ' ');
+    snprintf(mbuf, sizeof(mbuf), "%s", mapped ? mapped : "");
+    for (t = strtok_r(mbuf, " ", &save); t && maps.n < 4; t = strtok_r(NULL, " ", &save))
+        m[maps.n++] = t;
+    cfg.relay_hosts = maps;
+    if (links_init(&l, &vias, 1, err, sizeof(err)) != 0)
+        fail_msg("links_init: %s", err);
+    r = links_unable(&l, &cfg, host);
+    links_free(&l);
+    return r;
+}
+
+/* A relay:https://HOST link carries Docker Hub's hosts only (else another
+ * registry's request would fetch Docker Hub's image of the same name); a
+ * relay map only its [relay] hosts; every other link carries anything. */
+static void test_links_unable(void **state)
+{
+    const char *three = "relay:https://hub.example.com, socks5://127.0.0.1:1080, relay";
+
+    (void)state;
+    assert_int_equal(unable(three, "ghcr.io", "registry-1.docker.io"), 4);
+    assert_int_equal(unable(three, "ghcr.io", "auth.docker.io"), 4);
+    assert_int_equal(unable(three, "ghcr.io", "PRODUCTION.cloudflare.docker.com"), 4);
+    assert_int_equal(unable(three, "ghcr.io", "ghcr.io"), 1);
+    assert_int_equal(unable(three, "ghcr.io", "quay.io"), 5);
+    assert_int_equal(unable(three, NULL, "registry-1.docker.io"), 4);
+    assert_int_equal(unable("direct, http://10.0.0.1:3128", NULL, "quay.io"), 0);
+    assert_int_equal(unable("relay:https://hub.example.com via socks5://127.0.0.1:1", NULL,
+                            "docker.io.evil.example"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct),
         cmocka_unit_test(test_links_have_relay),
+        cmocka_unit_test(test_links_unable),
         cmocka_unit_test(test_socks5),
         cmocka_unit_test(test_socks5_credentials),
         cmocka_unit_test(test_percent_decoding),

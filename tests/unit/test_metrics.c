@@ -1,26 +1,37 @@
 /* test_metrics.c — label escaping, counters, gauges, stable and well-formed
- * rendering, the ring of recent requests. */
+ * rendering, per-loop tables summed at scrape (also while their owner
+ * updates them), host labels bounded to configured names, the ring of
+ * recent requests. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/metrics.h"
+#include "proxy/core/config.h"
+#include "proxy/core/metric_label.h"
 
-static char *render(const struct metrics *m)
+/* The exposition of n tables. */
+static char *render_n(struct metrics *const *t, size_t n)
 {
     char *out = NULL;
     size_t len = 0;
 
-    assert_int_equal(metrics_render(m, &out, &len), 0);
+    assert_int_equal(metrics_render(t, n, &out, &len), 0);
     assert_non_null(out);
     assert_int_equal(strlen(out), len);
     return out;
+}
+
+static char *render(struct metrics *m)
+{
+    return render_n(&m, 1);
 }
 
 static void test_label_escaping(void **state)
@@ -221,7 +232,7 @@ static void test_render_appends(void **state)
     size_t len = strlen(out);
 
     (void)state;
-    assert_int_equal(metrics_render(m, &out, &len), 0);
+    assert_int_equal(metrics_render(&m, 1, &out, &len), 0);
     assert_int_equal(strncmp(out, "prefix\n# HELP ", 14), 0);
     assert_int_equal(strlen(out), len);
     free(out);
@@ -243,7 +254,7 @@ static void collect_fn(void *arg, const char *line)
 
 static void test_recent_ring_keeps_last_50(void **state)
 {
-    struct metrics *m = metrics_new();
+    struct metrics_recent *m = metrics_recent_new();
     struct collect c;
     char line[64];
     int i;
@@ -254,7 +265,7 @@ static void test_recent_ring_keeps_last_50(void **state)
     assert_int_equal(c.n, 0);
     for (i = 0; i < 3; i++) {
         snprintf(line, sizeof(line), "req %d", i);
-        metrics_recent(m, line);
+        metrics_recent_add(m, line);
     }
     metrics_recent_each(m, collect_fn, &c);
     assert_int_equal(c.n, 3);
@@ -262,7 +273,7 @@ static void test_recent_ring_keeps_last_50(void **state)
     assert_string_equal(c.lines[2], "req 2");
     for (i = 3; i < 123; i++) {
         snprintf(line, sizeof(line), "req %d%s", i, i == 122 ? "\nx" : "");
-        metrics_recent(m, line);
+        metrics_recent_add(m, line);
     }
     memset(&c, 0, sizeof(c));
     metrics_recent_each(m, collect_fn, &c);
@@ -270,16 +281,209 @@ static void test_recent_ring_keeps_last_50(void **state)
     assert_string_equal(c.lines[0], "req 73");
     assert_string_equal(c.lines[48], "req 121");
     assert_string_equal(c.lines[49], "req 122 x");  /* newline flattened */
-    metrics_free(m);
+    metrics_recent_free(m);
 }
 
 static void test_null_safe(void **state)
 {
+    struct metrics *none[2] = {NULL, NULL};
+    char *out;
+
     (void)state;
     metrics_add(NULL, "hubgate_requests_total", "", 1);
     metrics_set(NULL, "hubgate_connections", "", 1);
-    metrics_recent(NULL, "x");
+    metrics_recent_add(NULL, "x");
+    metrics_recent_each(NULL, collect_fn, NULL);
     metrics_free(NULL);
+    metrics_recent_free(NULL);
+    assert_int_equal(metrics_nseries(NULL), 0);
+    /* no table at all still renders every HELP/TYPE */
+    out = render_n(none, 2);
+    check_parsable(out);
+    free(out);
+}
+
+/* ---- per-loop tables, summed at scrape --------------------------------- */
+
+static void test_tables_summed(void **state)
+{
+    struct metrics *a = metrics_new(), *b = metrics_new();
+    struct metrics *ab[2] = {a, b}, *ba[2] = {b, a};
+    const char *ok = "host=\"auth.docker.io\",link=\"direct\",code=\"200\"";
+    char *out, *rev;
+
+    (void)state;
+    metrics_add(a, "hubgate_requests_total", ok, 3);
+    metrics_add(b, "hubgate_requests_total", ok, 4);
+    metrics_add(b, "hubgate_requests_total", "host=\"other\",link=\"direct\",code=\"404\"", 1);
+    metrics_add(a, "hubgate_leaf_certs_minted_total", "", 2);
+    metrics_add(b, "hubgate_zz_extra_total", "", 5);
+    /* a gauge set in both: the later set wins, whichever table holds it */
+    metrics_set(a, "hubgate_dockerhub_ratelimit_remaining", "", 90);
+    metrics_set(b, "hubgate_dockerhub_ratelimit_remaining", "", 80);
+    out = render_n(ab, 2);
+    check_parsable(out);
+    assert_non_null(strstr(out, "\nhubgate_requests_total{host=\"auth.docker.io\",link=\"direct\","
+                                "code=\"200\"} 7\n"));
+    assert_non_null(strstr(out, "\nhubgate_requests_total{host=\"other\",link=\"direct\","
+                                "code=\"404\"} 1\n"));
+    assert_non_null(strstr(out, "\nhubgate_leaf_certs_minted_total 2\n"));
+    assert_non_null(strstr(out, "# TYPE hubgate_zz_extra_total counter\nhubgate_zz_extra_total 5\n"));
+    assert_non_null(strstr(out, "\nhubgate_dockerhub_ratelimit_remaining 80\n"));
+    /* each series once: the sum, not one line per table */
+    assert_null(strstr(strstr(out, "code=\"200\"} 7\n") + 1, "code=\"200\"}"));
+    /* the order of the tables does not change a byte */
+    rev = render_n(ba, 2);
+    assert_string_equal(out, rev);
+    free(out);
+    free(rev);
+    metrics_set(a, "hubgate_dockerhub_ratelimit_remaining", "", 70);
+    out = render_n(ab, 2);
+    assert_non_null(strstr(out, "\nhubgate_dockerhub_ratelimit_remaining 70\n"));
+    assert_null(strstr(out, "remaining 80"));
+    free(out);
+    assert_int_equal(metrics_nseries(a), 3);
+    assert_int_equal(metrics_nseries(b), 4);
+    metrics_free(a);
+    metrics_free(b);
+}
+
+#define OWNER_ROUNDS 20000
+
+struct owner {
+    struct metrics *m;
+};
+
+/* A loop's thread: new series and increments on its own table. */
+static void *owner_main(void *arg)
+{
+    struct owner *o = arg;
+    char l[64];
+    int i;
+
+    for (i = 0; i < OWNER_ROUNDS; i++) {
+        snprintf(l, sizeof(l), "code=\"%d\"", 200 + i % 50);
+        metrics_add(o->m, "hubgate_requests_total", l, 1);
+        metrics_add(o->m, "hubgate_bytes_total", "direction=\"in\"", 10);
+        if (i % 1000 == 0)
+            metrics_set(o->m, "hubgate_dockerhub_ratelimit_remaining", "", i);
+    }
+    return NULL;
+}
+
+/* Scrapes while two owners update their tables (under the sanitizers a
+ * torn series or a use of a half-linked one would show), then checks the
+ * totals once they are done. */
+static void test_scrape_while_owners_update(void **state)
+{
+    struct owner o[2] = {{metrics_new()}, {metrics_new()}};
+    struct metrics *t[2] = {o[0].m, o[1].m};
+    pthread_t tid[2];
+    char *out;
+    int i;
+
+    (void)state;
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&tid[i], NULL, owner_main, &o[i]), 0);
+    for (i = 0; i < 50; i++) {
+        out = render_n(t, 2);
+        check_parsable(out);
+        free(out);
+    }
+    for (i = 0; i < 2; i++)
+        pthread_join(tid[i], NULL);
+    out = render_n(t, 2);
+    check_parsable(out);
+    assert_non_null(strstr(out, "\nhubgate_bytes_total{direction=\"in\"} 400000\n"));
+    assert_non_null(strstr(out, "\nhubgate_requests_total{code=\"249\"} 800\n"));
+    assert_non_null(strstr(out, "\nhubgate_dockerhub_ratelimit_remaining 19000\n"));
+    free(out);
+    metrics_free(o[0].m);
+    metrics_free(o[1].m);
+}
+
+/* ---- host labels: configured names or "other" -------------------------- */
+
+static const char label_ini[] =
+    "[intercept]\nhosts = registry-1.docker.io auth.docker.io\n"
+    "[upstream]\nvia = relay, direct\n"
+    "[relay]\nmirror.internal.test = https://relay.example.com\n";
+
+static void load_labels_cfg(struct config *cfg)
+{
+    char err[512];
+
+    if (config_load_string(cfg, "t.ini", label_ini, strlen(label_ini), err, sizeof(err)) != 0)
+        fail_msg("config: %s", err);
+}
+
+static void test_host_label_configured_or_other(void **state)
+{
+    struct config cfg;
+    char l[256];
+
+    (void)state;
+    load_labels_cfg(&cfg);
+    assert_string_equal(metric_label_host(&cfg, "registry-1.docker.io"), "registry-1.docker.io");
+    /* any case and a trailing dot name the same host: the configured
+     * spelling is the label */
+    assert_string_equal(metric_label_host(&cfg, "AUTH.Docker.IO."), "auth.docker.io");
+    assert_string_equal(metric_label_host(&cfg, "mirror.internal.test"), "mirror.internal.test");
+    assert_string_equal(metric_label_host(&cfg, "example.com"), "other");
+    assert_string_equal(metric_label_host(&cfg, "registry-1.docker.io.evil.test"), "other");
+    assert_string_equal(metric_label_host(&cfg, "127.0.0.1"), "other");
+    assert_string_equal(metric_label_host(&cfg, ""), "other");
+    assert_string_equal(metric_label_host(&cfg, NULL), "other");
+    assert_string_equal(metric_label_request(l, sizeof(l), &cfg, "auth.docker.io", "direct", 200),
+                        "registry=\"docker.io\",host=\"auth.docker.io\",link=\"direct\","
+                        "code=\"200\"");
+    assert_string_equal(metric_label_request(l, sizeof(l), &cfg, "x\"y", "direct", 0),
+                        "registry=\"other\",host=\"other\",link=\"direct\",code=\"0\"");
+    assert_string_equal(metric_label_request(l, sizeof(l), &cfg, "a.test", "direct", 999),
+                        "registry=\"other\",host=\"other\",link=\"direct\",code=\"other\"");
+    /* a host of its own (a private registry in hosts) is its own registry */
+    assert_string_equal(metric_label_registry(&cfg, "mirror.internal.test"),
+                        "mirror.internal.test");
+    assert_string_equal(metric_label_registry(&cfg, "registry-1.docker.io"), "docker.io");
+    config_free(&cfg);
+}
+
+/* Regression (hubgate_requests_total was labelled with the CONNECT/Host
+ * name the client sent, so every new name made a series that was never
+ * freed): 1,000 random names, through the labels conn_count() builds and
+ * metrics_add(), leave the table at the same number of series. */
+static void test_random_hosts_add_no_series(void **state)
+{
+    struct metrics *m = metrics_new();
+    struct config cfg;
+    char l[256], host[64];
+    size_t before;
+    int i;
+
+    (void)state;
+    load_labels_cfg(&cfg);
+    srand(12345);
+    metrics_add(m, "hubgate_requests_total",
+                metric_label_request(l, sizeof(l), &cfg, "registry-1.docker.io", "direct", 200), 1);
+    metrics_add(m, "hubgate_requests_total",
+                metric_label_request(l, sizeof(l), &cfg, "seed.example", "direct", 200), 1);
+    before = metrics_nseries(m);
+    assert_int_equal(before, 2);
+    for (i = 0; i < 1000; i++) {
+        snprintf(host, sizeof(host), "%08x%08x.random.test", (unsigned)rand(), (unsigned)i);
+        metrics_add(m, "hubgate_requests_total",
+                    metric_label_request(l, sizeof(l), &cfg, host, "direct", 200 + i % 300), 1);
+    }
+    /* codes 200..499 add one series each, hosts none */
+    assert_int_equal(metrics_nseries(m), before + 299);
+    for (i = 0; i < 1000; i++) {
+        snprintf(host, sizeof(host), "%08x%08x.random.test", (unsigned)rand(), (unsigned)i);
+        metrics_add(m, "hubgate_requests_total",
+                    metric_label_request(l, sizeof(l), &cfg, host, "direct", 200), 1);
+    }
+    assert_int_equal(metrics_nseries(m), before + 299);
+    config_free(&cfg);
+    metrics_free(m);
 }
 
 int main(void)
@@ -294,6 +498,10 @@ int main(void)
         cmocka_unit_test(test_render_appends),
         cmocka_unit_test(test_recent_ring_keeps_last_50),
         cmocka_unit_test(test_null_safe),
+        cmocka_unit_test(test_tables_summed),
+        cmocka_unit_test(test_scrape_while_owners_update),
+        cmocka_unit_test(test_host_label_configured_or_other),
+        cmocka_unit_test(test_random_hosts_add_no_series),
     };
 
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

@@ -146,6 +146,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.w(b"1000\r\n" + b"y" * 2000)
             self.close_connection = True
+        elif p.startswith("/v2/") and "/blobs/sha256:" in p:
+            # a registry sending the blob to a loopback service: hubgate
+            # must not fetch it for anyone
+            self.head(307, [("Location", "https://origin.test:8443/secret"),
+                            ("Content-Length", "0")])
+        elif p == "/secret":
+            self.simple(200, b"loopback secret\n")
         elif p in ("/forge-head", "/forge-204", "/forge-304"):
             # A bodiless answer, and in the same write a second response
             # nobody asked for: it must reach no client.

@@ -131,7 +131,8 @@ hgl_hosts() {
 # hgl_config OUT VIA [LINE...]: a hubgate config for the tests: lib.sh's
 # settings (listener, CA dir, intercepted hosts, test internet CA), [upstream]
 # via = VIA, then each LINE as given (sections such as [relay] included).
-# HGL_INTERCEPT overrides [intercept] hosts.
+# HGL_INTERCEPT overrides [intercept] hosts (set and empty: none);
+# HGL_REGISTRIES adds [intercept] registries.
 hgl_config() {
     local out=$1 via=$2 line
     shift 2
@@ -144,7 +145,8 @@ hgl_config() {
         echo "[ca]"
         echo "dir = $HG_HUBGATE_CA_DIR"
         echo "[intercept]"
-        echo "hosts = ${HGL_INTERCEPT:-$HG_HUB_HOSTS}"
+        echo "hosts = ${HGL_INTERCEPT-$HG_HUB_HOSTS}"
+        [ -z "${HGL_REGISTRIES:-}" ] || echo "registries = $HGL_REGISTRIES"
         echo "[dns]"
         echo "servers ="
         echo "[upstream]"

@@ -10,8 +10,9 @@ Every command prints one JSON object on stdout.
           "reset", "timeout", "head": first 300 bytes}
 
   client.py trickle HOST PORT [--src IP] --data S [--every SECS] [--max SECS]
+           [--ready FILE]
       Sends S one byte every SECS (0.25), until the server answers or
-      closes, or MAX (10) pass.
+      closes, or MAX (10) pass. Writes FILE once the first byte is sent.
       -> {"closed_ms", "status", "sent", "reset"}
 
   client.py hold HOST PORT N [--src IP] [--data S] [--secs SECS]
@@ -102,6 +103,9 @@ def cmd_trickle(a):
             except OSError:
                 out["reset"] = True
                 break
+            if i == 1 and a.ready:
+                with open(a.ready, "w") as f:
+                    f.write("sending\n")
         r, _, _ = select.select([s], [], [], a.every)
         if r:
             try:
@@ -182,6 +186,7 @@ def main():
     p.add_argument("--data", required=True)
     p.add_argument("--every", type=float, default=0.25)
     p.add_argument("--max", type=float, default=10)
+    p.add_argument("--ready")
     p = sub.add_parser("hold")
     p.add_argument("host")
     p.add_argument("port", type=int)

@@ -35,6 +35,8 @@ set -uo pipefail
 
 SEC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 SEC_DIR=$SEC_TOP/tests/integration/sec
+# shellcheck source=../wait.sh
+. "$SEC_TOP/tests/integration/wait.sh"
 HUBGATE=${HUBGATE:-$SEC_TOP/hubgate}
 PY=/usr/bin/python3
 export PYTHONDONTWRITEBYTECODE=1
@@ -289,6 +291,9 @@ hg_up() {
 }
 
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+# fds_at_least PID N: true once PID has N descriptors or more open (for
+# wait_for: hubgate took connections out of its accept queue).
+fds_at_least() { [ "$(fd_count "$1")" -ge "$2" ]; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 # cpu_ticks PID: user + system time in clock ticks.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
@@ -351,4 +356,10 @@ print("" if v is None else v)' "$1" "$2" 2>/dev/null
 # hg_socks PID NS: the TCP sockets of PID in NS, one "STATE LOCAL PEER" a line.
 hg_socks() {
     ip netns exec "$2" ss -tanpH 2>/dev/null | awk -v p="pid=$1," 'index($0, p) {print $1, $4, $5}'
+}
+
+# no_client_sock PID PORT: true when PID, in netns A, holds no socket on
+# :PORT but its listener (every client it served has gone).
+no_client_sock() {
+    ! hg_socks "$1" "$NS_A" | awk -v p=":$2\$" '$1 != "LISTEN" && $2 ~ p {f = 1} END {exit !f}'
 }
