@@ -37,15 +37,22 @@ void access_log(struct proxy *px, const struct gen *gen, const struct access *a)
         LOG_STR("path", a->path), LOG_NUM("status", a->status), LOG_NUM("bytes", a->bytes_out),
         LOG_NUM("ms", a->ms), LOG_STR("link", a->link), LOG_STR("registry", reg),
         LOG_STR("digest", d ? d : ""), LOG_STR("verified", ok),
+        LOG_NUM("segments", a->segments),
     };
-    char line[1024];
+    size_t nf = sizeof(f) / sizeof(f[0]);
+    char line[1024], segs[32] = "";
 
-    /* digest and verified (the last two) only for a blob */
-    log_event(LOG_INFO, "access", f, sizeof(f) / sizeof(f[0]) - (d ? 0 : 2),
-              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s", a->peer,
+    /* digest and verified only for a blob, segments only for a segmented
+     * one (the last three) */
+    if (d && a->segments)
+        snprintf(segs, sizeof(segs), " segments=%u", a->segments);
+    else
+        nf -= d ? 1 : 3;
+    log_event(LOG_INFO, "access", f, nf,
+              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s%s", a->peer,
               a->method, a->host, a->path, a->status, (unsigned long long)a->bytes_out,
               (unsigned long long)a->ms, a->link, reg, d ? " digest=" : "", d ? d : "",
-              d ? " verified=" : "", d ? ok : "");
+              d ? " verified=" : "", d ? ok : "", segs);
     if (px->metrics)
         access_count(px->metrics, &gen->cfg, a);
     if (px->recent) {

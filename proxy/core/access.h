@@ -21,6 +21,7 @@ struct access {
     uint64_t ms;             /* duration */
     const char *digest;      /* "sha256:<hex>" of a blob, or NULL */
     int verified;            /* the blob's digest was checked and matched */
+    unsigned segments;       /* segments of a segmented blob fetch, else 0 */
 };
 
 /* Writes the line (text or JSON per [log] format), counts the request in

@@ -19,6 +19,7 @@ struct metrics_recent;
 struct admin;
 struct tls_sessions;
 struct upstream_opener;
+struct seg_shared;
 
 struct proxy {
     struct loop *loop;
@@ -45,6 +46,8 @@ struct proxy {
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
+    struct seg_shared *segs;    /* what segmented fetches share (mitm/segfetch.c),
+                                 * NULL until the first one */
     const struct upstream_opener *opener; /* NULL: the real one (tests play origins) */
 };
 
