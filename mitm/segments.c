@@ -257,6 +257,29 @@ void seg_single(struct seg *s)
     }
 }
 
+int seg_collapse(struct seg *s, uint32_t ticket)
+{
+    size_t i;
+
+    if (s->npiece == 0 || ticket == 0 || s->piece[0].ticket != ticket ||
+        s->length == SEG_UNKNOWN)
+        return -EINVAL;
+    for (i = 1; i < s->npiece; i++)
+        if (s->piece[i].got != s->piece[i].off)
+            return -EBUSY;
+    for (i = 1; i < s->npiece; i++) {
+        if (s->piece[i].ticket != 0)
+            s->active--;
+        piece_release(s, &s->piece[i]);
+    }
+    s->npiece = 1;
+    s->piece[0].end = s->length;
+    s->next_off = s->length;
+    seg_single(s);
+    recharge(s);
+    return 0;
+}
+
 enum seg_mode seg_mode(const struct seg *s)
 {
     return s->mode;

@@ -125,6 +125,14 @@ int seg_prove(struct seg *s, uint32_t ticket, uint64_t total, int ranged);
  * again as a plain GET. Tasks in flight go on. */
 void seg_single(struct seg *s);
 
+/* The origin mishandled a range before any segment but the front one got a
+ * byte: ticket, the live task of the front piece (the first connection,
+ * whose answer is the whole blob), takes the rest of the transfer and every
+ * other piece goes (their tickets die: SEG_R_STALE). Implies seg_single().
+ * Returns 0, -EINVAL when ticket is not the front piece's live task, or
+ * -EBUSY when another piece holds bytes (then nothing changed). */
+int seg_collapse(struct seg *s, uint32_t ticket);
+
 enum seg_mode seg_mode(const struct seg *s);
 
 /* Bytes the connection of ticket may pass to seg_recv() now (its range,

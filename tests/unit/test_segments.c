@@ -1,7 +1,8 @@
 /* test_segments.c — mitm/segments: the probe and its verdicts, in-order
  * and out-of-order arrival, the window's back-pressure, a middle segment
  * failing and resuming, a stalled segment reassigned with its late bytes
- * ignored, the single-connection fallbacks, the global budget shared by two
+ * ignored, the single-connection fallbacks (and the collapse onto the
+ * first connection), the global budget shared by two
  * transfers, and a seeded random run over ~64 MiB checked byte for byte. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +177,52 @@ static void test_out_of_order(void **state)
     assert_int_equal(drain(s, 0), 3 * MIB + MIB / 2);
     assert_true(seg_finished(s));
     assert_int_equal(seg_memory(s), 0);
+    seg_free(s);
+}
+
+/* An origin that ignored a range while no segment but the first had a
+ * byte: the first connection takes the whole rest, the others die. */
+static void test_collapse(void **state)
+{
+    struct seg_budget b = {.cap = 64 * MIB};
+    struct seg *s = mk(6 * MIB, MIB, 4, 0, &b);
+    struct seg_task t0 = probe(s, 6 * MIB, SEG_M_MULTI), t1, t2, t3;
+    uint64_t got = MIB / 2;
+
+    (void)state;
+    assert_int_equal(seg_next(s, &t1), 1);
+    assert_int_equal(seg_next(s, &t2), 1);
+    assert_int_equal(seg_next(s, &t3), 1);
+    assert_int_equal(feed(s, t0.ticket, 0, got, 4096), SEG_R_MORE);
+    assert_int_equal(seg_collapse(s, t1.ticket), -EINVAL);    /* not the front piece */
+    assert_int_equal(seg_collapse(s, t0.ticket), 0);
+    assert_int_equal(seg_mode(s), SEG_M_SINGLE);
+    assert_int_equal(seg_active(s), 1);
+    assert_int_equal(seg_recv(s, t2.ticket, "x", 1), SEG_R_STALE);
+    assert_int_equal(seg_next(s, &(struct seg_task){0}), 0);   /* one connection */
+    while (got < 6 * MIB) {
+        uint64_t room = seg_room(s, t0.ticket);
+
+        assert_true(room > 0);
+        if (room > MIB)
+            room = MIB;
+        feed(s, t0.ticket, got, room, 65536);
+        got += room;
+        drain(s, 0);
+    }
+    assert_true(seg_finished(s));
+    assert_int_equal(seg_memory(s), 0);
+    seg_free(s);
+    assert_int_equal(b.used, 0);
+
+    /* Another segment already holds a byte: nothing changes. */
+    s = mk(6 * MIB, MIB, 4, 0, NULL);
+    t0 = probe(s, 6 * MIB, SEG_M_MULTI);
+    assert_int_equal(seg_next(s, &t1), 1);
+    assert_int_equal(feed(s, t1.ticket, t1.off, 1, 1), SEG_R_MORE);
+    assert_int_equal(seg_collapse(s, t0.ticket), -EBUSY);
+    assert_int_equal(seg_mode(s), SEG_M_MULTI);
+    assert_int_equal(seg_active(s), 2);
     seg_free(s);
 }
 
@@ -518,6 +565,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_in_order),
+        cmocka_unit_test(test_collapse),
         cmocka_unit_test(test_out_of_order),
         cmocka_unit_test(test_window_backpressure),
         cmocka_unit_test(test_fail_middle_resumes),
