@@ -41,7 +41,7 @@ void exchange_response_done(struct exchange *x)
 {
     struct upsrc *u = &x->up;
 
-    if (x->segf)
+    if (segfetch_active(x->segf))
         return;     /* the first segment's connection: segfetch.c ends it */
     if (u->interim) {
         /* the 1xx is over: the final answer follows on the same parser */
@@ -170,7 +170,7 @@ int exchange_pump(struct exchange *x)
         moved |= resume_step(x);
     }
     moved |= client_write(x);
-    if (x->state != XCH_FAILED && !x->segf && upsrc_ended(&x->up)) {
+    if (x->state != XCH_FAILED && !segfetch_active(x->segf) && upsrc_ended(&x->up)) {
         x->up.eof_seen = 1;
         exchange_upstream_gone(x);
         moved = 1;
@@ -184,7 +184,7 @@ int exchange_over(const struct exchange *x)
         return 0;
     if (x->state == XCH_FAILED)
         return 1;
-    return x->state == XCH_DONE && (x->segf || upsrc_drained(&x->up));
+    return x->state == XCH_DONE && (segfetch_active(x->segf) || upsrc_drained(&x->up));
 }
 
 int exchange_wants_client_write(const struct exchange *x)

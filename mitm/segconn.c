@@ -98,8 +98,8 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
     c->t_progress = loop_now(x->px->loop);
     http1_init(&c->resp, HTTP_RESPONSE, x->gen->cfg.max_header_bytes);
     buf_consume(&c->uin, c->uin.len);
-    snprintf(extra, sizeof(extra), "Range: bytes=%" PRIu64 "-%" PRIu64 "\r\n", t->off,
-             t->off + t->len - 1);
+    snprintf(extra, sizeof(extra), "Range: bytes=%" PRIu64 "-%" PRIu64 "\r\n",
+             f->base + t->off, f->base + t->off + t->len - 1);
     if (t->len == SEG_UNKNOWN || t->len == 0 ||
         exchange_write_head(x, &f->route, &c->uout, HDR_REQ_NO_RANGE, extra) != 0) {
         segconn_fail(c, "cannot build the request");
@@ -129,8 +129,9 @@ static int segconn_head(struct segconn *c)
     if (status == 206 && !(r->p.flags & F_CHUNKED) && (r->p.flags & F_CONTENT_LENGTH) &&
         r->p.content_length == c->len &&
         hdr_get(r, base, "content-range", cr, sizeof(cr)) >= 0 &&
-        parse_content_range(cr, &a, &b, &n) == 0 && (uint64_t)a == c->off &&
-        (uint64_t)b == c->off + c->len - 1 && (uint64_t)n == seg_length(f->seg))
+        parse_content_range(cr, &a, &b, &n) == 0 && (uint64_t)a == f->base + c->off &&
+        (uint64_t)b == f->base + c->off + c->len - 1 &&
+        (uint64_t)n == f->base + seg_length(f->seg))
         return 0;
     if (status == 200 || status == 206)
         segf_no_ranges(f, status);
@@ -177,7 +178,7 @@ int segconn_pump(struct segconn *c)
     struct segfetch *f = c->f;
     enum http1_ev ev = H1_EV_NONE;
     uint64_t room;
-    size_t n;
+    size_t n, avail;
     int moved, rc;
 
     if (!c->ticket || c->pending || !ep_open(&c->up))
@@ -200,7 +201,8 @@ int segconn_pump(struct segconn *c)
         segconn_fail(c, c->resp.err ? c->resp.err : "malformed answer");
         return 1;
     }
-    n = c->body && (c->resp.state == H1_BODY || c->resp.state == H1_DONE) ? c->resp.parsed : 0;
+    n = avail = c->body && (c->resp.state == H1_BODY || c->resp.state == H1_DONE)
+                    ? c->resp.parsed : 0;
     room = seg_room(f->seg, c->ticket);
     if (room <= n)
         c->t_progress = loop_now(f->x->px->loop); /* waiting for the client */
@@ -226,11 +228,17 @@ int segconn_pump(struct segconn *c)
         }
         return 1;
     }
-    if ((c->up.flags & (EP_F_RD_EOF | EP_F_ERROR)) && c->resp.state != H1_DONE) {
+    if (!avail && (c->up.flags & (EP_F_RD_EOF | EP_F_ERROR))) {
         segconn_fail(c, "the connection closed in the middle");
         return 1;
     }
     return moved;
+}
+
+void segconn_drop(struct segconn *c)
+{
+    segconn_close(c);
+    c->ticket = 0;
 }
 
 void segconn_check_stall(struct segconn *c, uint64_t now)

@@ -16,8 +16,11 @@
 
 #define SEGF_BUDGET ((size_t)256 << 20) /* segment buffers of all transfers of a loop */
 #define SEGF_TICK_MS 1000u
+#define SEGF_WATCH_MS 500u                     /* the first connection alone */
+#define SEGF_FAST_RATE ((uint64_t)64 << 20)    /* bytes/s: not a shaped flow */
 
 static size_t segf_ready(struct source *src, const char **p);
+static int segf_switch(struct segfetch *f);
 static void segf_consume(struct source *src, size_t n);
 
 static const struct source_ops segf_ops = {
@@ -49,8 +52,14 @@ static void segf_consume(struct source *src, size_t n)
     struct segfetch *f = (struct segfetch *)src;
     const char *p;
 
-    if (f->digest && !f->verified && n && seg_peek(f->seg, &p) >= n)
-        digest_update(f->digest, p, n);
+    uint64_t pos = seg_position(f->seg);
+
+    /* bytes below hash_from were hashed as the first connection parsed them */
+    if (f->digest && !f->verified && n && seg_peek(f->seg, &p) >= n && pos + n > f->hash_from) {
+        size_t skip = pos < f->hash_from ? (size_t)(f->hash_from - pos) : 0;
+
+        digest_update(f->digest, p + skip, n - skip);
+    }
     seg_consume(f->seg, n);
 }
 
@@ -92,12 +101,22 @@ void segf_no_ranges(struct segfetch *f, int status)
     struct seg_shared *sh = f->sh;
     struct exchange *x = f->x;
 
-    seg_single(f->seg);
+    unsigned i;
+    int whole;
+
     snprintf(sh->norange[sh->next_norange], sizeof(sh->norange[0]), "%s", f->host);
     sh->next_norange = (sh->next_norange + 1) % SEGF_NORANGE;
+    /* Usually no other segment has a byte yet: the first connection, whose
+     * answer is the whole blob, then carries the rest of it. */
+    whole = f->probe && seg_collapse(f->seg, f->probe) == 0;
+    if (whole)
+        for (i = 0; i < f->nconn; i++)
+            segconn_drop(&f->conn[i]);
+    else
+        seg_single(f->seg);
     log_warn("client %s: %s %s: %s answered a Range request with %d, not the 206 asked for; "
-             "its blobs go over one connection from now on", x->cl.peer, x->host, x->log_path,
-             f->host, status);
+             "its blobs go over one connection from now on%s", x->cl.peer, x->host,
+             x->log_path, f->host, status, whole ? ", this one on the first" : "");
 }
 
 static int no_ranges_known(const struct seg_shared *sh, const char *host)
@@ -124,12 +143,12 @@ static int probe_pump(struct segfetch *f)
     struct upsrc *u = &f->x->up;
     uint64_t room, now = loop_now(f->x->px->loop);
     const char *p;
-    size_t n;
+    size_t n, avail;
     int rc;
 
     if (!f->probe)
         return 0;
-    n = source_ready(&u->src, &p);
+    n = avail = source_ready(&u->src, &p);
     room = seg_room(f->seg, f->probe);
     if (room <= n)
         f->probe_progress = now;    /* waiting for the client, not the origin */
@@ -148,7 +167,7 @@ static int probe_pump(struct segfetch *f)
             probe_close(f);
         return 1;
     }
-    if (upsrc_ended(u) || u->resp.state == H1_DONE || u->resp.state == H1_ERROR) {
+    if (!avail && (upsrc_ended(u) || u->resp.state == H1_DONE || u->resp.state == H1_ERROR)) {
         uint32_t t = f->probe;
 
         u->eof_seen = 1;
@@ -210,6 +229,8 @@ int segfetch_pump(struct segfetch *f)
     struct exchange *x = f->x;
     int moved = 0;
 
+    if (!f->seg)
+        return segf_switch(f);
     while (x->state == XCH_BODY && pump_round(f))
         moved = 1;
     if (x->state != XCH_BODY)
@@ -235,6 +256,10 @@ static void segf_tick(struct loop *loop, struct timer *tm)
 
     if (x->state != XCH_BODY)
         return;
+    if (!f->seg) {
+        x->cl.run(x->cl.arg);   /* the watch is over: switch or not */
+        return;
+    }
     if (f->probe && now - f->probe_progress > SEGF_STALL_MS) {
         uint32_t t = f->probe;
 
@@ -253,7 +278,6 @@ int segfetch_start(struct exchange *x, const char *base)
     const struct config *cfg = &x->gen->cfg;
     struct seg_shared *sh = x->px->segs;
     struct segfetch *f;
-    struct seg_task t;
     const char *why = NULL;
     char v[32];
 
@@ -273,23 +297,14 @@ int segfetch_start(struct exchange *x, const char *base)
     f = calloc(1, sizeof(*f));
     if (!f)
         return 0;
-    f->src.ops = &segf_ops;
-    f->x = x;
-    f->sh = sh;
-    f->seg = seg_new(&(struct seg_params){.length = (uint64_t)x->body_len,
-                                          .min_len = cfg->segment_min,
-                                          .seg_size = cfg->segment_size,
-                                          .max_conns = cfg->segments},
-                     &sh->budget);
-    if (!f->seg || !seg_next(f->seg, &t) ||
-        seg_prove(f->seg, t.ticket, (uint64_t)x->body_len, 1) != SEG_M_MULTI ||
-        route_attempt(x, &f->route, &why) != 0) {
-        seg_free(f->seg);
+    if (route_attempt(x, &f->route, &why) != 0) {
         free(f);
         return 0;
     }
-    f->probe = t.ticket;
-    f->probe_progress = loop_now(x->px->loop);
+    f->src.ops = &segf_ops;
+    f->x = x;
+    f->sh = sh;
+    f->t_head = loop_now(x->px->loop);
     snprintf(f->host, sizeof(f->host), "%s", x->up.host);
     f->port = x->up.port;
     f->tls = x->up.tls;
@@ -299,16 +314,62 @@ int segfetch_start(struct exchange *x, const char *base)
     f->nconn = cfg->segments;
     for (unsigned i = 0; i < f->nconn; i++)
         segconn_init(&f->conn[i], f);
-    f->digest = x->digest;          /* hashed as the client takes the bytes */
-    x->digest = NULL;
     timer_init(&f->tick, segf_tick, f);
-    loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
+    loop_timer_set(x->px->loop, &f->tick, SEGF_WATCH_MS);
     x->segf = f;
-    x->body = &f->src;
-    log_info("client %s: %s %s: %lld bytes from %s in segments of %zu, %u at a time", x->cl.peer,
-             x->host, x->log_path, (long long)x->body_len, f->host, cfg->segment_size,
-             cfg->segments);
     return 1;
+}
+
+/* After SEGF_WATCH_MS of the first connection alone: a blob still far from
+ * done on a slow connection (a link shaped per flow) goes on in segments
+ * from the client's position; a fast one stays as it is, since buffering
+ * segments ahead of the client would only cost. Returns 1 on a switch. */
+static int segf_switch(struct segfetch *f)
+{
+    struct exchange *x = f->x;
+    const struct config *cfg = &x->gen->cfg;
+    uint64_t now = loop_now(x->px->loop), ms = now - f->t_head;
+    uint64_t len = (uint64_t)x->body_len, rate;
+    struct seg_task t;
+
+    if (f->declined || ms < SEGF_WATCH_MS || x->state != XCH_BODY)
+        return 0;
+    rate = x->body_rx * 1000 / ms;  /* ms >= SEGF_WATCH_MS */
+    f->declined = 1;
+    if (rate >= SEGF_FAST_RATE || x->body_rx + cfg->segment_size > len ||
+        x->bytes_out > x->body_rx)
+        return 0;
+    f->base = x->bytes_out;
+    f->seg = seg_new(&(struct seg_params){.length = len - f->base,
+                                          .min_len = 0,
+                                          .seg_size = cfg->segment_size,
+                                          .max_conns = cfg->segments},
+                     &f->sh->budget);
+    if (!f->seg || !seg_next(f->seg, &t) ||
+        seg_prove(f->seg, t.ticket, len - f->base, 1) != SEG_M_MULTI) {
+        seg_free(f->seg);
+        f->seg = NULL;
+        return 0;
+    }
+    f->probe = t.ticket;
+    f->probe_progress = now;
+    /* the first connection hashed what it parsed; the rest is hashed as
+     * the client takes it */
+    f->digest = x->digest;
+    x->digest = NULL;
+    f->hash_from = x->body_rx - f->base;
+    x->body = &f->src;
+    loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
+    log_info("client %s: %s %s: %lld bytes from %s at %.1f MiB/s: on in segments of %zu, "
+             "%u at a time, from byte %llu", x->cl.peer, x->host, x->log_path,
+             (long long)x->body_len, f->host, (double)rate / 1048576.0, cfg->segment_size,
+             cfg->segments, (unsigned long long)f->base);
+    return 1;
+}
+
+int segfetch_active(const struct segfetch *f)
+{
+    return f && f->seg;
 }
 
 void segfetch_update(struct segfetch *f)
@@ -340,7 +401,7 @@ void segfetch_stop(struct segfetch *f)
 
 unsigned segfetch_count(const struct segfetch *f)
 {
-    return seg_stats(f->seg)->done;
+    return f->seg ? seg_stats(f->seg)->done : 0;
 }
 
 void segfetch_free(struct segfetch *f)

@@ -4,8 +4,9 @@
  * The exchange's first attempt goes as usual. When its answer is a 200 for
  * a blob GET by digest of at least [upstream] segment_min bytes from an
  * origin that says it serves ranges (Accept-Ranges: bytes), and
- * [upstream] segments is above 1, segfetch_start() takes over the body:
- * that first connection becomes the probe, fetching the first segment,
+ * [upstream] segments is above 1, segfetch_start() watches it; once the
+ * first connection has shown itself slow (segf_switch()) it becomes the
+ * probe, fetching the first segment from the client's position,
  * while more connections on the same link and route (the final URL of
  * followed redirects) fetch the next ones with Range requests, as the
  * scheduler (segments.h) hands them out. The client gets the 200 head as
@@ -20,10 +21,16 @@ struct seg_shared;
 
 /* The response head of x's attempt is in x->up (base: its buffer) and was
  * checked by response.c (x->status, x->body_len, x->digest set). When the
- * blob qualifies, x->segf and x->body become the segmented source and the
- * digest in progress moves into it. Returns 1 when started, 0 when the
- * response goes as usual. */
+ * blob qualifies, x->segf watches the first connection: the body goes as
+ * usual, and if after half a second the connection is slow and much is
+ * left, x->body becomes the segmented source from the client's position
+ * on (the digest in progress moves into it). Returns 1 when watching, 0
+ * when the response goes as usual. */
 int segfetch_start(struct exchange *x, const char *base);
+
+/* The body comes in segments now (not watching, not declined). Accepts
+ * NULL. */
+int segfetch_active(const struct segfetch *f);
 
 /* Moves the probe's bytes into the reassembly, the segment connections'
  * requests up and answers in, starts new segments, checks the digest at

@@ -43,8 +43,12 @@ struct segconn {
 struct segfetch {
     struct source src;            /* first: a struct source * is this */
     struct exchange *x;
-    struct seg *seg;
+    struct seg *seg;              /* NULL while the first connection goes alone */
     struct seg_shared *sh;
+    uint64_t t_head;              /* when the 200 head came */
+    int declined;                 /* the watch is over (switched or not) */
+    uint64_t base;                /* blob offset of the transfer's byte 0 */
+    uint64_t hash_from;           /* transfer offset where hashing on consume starts */
     uint32_t probe;               /* the first connection's ticket; 0 once done */
     uint64_t probe_progress;
     struct digest *digest;        /* the blob as the client takes it, or NULL */
@@ -72,6 +76,8 @@ void segconn_start(struct segconn *c, const struct seg_task *t);
 /* Request up, answer in, body into the reassembly. Returns 1 when
  * anything moved. */
 int segconn_pump(struct segconn *c);
+/* Closes the connection of a task that died elsewhere (seg_collapse). */
+void segconn_drop(struct segconn *c);
 void segconn_check_stall(struct segconn *c, uint64_t now);
 void segconn_update(struct segconn *c);
 void segconn_free(struct segconn *c);
