@@ -7,6 +7,8 @@
 #
 #   bench/passlab.sh [ROUNDS [MIB]]      default 5 rounds of a 256 MiB blob
 #   HUBGATE=path (default ./hubgate)     PASSLAB_ONLY="socat hubgate" (subset)
+#   HUBGATE_B=path                       a second build as subject hubgate-b
+#                                        (A/B of a change in the same rounds)
 #   PASSLAB_STRACE=1                     also strace -c one transfer through
 #                                        hubgate and socat
 #
@@ -80,6 +82,12 @@ listen =
 EOF
 start "$NSC" "$HUBGATE" -c "$TMP/hubgate.ini"
 HG_PID=${PIDS[-1]}
+if [ -n "${HUBGATE_B:-}" ]; then
+    sed -e 's|^listen = 127.0.0.1:3128|listen = 127.0.0.1:3129|' -e "s|^dir = .*|dir = $TMP/ca-b|" \
+        "$TMP/hubgate.ini" >"$TMP/hubgate-b.ini"
+    start "$NSC" "$HUBGATE_B" -c "$TMP/hubgate-b.ini"
+    HGB_PID=${PIDS[-1]}
+fi
 cc -O2 -o "$TMP/splicelab" "$TOP/bench/splicelab.c"
 declare -A PORT=() RPID=()
 relay() {   # relay NAME PORT CMD...
@@ -100,6 +108,7 @@ relay lab-lowat64k 3155 "$L" 127.0.0.1:3155 10.77.0.4:443 --lowat 65536
 relay lab-copy64k 3156 "$L" 127.0.0.1:3156 10.77.0.4:443 --copy 65536
 relay lab-more 3157 "$L" 127.0.0.1:3157 10.77.0.4:443 --more
 PORT[hubgate]=3128 RPID[hubgate]=$HG_PID
+[ -z "${HUBGATE_B:-}" ] || { PORT[hubgate-b]=3129 RPID[hubgate-b]=$HGB_PID; }
 PORT[direct]=443 RPID[direct]=""
 sleep 2
 
@@ -124,6 +133,7 @@ get() {     # get SUBJECT: prints "bytes seconds"
     case $s in
         direct) a=(--resolve origin.lab:443:10.77.0.4) ;;
         hubgate) a=(-x http://127.0.0.1:3128) ;;
+        hubgate-b) a=(-x http://127.0.0.1:3129) ;;
         *) a=(--resolve "origin.lab:443:127.0.0.1" --connect-to "origin.lab:443:127.0.0.1:${PORT[$s]}") ;;
     esac
     inc curl -sS -k --http1.1 --max-time 120 "${a[@]}" -o /dev/null \

@@ -252,7 +252,7 @@ def med_of(case, subj, metric):
 relay = [["subject", "what", "MiB/s", "proxy CPU s/GiB", "machine CPU s/GiB",
           "hubgate-pass ÷ it (MiB/s)"]]
 hp = med_of("blob", "hubgate-pass", "mibps")
-for subj, what in [("direct", "no relay"), ("hubgate-pass", "CONNECT tunnel, splice(2)"),
+for subj, what in [("direct", "no relay"), ("hubgate-pass", "CONNECT tunnel: downloads copied through 64 KiB, uploads spliced"),
                    ("socat", "socat TCP relay, its defaults (8 KiB read/write, fork)"),
                    ("tinyproxy", "CONNECT tunnel, read/write"),
                    ("squid-splice", "CONNECT, peeked then spliced")]:
@@ -365,4 +365,5 @@ unset multiplot
 r = subprocess.run(["gnuplot", gp], capture_output=True, text=True, timeout=120)
 if r.returncode != 0:
     print("report.py: gnuplot failed: %s" % r.stderr[:2000], file=sys.stderr)
-    sys.exit(1)
+    # a run of some cases only (BENCH_CASES) has empty panels: no chart
+    sys.exit(0 if meta.get("cases", "all") != "all" else 1)

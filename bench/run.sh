@@ -13,6 +13,11 @@
 #   BENCH_SHAPED_MIB=N, BENCH_SHAPED_RATE=R, BENCH_SHAPED_ROUNDS=N
 #                     its blob (64 MiB, quick 16), the rate per connection
 #                     (4MiB, bytes/s) and the rounds it runs in (first 2)
+#   BENCH_CASES="..." only these cases (default all: blob latency parallel
+#                     idle leaf docker shaped), e.g. "blob shaped" for the
+#                     passthrough and the shaped link alone
+#   BENCH_HG_EXTRA=.. lines added to the config of hubgate and hubgate-dg
+#                     (printf %b: "[upstream]\nsegments = 1")
 #   HUBGATE=path      binary under test (default ./hubgate)
 #   BENCH_OUT=dir     where latest.md/png go (default bench/results)
 # Writes bench/results/latest.md, latest.png, latest-samples.tsv and prints
@@ -36,6 +41,12 @@ BENCH_SHAPED=${BENCH_SHAPED:-1}
 SHAPED_RATE=${BENCH_SHAPED_RATE:-4MiB}
 SHAPED_ROUNDS=${BENCH_SHAPED_ROUNDS:-2}
 BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results}
+BENCH_ALL_CASES="blob latency parallel idle leaf docker shaped"
+BENCH_CASES=${BENCH_CASES:-$BENCH_ALL_CASES}
+case " $BENCH_CASES " in *" docker "*) ;; *) BENCH_DOCKER=0 ;; esac
+case " $BENCH_CASES " in *" shaped "*) ;; *) BENCH_SHAPED=0 ;; esac
+# want CASE: true when CASE is among BENCH_CASES.
+want() { case " $BENCH_CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ "$BENCH_QUICK" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-1}
     BLOB_MIB=${BENCH_BLOB_MIB:-32}
@@ -153,6 +164,7 @@ bench_meta() {
             "$(dpkg-query -W -f='${Version}' tinyproxy)" "$(dpkg-query -W -f='${Version}' nginx)" \
             "$(dpkg-query -W -f='${Version}' curl)"
         printf 'socat\t%s\n' "$(dpkg-query -W -f='${Version}' socat)"
+        if [ "$BENCH_CASES" = "$BENCH_ALL_CASES" ]; then printf 'cases\tall\n'; else printf 'cases\t%s\n' "$BENCH_CASES"; fi
     } >"$HG_TMP/meta.tsv"
 }
 
@@ -177,11 +189,11 @@ main() {
     [ "$BENCH_DOCKER" != 1 ] || bench_docker_setup
     for ((r = 1; r <= ROUNDS; r++)); do
         bench_log "round $r of $ROUNDS"
-        case_blob "$r"
-        case_latency "$r"
-        case_parallel "$r"
-        case_idle "$r"
-        case_leaf "$r"
+        want blob && case_blob "$r"
+        want latency && case_latency "$r"
+        want parallel && case_parallel "$r"
+        want idle && case_idle "$r"
+        want leaf && case_leaf "$r"
         [ "$BENCH_DOCKER" != 1 ] || case_docker "$r"
         [ "$BENCH_SHAPED" != 1 ] || [ "$r" -gt "$SHAPED_ROUNDS" ] || case_shaped "$r"
         hg_check_alive hubgate

@@ -164,6 +164,7 @@ bench_hubgate_up() {
         for h in "${LEAF_NAMES[@]}"; do printf 'hosts = %s\n' "$h"; done
         [ "$BENCH_DOCKER" != 1 ] || printf 'hosts = %s\n' "$HG_HUB_HOSTS"
         printf '[upstream]\nvia = direct\nca_file = %s\n[dns]\nservers =\n' "$TESTCA"
+        [ -z "${BENCH_HG_EXTRA:-}" ] || printf '%b\n' "$BENCH_HG_EXTRA"
     } >"$c"
     hubgate_start "$c"
     HGCA=$HG_HUBGATE_CA_DIR/ca.crt
