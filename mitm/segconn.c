@@ -106,6 +106,12 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
         return;
     }
     if (pool_get(x->px->pool, &k, &x->gen->cfg, f->up_flags, &c->up)) {
+        /* as upsrc takes a pooled connection: fresh readiness flags, the
+         * pool's registration kept */
+        if (c->up.ssl)
+            ep_init_tls(&c->up, c->up.fd, c->up.ssl);
+        else
+            ep_init_raw(&c->up, c->up.fd);
         if (loop_rebind(x->px->loop, c->up.fd, LOOP_RD, segconn_on_io, c, 0) != 0)
             segconn_fail(c, "cannot watch the socket");
         return;

@@ -336,8 +336,9 @@ static int segf_switch(struct segfetch *f)
         return 0;
     rate = x->body_rx * 1000 / ms;  /* ms >= SEGF_WATCH_MS */
     f->declined = 1;
+    /* a resumed body may have moved to another link: stay on it */
     if (rate >= SEGF_FAST_RATE || x->body_rx + cfg->segment_size > len ||
-        x->bytes_out > x->body_rx)
+        x->bytes_out > x->body_rx || x->resume_tries)
         return 0;
     f->base = x->bytes_out;
     f->seg = seg_new(&(struct seg_params){.length = len - f->base,
