@@ -227,6 +227,35 @@ case_leaf() {
 
 # ---------------------------------------------------------------- case 3
 
+# case_docker_shaped ROUND: case 3's pull through hubgate-s1 and -s4, whose
+# link is case 8's shaper (every connection at SHAPED_RATE): a fresh dockerd
+# each, wall time of the pull only.
+case_docker_shaped() {
+    local r=$1 s t0 t1 ok
+    for s in $(rotate "$r" hubgate-s1 hubgate-s4); do
+        HG_PROXY=127.0.0.1:${SEG_PORT[${s#hubgate-s}]} HUBGATE_DIRECT=0
+        rm -rf "$HG_TMP/docker"
+        if ! hg_dockerd_start 2>>"$HG_LOGS/bench-dockerd.log"; then
+            bench_warn docker_shaped "$s" "$r" "dockerd did not start"
+            HG_PROXY=127.0.0.1:3128
+            continue
+        fi
+        t0=$(date +%s.%N)
+        ok=0
+        hg_docker_timeout "$DOCKER_TMO" pull benchimg/pull:1 >"$HG_LOGS/pull.shaped.$s.$r.log" 2>&1 && ok=1
+        t1=$(date +%s.%N)
+        if [ "$ok" = 1 ] && hg_docker image inspect benchimg/pull:1 >/dev/null 2>&1; then
+            rec docker_shaped "$s" pull_s "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')"
+            printf '  docker-shaped %-14s %.2fs\n' "$s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
+        else
+            bench_warn docker_shaped "$s" "$r" "pull failed: $(tail -n 3 "$HG_LOGS/pull.shaped.$s.$r.log")"
+        fi
+        hg_stop dockerd TERM 30
+        rm -rf "$HG_TMP/docker"
+        HG_PROXY=127.0.0.1:3128
+    done
+}
+
 # bench_docker_setup: lib.sh's Docker Hub stand-in and a multi-layer image
 # pushed to it.
 bench_docker_setup() {

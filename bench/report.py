@@ -282,6 +282,19 @@ if meta.get("shaped") == "1":
               % (meta.get("shaped_mib"), meta.get("shaped_rate"), meta.get("shaped_rounds")))
     md.append(md_table(sh))
     md.append("")
+    s1 = med_of("docker_shaped", "hubgate-s1", "pull_s")
+    s4 = med_of("docker_shaped", "hubgate-s4", "pull_s")
+    if s1 is not None or s4 is not None or meta.get("docker") == "1":
+        dp = [["subject", "what", "wall s", "speed-up over segments = 1", "target"],
+              ["hubgate-s1", "docker pull (case 3's image) through hubgate over the shaper, "
+               "segments = 1", cell(values("docker_shaped", "hubgate-s1", "pull_s"))
+               or fail_text("docker_shaped", "hubgate-s1"), "×1.00", "—"],
+              ["hubgate-s4", "same, segments = 4", cell(values("docker_shaped", "hubgate-s4", "pull_s"))
+               or fail_text("docker_shaped", "hubgate-s4"),
+               ratio(s1, s4) if s1 is not None and s4 is not None else "?", "≥ ×2.00"]]
+        md.append("8 · docker pull over the same shaped link:\n")
+        md.append(md_table(dp))
+        md.append("")
 else:
     md.append("8 · shaped link: not run (BENCH_SHAPED=0)\n")
 fl = sorted(failures.items())

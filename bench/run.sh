@@ -196,6 +196,8 @@ main() {
         want leaf && case_leaf "$r"
         [ "$BENCH_DOCKER" != 1 ] || case_docker "$r"
         [ "$BENCH_SHAPED" != 1 ] || [ "$r" -gt "$SHAPED_ROUNDS" ] || case_shaped "$r"
+        [ "$BENCH_SHAPED" != 1 ] || [ "$BENCH_DOCKER" != 1 ] || [ "$r" -gt "$SHAPED_ROUNDS" ] \
+            || case_docker_shaped "$r"
         hg_check_alive hubgate
         [ "$BENCH_SHAPED" != 1 ] || hg_check_alive shaper
     done
