@@ -77,7 +77,8 @@ void segf_count_bytes(struct segfetch *f, uint64_t n, int done)
         metrics_add(m, "hubgate_segments_total", lb, 1);
 }
 
-/* One more failed or stalled segment: past a bound the origin or the link
+/* One more failed or stalled segment (off: where it starts in the
+ * transfer; logged as a blob offset): past a bound the origin or the link
  * is not fit for this transfer, and the client is cut (it asks again). */
 void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char *why)
 {
@@ -85,7 +86,7 @@ void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char 
 
     f->fails++;
     log_warn("client %s: %s %s: segment at byte %llu %s on %s (%s); fetching it again",
-             x->cl.peer, x->host, x->log_path, (unsigned long long)off, what,
+             x->cl.peer, x->host, x->log_path, (unsigned long long)(f->base + off), what,
              exchange_link_name(x), why);
     if (f->fails > SEGF_MAX_FAILS + seg_stats(f->seg)->done && x->state != XCH_FAILED) {
         log_warn("client %s: %s %s: %u segments failed; cutting the transfer", x->cl.peer,
@@ -100,7 +101,6 @@ void segf_no_ranges(struct segfetch *f, int status)
 {
     struct seg_shared *sh = f->sh;
     struct exchange *x = f->x;
-
     unsigned i;
     int whole;
 
