@@ -38,6 +38,9 @@
 #   B. via = relay, [relay] maps all four registries to the nginx relays:
 #      the same five docker pulls (images removed first).
 #   C. via = socks5, no credentials file: the private pull fails.
+#   D. via = relay:https://ONE-NAME-RELAY, socks5: ghcr.io goes over SOCKS5
+#      only (a one-name relay relays Docker Hub only); that relay alone is
+#      refused by hubgate -t.
 # After A and B: each account's Basic credentials reached only its own
 # registry's token service (the token services' records and nginx's log:
 # the ghcr account only at ghcr.io /token, the quay account only at quay.io
@@ -490,6 +493,32 @@ grep -q 'auth=basic' "$HG_LOGS/token-ghcr.record" && hg_fail "$PHASE: Basic cred
 grep -q 'scope=repository:owner/private:pull' "$HG_LOGS/token-ghcr.record" \
     || hg_fail "$PHASE: the ghcr token service saw no request for owner/private"
 echo "ok: $PHASE: without [upstream] credentials the private pull fails ($(tail -n1 "$HG_LOGS/pull.private.nocreds.log" | cut -c1-90))"
+
+# --- D. a one-name relay (relay:https://HOST) relays Docker Hub only: a
+# ghcr.io request never goes there (it would fetch Docker Hub's image of the
+# same name, and take the ghcr account along); alone, the config is refused.
+PHASE=D-hubrelay
+conf "$HG_TMP/d-bad.ini" "relay:https://ghcr.relay.test" "credentials = $creds"
+rc=0
+out=$(hg_client "$HUBGATE" -t -c "$HG_TMP/d-bad.ini" 2>&1) || rc=$?
+case "$rc:$out" in
+    "2:"*"[upstream] via: no link can carry ghcr.io: a relay:https://HOST link relays Docker Hub only"*) ;;
+    *) hg_fail "$PHASE: hubgate -t with only a one-name relay and ghcr.io intercepted: rc $rc: $out" ;;
+esac
+echo "ok: $PHASE: hubgate -t refuses a one-name relay as the only link for ghcr.io: ${out#*: }"
+conf "$HG_TMP/d.ini" "relay:https://ghcr.relay.test, $SOCKS" "credentials = $creds"
+relay_mark=$(wc -l <"$HG_LOGS/nginx-regrelay.access.log")
+hgl_hubgate_restart "$HG_TMP/d.ini" "$hosts"
+for img in ghcr.io/owner/app:1 ghcr.io/owner/private:1; do
+    hg_docker_timeout 30 rmi "$img" >/dev/null || hg_fail "docker rmi $img"
+    pull "$img"
+done
+seen=$(tail -n "+$((relay_mark + 1))" "$HG_LOGS/nginx-regrelay.access.log")
+[ -z "$seen" ] || hg_fail "$PHASE: ghcr.io requests went to the Docker Hub relay: $seen"
+bad=$(hgl_log_new | grep ' access ' | grep -vF " link=$SOCKS " || true)
+[ -z "$bad" ] || hg_fail "$PHASE: requests not on $SOCKS: $bad"
+hgl_log_new | grep -F 'failing over' && hg_fail "$PHASE: the relay link was tried for ghcr.io"
+echo "ok: $PHASE: ghcr.io pulls (public, private) went over $SOCKS only; the one-name relay saw nothing"
 
 # --- the log check can fail: a tunnel to a CDN host does show
 hgl_curl -o /dev/null --proxy "http://$HG_PROXY" --cacert "$HG_TMP/pki/ca.crt" https://cdn01.quay.io/ || true
