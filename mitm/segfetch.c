@@ -280,6 +280,7 @@ int segfetch_start(struct exchange *x, const char *base)
     struct segfetch *f;
     const char *why = NULL;
     char v[32];
+    unsigned i;
 
     if (x->segf || cfg->segments < 2 || !x->is_blob || x->method != HTTP_GET ||
         !x->cl.intercepted || x->status != 200 || x->up.dechunk || x->body_len < 0 ||
@@ -312,7 +313,7 @@ int segfetch_start(struct exchange *x, const char *base)
     f->direct = x->up.direct;
     f->up_flags = x->up.up_flags;
     f->nconn = cfg->segments;
-    for (unsigned i = 0; i < f->nconn; i++)
+    for (i = 0; i < f->nconn; i++)
         segconn_init(&f->conn[i], f);
     timer_init(&f->tick, segf_tick, f);
     loop_timer_set(x->px->loop, &f->tick, SEGF_WATCH_MS);

@@ -65,11 +65,18 @@ struct segfetch {
 };
 
 /* segfetch.c */
+/* Counts n segment bytes received (and a segment done) for x's link. */
 void segf_count_bytes(struct segfetch *f, uint64_t n, int done);
+/* A segment starting at transfer offset off failed or stalled (what, why:
+ * for the log line); past SEGF_MAX_FAILS more than segments done, x is cut. */
 void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char *why);
+/* The origin answered a Range with status (200, or a 206 of other bytes):
+ * remembered for the loop; the rest of the blob goes to the first
+ * connection when it can (seg_collapse), else one connection at a time. */
 void segf_no_ranges(struct segfetch *f, int status);
 
 /* segconn.c */
+/* An idle connection slot of f (no memory until it is used). */
 void segconn_init(struct segconn *c, struct segfetch *f);
 /* Sends t's Range request on a pooled or new connection. */
 void segconn_start(struct segconn *c, const struct seg_task *t);
@@ -78,8 +85,12 @@ void segconn_start(struct segconn *c, const struct seg_task *t);
 int segconn_pump(struct segconn *c);
 /* Closes the connection of a task that died elsewhere (seg_collapse). */
 void segconn_drop(struct segconn *c);
+/* A task with no byte for SEGF_STALL_MS while wanted: put back (seg_stall)
+ * and its connection closed. */
 void segconn_check_stall(struct segconn *c, uint64_t now);
+/* The epoll interest of the connection. */
 void segconn_update(struct segconn *c);
+/* Closes the connection and frees its buffers. */
 void segconn_free(struct segconn *c);
 
 #endif
