@@ -32,7 +32,7 @@ kv() { printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {v = $2} EN
 case_blob() {
     local r=$1 s svc path out c0 c1 m0 m1 code bytes t
     for s in $(rotate "$r" direct hubgate hubgate-digest hubgate-cache hubgate-pass mitmproxy \
-                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned nginx-disk); do
+                   mitmproxy-pass squid squid-splice tinyproxy nginx nginx-tuned nginx-disk socat); do
         svc=${S_SVC[$s]}
         path=/v2/bench/blobs/sha256:$BLOB_HEX
         c0=0
@@ -43,6 +43,9 @@ case_blob() {
             continue
         fi
         m1=$(machine_cpu)
+        # socat's per-connection child counts once its parent has waited
+        # for it (svc_cpu's cutime), a moment after curl closes.
+        [ "$s" != socat ] || sleep 0.3
         c1=0
         [ -z "$svc" ] || c1=$(svc_cpu "$svc")
         read -r code bytes t _ <<<"$out"
@@ -68,6 +71,30 @@ bench_cache_warm() {
     grep -q "blobs/sha256:$BLOB_HEX 200 .* cache=fill" "$HG_LOGS/hubgate-cache.log" \
         || hg_fail "cache warm-up: hubgate-cache did not fill the blob ($out)"
     bench_log "cache warm-up: the blob is in hubgate-cache's cache"
+}
+
+# ---------------------------------------------------------------- case 8
+
+# case_shaped ROUND: the SHAPED_MIB blob over a link that caps every
+# connection at SHAPED_RATE (tests/integration/links/shaper.py): curl
+# through the shaper alone (one connection: the speed a client gets
+# today), then through hubgate with [upstream] segments = 1, 2, 4 (their
+# link is the shaper). MiB/s = bytes / curl's time_total.
+case_shaped() {
+    local r=$1 s out code bytes t
+    for s in $(rotate "$r" shaper hubgate-s1 hubgate-s2 hubgate-s4); do
+        if ! out=$(shaped_curl "$s" "/v2/bench/blobs/sha256:$SHAPED_HEX" "$SHAPED_TMO" 2>&1); then
+            bench_warn shaped "$s" "$r" "curl: $out"
+            continue
+        fi
+        read -r code bytes t _ <<<"$out"
+        if [ "$code" != 200 ] || [ "$bytes" != "$SHAPED_BYTES" ]; then
+            bench_warn shaped "$s" "$r" "HTTP $code, $bytes of $SHAPED_BYTES bytes"
+            continue
+        fi
+        rec shaped "$s" mibps "$r" "$(awk -v b="$bytes" -v t="$t" 'BEGIN {printf "%.2f", b / 1048576 / t}')"
+        printf '  shaped %-14s %s\n' "$s" "$out"
+    done
 }
 
 # ---------------------------------------------------------------- case 2
@@ -210,6 +237,35 @@ case_leaf() {
 }
 
 # ---------------------------------------------------------------- case 3
+
+# case_docker_shaped ROUND: case 3's pull through hubgate-s1 and -s4, whose
+# link is case 8's shaper (every connection at SHAPED_RATE): a fresh dockerd
+# each, wall time of the pull only.
+case_docker_shaped() {
+    local r=$1 s t0 t1 ok
+    for s in $(rotate "$r" hubgate-s1 hubgate-s4); do
+        HG_PROXY=127.0.0.1:${SEG_PORT[${s#hubgate-s}]} HUBGATE_DIRECT=0
+        rm -rf "$HG_TMP/docker"
+        if ! hg_dockerd_start 2>>"$HG_LOGS/bench-dockerd.log"; then
+            bench_warn docker_shaped "$s" "$r" "dockerd did not start"
+            HG_PROXY=127.0.0.1:3128
+            continue
+        fi
+        t0=$(date +%s.%N)
+        ok=0
+        hg_docker_timeout "$DOCKER_TMO" pull benchimg/pull:1 >"$HG_LOGS/pull.shaped.$s.$r.log" 2>&1 && ok=1
+        t1=$(date +%s.%N)
+        if [ "$ok" = 1 ] && hg_docker image inspect benchimg/pull:1 >/dev/null 2>&1; then
+            rec docker_shaped "$s" pull_s "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')"
+            printf '  docker-shaped %-14s %.2fs\n' "$s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
+        else
+            bench_warn docker_shaped "$s" "$r" "pull failed: $(tail -n 3 "$HG_LOGS/pull.shaped.$s.$r.log")"
+        fi
+        hg_stop dockerd TERM 30
+        rm -rf "$HG_TMP/docker"
+        HG_PROXY=127.0.0.1:3128
+    done
+}
 
 # bench_docker_setup: lib.sh's Docker Hub stand-in and a multi-layer image
 # pushed to it.

@@ -9,6 +9,15 @@
 #   BENCH_PROFILE=1   also profile hubgate on an intercepted blob
 #                     (bench/results/profile.txt; see README)
 #   BENCH_BLOB_MIB=N  size of the case 1 blob (default 256, quick 32)
+#   BENCH_SHAPED=0    skip case 8 (a blob over a link shaped per connection)
+#   BENCH_SHAPED_MIB=N, BENCH_SHAPED_RATE=R, BENCH_SHAPED_ROUNDS=N
+#                     its blob (64 MiB, quick 16), the rate per connection
+#                     (4MiB, bytes/s) and the rounds it runs in (first 2)
+#   BENCH_CASES="..." only these cases (default all: blob latency parallel
+#                     idle leaf docker shaped), e.g. "blob shaped" for the
+#                     passthrough and the shaped link alone
+#   BENCH_HG_EXTRA=.. lines added to the config of hubgate and hubgate-dg
+#                     (printf %b: "[upstream]\nsegments = 1")
 #   HUBGATE=path      binary under test (default ./hubgate)
 #   BENCH_OUT=dir     where latest.md/png go (default bench/results)
 # Writes bench/results/latest.md, latest.png, latest-samples.tsv and prints
@@ -28,20 +37,32 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_QUICK=${BENCH_QUICK:-0}
 BENCH_DOCKER=${BENCH_DOCKER:-1}
 BENCH_PROFILE=${BENCH_PROFILE:-0}
+BENCH_SHAPED=${BENCH_SHAPED:-1}
+SHAPED_RATE=${BENCH_SHAPED_RATE:-4MiB}
+SHAPED_ROUNDS=${BENCH_SHAPED_ROUNDS:-2}
 BENCH_OUT=${BENCH_OUT:-$BENCH_DIR/results}
+BENCH_ALL_CASES="blob latency parallel idle leaf docker shaped"
+BENCH_CASES=${BENCH_CASES:-$BENCH_ALL_CASES}
+case " $BENCH_CASES " in *" docker "*) ;; *) BENCH_DOCKER=0 ;; esac
+case " $BENCH_CASES " in *" shaped "*) ;; *) BENCH_SHAPED=0 ;; esac
+# want CASE: true when CASE is among BENCH_CASES.
+want() { case " $BENCH_CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ "$BENCH_QUICK" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-1}
     BLOB_MIB=${BENCH_BLOB_MIB:-32}
+    SHAPED_MIB=${BENCH_SHAPED_MIB:-16}
     LAT_N=2000 LAT_N_TINYPROXY=100 PAR_C=200 PAR_N=10 IDLE_N=1000 IDLE_INT_N=200
     DOCKER_LAYERS_MIB="8 16 24"
 else
     ROUNDS=${BENCH_ROUNDS:-5}
     BLOB_MIB=${BENCH_BLOB_MIB:-256}
+    SHAPED_MIB=${BENCH_SHAPED_MIB:-64}
     LAT_N=2000 LAT_N_TINYPROXY=200 PAR_C=200 PAR_N=50 IDLE_N=8000 IDLE_INT_N=1000
     DOCKER_LAYERS_MIB="32 48 64 96"
 fi
 BENCH_LEAVES=$((ROUNDS * 2))
 BLOB_TMO=$((60 + BLOB_MIB / 2))
+SHAPED_TMO=$((60 + SHAPED_MIB * 2))   # 4 MiB/s: 16 s for 64 MiB; a slower rate needs a bigger one
 DOCKER_TMO=600
 CLK_TCK=$(getconf CLK_TCK)
 BENCH_BG=()
@@ -54,7 +75,7 @@ bench_log() { printf 'bench: %s\n' "$*"; }
 # bench_deps: Debian packages the benchmark needs, installed when missing.
 bench_deps() {
     local want="nginx mitmproxy squid-openssl tinyproxy gnuplot-nox curl openssl iproute2
-                util-linux procps gcc libssl-dev python3" p missing=""
+                util-linux procps gcc libssl-dev python3 socat" p missing=""
     [ "$BENCH_DOCKER" != 1 ] || want="$want docker.io docker-registry skopeo python3-jwt python3-cryptography"
     [ "$BENCH_PROFILE" != 1 ] || want="$want valgrind linux-perf strace"
     for p in $want; do
@@ -99,7 +120,7 @@ bench_init() {
     HUBGATE_SRC=$HUBGATE HUBGATE=$HG_TMP/hubgate
     HGBENCH=$HG_TMP/hgbench
     cc -O2 -Wall -o "$HGBENCH" "$BENCH_DIR/hgbench.c" -lssl -lcrypto -lpthread
-    bench_log "temp dir $HG_TMP; $ROUNDS round(s), blob $BLOB_MIB MiB, docker=$BENCH_DOCKER"
+    bench_log "temp dir $HG_TMP; $ROUNDS round(s), blob $BLOB_MIB MiB, docker=$BENCH_DOCKER, shaped=$BENCH_SHAPED"
 }
 
 # bench_warmup: one request through every subject, so each proxy has its
@@ -124,6 +145,10 @@ bench_meta() {
         printf 'rounds\t%s\n' "$ROUNDS"
         printf 'quick\t%s\n' "$BENCH_QUICK"
         printf 'docker\t%s\n' "$BENCH_DOCKER"
+        printf 'shaped\t%s\n' "$BENCH_SHAPED"
+        printf 'shaped_mib\t%s\n' "$SHAPED_MIB"
+        printf 'shaped_rate\t%s\n' "$SHAPED_RATE"
+        printf 'shaped_rounds\t%s\n' "$(( SHAPED_ROUNDS < ROUNDS ? SHAPED_ROUNDS : ROUNDS ))"
         printf 'blob_mib\t%s\n' "$BLOB_MIB"
         printf 'lat_n\t%s\n' "$LAT_N"
         printf 'lat_n_tinyproxy\t%s\n' "$LAT_N_TINYPROXY"
@@ -139,6 +164,8 @@ bench_meta() {
             "$(dpkg-query -W -f='${Version}' mitmproxy)" "$(dpkg-query -W -f='${Version}' squid-openssl)" \
             "$(dpkg-query -W -f='${Version}' tinyproxy)" "$(dpkg-query -W -f='${Version}' nginx)" \
             "$(dpkg-query -W -f='${Version}' curl)"
+        printf 'socat\t%s\n' "$(dpkg-query -W -f='${Version}' socat)"
+        if [ "$BENCH_CASES" = "$BENCH_ALL_CASES" ]; then printf 'cases\tall\n'; else printf 'cases\t%s\n' "$BENCH_CASES"; fi
     } >"$HG_TMP/meta.tsv"
 }
 
@@ -160,16 +187,21 @@ main() {
     bench_subjects
     bench_warmup
     bench_cache_warm
+    [ "$BENCH_SHAPED" != 1 ] || bench_shaped_up
     [ "$BENCH_DOCKER" != 1 ] || bench_docker_setup
     for ((r = 1; r <= ROUNDS; r++)); do
         bench_log "round $r of $ROUNDS"
-        case_blob "$r"
-        case_latency "$r"
-        case_parallel "$r"
-        case_idle "$r"
-        case_leaf "$r"
+        want blob && case_blob "$r"
+        want latency && case_latency "$r"
+        want parallel && case_parallel "$r"
+        want idle && case_idle "$r"
+        want leaf && case_leaf "$r"
         [ "$BENCH_DOCKER" != 1 ] || case_docker "$r"
+        [ "$BENCH_SHAPED" != 1 ] || [ "$r" -gt "$SHAPED_ROUNDS" ] || case_shaped "$r"
+        [ "$BENCH_SHAPED" != 1 ] || [ "$BENCH_DOCKER" != 1 ] || [ "$r" -gt "$SHAPED_ROUNDS" ] \
+            || case_docker_shaped "$r"
         hg_check_alive hubgate
+        [ "$BENCH_SHAPED" != 1 ] || hg_check_alive shaper
     done
     bench_meta
     mkdir -p "$BENCH_OUT"

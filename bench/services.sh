@@ -9,12 +9,19 @@
 #     squid     127.0.0.1:3141                    198.51.100.4:9000 hgbench sink (idle
 #     tinyproxy 127.0.0.1:3142                      tunnel target)
 #     nginx reverse proxy 127.0.0.1:8443/8444     198.51.100.2/.3  lib.sh's Docker Hub
-#     curl, hgbench, dockerd                        stand-in (BENCH_DOCKER=1 only)
+#     socat     127.0.0.1:3143 (TCP relay)          stand-in (BENCH_DOCKER=1 only)
+#     shaper    127.0.0.1:3144 (SOCKS5, per-connection rate; BENCH_SHAPED=1)
+#     hubgate-s1/s2/s4 127.0.0.1:3145-3147 (via the shaper, segments 1/2/4)
+#     curl, hgbench, dockerd
 
 ORIGIN_IP=198.51.100.4
 SINK_PORT=9000
 INT_HOST=origin.test       # intercepted by hubgate, bumped by squid
 PASS_HOST=tunnel.test      # tunnelled by hubgate, spliced by squid
+SOCAT_PORT=3143            # socat: a plain TCP relay to the origin's :443
+SHAPER_PORT=3144           # tests/integration/links/shaper.py
+declare -A SEG_PORT=([1]=3145 [2]=3146 [4]=3147)   # hubgate-sN: segments = N
+SHAPED_HEX="" SHAPED_BYTES=0
 MANIFEST_PATH=/v2/bench/manifests/latest
 SMALL_BYTES=32768
 TESTCA=""                  # the test "internet" CA (origin certificates)
@@ -61,7 +68,7 @@ bench_names() {
     # service restarted (case 5) or started late (the profile's second
     # hubgate) found its port taken by a client socket.
     ip netns exec "$HG_NS_CLIENT" sysctl -q -w net.ipv4.ip_local_port_range="10000 65535" \
-        net.ipv4.ip_local_reserved_ports="3128-3142,8443-8444,9000" net.ipv4.tcp_tw_reuse=1
+        net.ipv4.ip_local_reserved_ports="3128-3150,8443-8444,9000" net.ipv4.tcp_tw_reuse=1
     for ((i = 1; i <= BENCH_LEAVES; i++)); do LEAF_NAMES+=("$(printf 'leaf-%02d.%s' "$i" "$INT_HOST")"); done
     for i in "$INT_HOST" "$PASS_HOST" "${LEAF_NAMES[@]}"; do
         echo "$ORIGIN_IP $i"
@@ -81,6 +88,12 @@ bench_content() {
     head -c "$SMALL_BYTES" /dev/urandom >"$f"
     SMALL_HEX=$(sha256sum "$f" | cut -d' ' -f1)
     mv "$f" "$w/blobs/sha256:$SMALL_HEX"
+    if [ "$BENCH_SHAPED" = 1 ]; then
+        head -c "$((SHAPED_MIB * 1048576))" /dev/urandom >"$f"
+        SHAPED_HEX=$(sha256sum "$f" | cut -d' ' -f1)
+        SHAPED_BYTES=$((SHAPED_MIB * 1048576))
+        mv "$f" "$w/blobs/sha256:$SHAPED_HEX"
+    fi
     {
         printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
         printf '"config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":1469,"digest":"sha256:%s"},"layers":[' "$SMALL_HEX"
@@ -151,6 +164,7 @@ bench_hubgate_up() {
         for h in "${LEAF_NAMES[@]}"; do printf 'hosts = %s\n' "$h"; done
         [ "$BENCH_DOCKER" != 1 ] || printf 'hosts = %s\n' "$HG_HUB_HOSTS"
         printf '[upstream]\nvia = direct\nca_file = %s\n[dns]\nservers =\n' "$TESTCA"
+        [ -z "${BENCH_HG_EXTRA:-}" ] || printf '%b\n' "$BENCH_HG_EXTRA"
     } >"$c"
     hubgate_start "$c"
     HGCA=$HG_HUBGATE_CA_DIR/ca.crt
@@ -177,6 +191,42 @@ bench_peers_up() {
     svc_start squid
     svc_start tinyproxy
     svc_start rp
+    svc_start socat
+}
+
+# bench_shaped_up: the shaping SOCKS5 server (every connection capped at
+# SHAPED_RATE) and three more hubgates whose link is that server, with
+# [upstream] segments = 1, 2 and 4; one small GET through each to warm it.
+bench_shaped_up() {
+    local n c out
+    svc_start shaper
+    for n in "${!SEG_PORT[@]}"; do
+        c=$HG_TMP/hubgate-s$n.ini
+        sed -e "s|^listen = .*|listen = 127.0.0.1:${SEG_PORT[$n]}|" \
+            -e "s|^via = direct|via = socks5://127.0.0.1:$SHAPER_PORT|" "$HG_TMP/hubgate.ini" >"$c"
+        printf '[upstream]\nsegments = %s\n[admin]\nlisten =\n' "$n" >>"$c"
+        out=$(hg_client "$HUBGATE" -t -c "$c" 2>&1) || hg_fail "hubgate -t -c $c: $out"
+        svc_start "hubgate-s$n"
+        out=$(shaped_curl "hubgate-s$n" "/v2/bench/blobs/sha256:$SMALL_HEX" 30 2>&1) \
+            || hg_fail "warm-up through hubgate-s$n failed: $out"
+        [ "${out%% *}" = 200 ] || hg_fail "warm-up through hubgate-s$n: HTTP $out"
+    done
+    bench_log "shaped link: $SHAPED_RATE per connection, hubgate-s1/s2/s4 answer 200"
+}
+
+# shaped_curl SUBJECT PATH MAXTIME: curl of origin.test's PATH through the
+# shaper alone (SUBJECT shaper: SOCKS5, the name resolved by the shaper) or
+# through hubgate-sN; prints the subj_curl -w line.
+shaped_curl() {
+    local s=$1 path=$2 tmo=$3 a
+    case $s in
+        shaper) a=(--cacert "$TESTCA" --socks5-hostname "127.0.0.1:$SHAPER_PORT") ;;
+        hubgate-s*) a=(--cacert "$HGCA" --proxy "http://127.0.0.1:${SEG_PORT[${s#hubgate-s}]}") ;;
+        *) hg_fail "shaped_curl: unknown subject $s" ;;
+    esac
+    hg_client curl -sS --http1.1 --max-time "$tmo" "${a[@]}" -o /dev/null \
+        -w '%{http_code} %{size_download} %{time_total} %{time_starttransfer} %{time_appconnect}\n' \
+        "https://$INT_HOST$path"
 }
 
 # peer_config: the peers' configuration files and Squid's certificate store.
@@ -320,6 +370,20 @@ svc_start() {
         tinyproxy)
             hg_start tinyproxy "$HG_NS_CLIENT" tinyproxy -d -c "$HG_TMP/tinyproxy.conf"
             hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3142 tinyproxy ;;
+        socat)
+            # socat's defaults (8 KiB buffer, read/write, a process per
+            # connection): the plain TCP relay a tunnel is measured against.
+            hg_start socat "$HG_NS_CLIENT" socat \
+                "TCP-LISTEN:$SOCAT_PORT,bind=127.0.0.1,reuseaddr,fork" "TCP:$ORIGIN_IP:443"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "$SOCAT_PORT" socat ;;
+        shaper)
+            hg_start shaper "$HG_NS_CLIENT" /usr/bin/python3 \
+                "$HG_TOP/tests/integration/links/shaper.py" --listen "127.0.0.1:$SHAPER_PORT" \
+                --rate "$SHAPED_RATE" --log "$HG_LOGS/shaper.conns"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "$SHAPER_PORT" shaper 30 ;;
+        hubgate-s[0-9]*)
+            hg_start "$1" "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/$1.ini"
+            hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 "${SEG_PORT[${1#hubgate-s}]}" "$1" 15 ;;
         rp)
             hg_start rp "$HG_NS_CLIENT" nginx -e "$HG_LOGS/rp.error.log" -c "$HG_TMP/rp.conf"
             hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 8443 rp
@@ -363,6 +427,7 @@ bench_subjects() {
     sdef nginx          rp        ""             "$INT_HOST"  8443 127.0.0.1:8443   "$TESTCA"
     sdef nginx-tuned    rp        ""             "$INT_HOST"  8444 127.0.0.1:8444   "$TESTCA"
     sdef nginx-disk     rp        ""             "$INT_HOST"  8445 127.0.0.1:8445   "$TESTCA"
+    sdef socat          socat     ""             "$PASS_HOST" "$SOCAT_PORT" "127.0.0.1:$SOCAT_PORT" "$TESTCA"
 }
 
 # subj_curl SUBJECT HOST PATH MAXTIME [CURL_ARGS...]: curl through SUBJECT
@@ -405,11 +470,13 @@ svc_pids() {
                 while (q > 1 && n++ < 64) { if (q == r) { print p; break } q = parent[q] } } }'
 }
 
-# svc_cpu NAME: utime+stime of the service's processes, in clock ticks.
+# svc_cpu NAME: utime+stime of the service's processes, in clock ticks,
+# with cutime+cstime: what their children that have exited and been waited
+# for used (socat's per-connection processes).
 svc_cpu() {
     local p t=0 v
     for p in $(svc_pids "$1"); do
-        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || v=0
         t=$((t + ${v:-0}))
     done
     echo "$t"

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "mitm/digest.h"
 #include "mitm/xcache.h"
+#include "mitm/segfetch.h"
 #include "proxy/core/links.h"
 
 #define PROGRESS_MIN_BYTES (100ull * 1024 * 1024)
@@ -41,6 +42,8 @@ void exchange_response_done(struct exchange *x)
 {
     struct upsrc *u = &x->up;
 
+    if (segfetch_active(x->segf))
+        return;     /* the first segment's connection: segfetch.c ends it */
     if (u->interim) {
         /* the 1xx is over: the final answer follows on the same parser */
         u->interim = 0;
@@ -162,6 +165,8 @@ int exchange_pump(struct exchange *x)
 
     if (x->state != XCH_FAILED) {
         moved |= upsrc_pump(&x->up);
+        if (x->segf && x->state == XCH_BODY)
+            moved |= segfetch_pump(x->segf);
         /* after a reset or a cut, not one more byte goes out */
         if (x->state == XCH_FAILED && x->fail != XCH_FAIL_ANSWERED)
             return moved;
@@ -170,7 +175,7 @@ int exchange_pump(struct exchange *x)
     moved |= client_write(x);
     if (x->xc && x->state != XCH_FAILED)
         moved |= xcache_pump(x);
-    if (x->state != XCH_FAILED && upsrc_ended(&x->up)) {
+    if (x->state != XCH_FAILED && !segfetch_active(x->segf) && upsrc_ended(&x->up)) {
         x->up.eof_seen = 1;
         exchange_upstream_gone(x);
         moved = 1;
@@ -199,9 +204,13 @@ void exchange_flush(struct exchange *x)
 {
     if (ep_open(&x->up.up) && !x->up.pending)
         ep_flush(&x->up.up);
+    if (x->segf)
+        segfetch_flush(x->segf);
 }
 
 void exchange_update(struct exchange *x)
 {
     upsrc_update(&x->up);
+    if (x->segf)
+        segfetch_update(x->segf);
 }

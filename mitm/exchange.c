@@ -19,6 +19,7 @@
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
 #include "mitm/xcache.h"
+#include "mitm/segfetch.h"
 #include "proxy/core/access.h"
 #include "proxy/core/links.h"
 #include "proxy/core/registry.h"
@@ -80,30 +81,34 @@ static void attempt_extra(const struct exchange *x, const char *base, char *out,
         snprintf(out + n, outlen - (size_t)n, "Authorization: Basic %s\r\n", auth);
 }
 
+int exchange_write_head(struct exchange *x, const struct route *r, struct buf *out,
+                        unsigned flags, const char *extra)
+{
+    /* Leaving the registry's host, the request goes bare: a presigned
+     * storage URL refuses an Authorization it did not sign. */
+    if (x->redir && !uri_host_eq(r->host, strlen(r->host), x->host))
+        flags |= HDR_REQ_FOLLOW;
+    buf_consume(out, out->len);
+    return hdr_write_request(out, x->cl.req, buf_data(&x->tmpl), r->path, r->path_len,
+                             r->hosthdr, flags, extra);
+}
+
 void exchange_send(struct exchange *x)
 {
     struct upsrc *s = &x->up;
     struct route r;
     const char *why = NULL, *base = buf_data(&x->tmpl);
     char extra[600];
-    unsigned flags = 0;
 
     if (route_attempt(x, &r, &why) != 0) {
         exchange_failover(x, &(struct up_error){UP_ERR_ROUTE, "", why, 0}, 0);
         return;
     }
-    /* Leaving the registry's host, the request goes bare: a presigned
-     * storage URL refuses an Authorization it did not sign. */
-    if (x->redir && !uri_host_eq(r.host, strlen(r.host), x->host))
-        flags |= HDR_REQ_FOLLOW;
-    if (x->state == XCH_RESUMING)
-        flags |= HDR_REQ_NO_RANGE;
-    if (x->probe)
-        flags |= HDR_REQ_HEAD;
     attempt_extra(x, base, extra, sizeof(extra));
-    buf_consume(&s->uout, s->uout.len);
-    if (hdr_write_request(&s->uout, x->cl.req, base, r.path, r.path_len, r.hosthdr, flags,
-                          extra) != 0) {
+    if (exchange_write_head(x, &r, &s->uout,
+                            (x->state == XCH_RESUMING ? HDR_REQ_NO_RANGE : 0u) |
+                                (x->probe ? HDR_REQ_HEAD : 0u),
+                            extra) != 0) {
         exchange_fail(x, 431, "BAD_REQUEST", "hubgate: request head too large");
         return;
     }
@@ -292,6 +297,8 @@ void exchange_stop(struct exchange *x)
 {
     if (ep_open(&x->up.up))
         loop_del(x->px->loop, x->up.up.fd);
+    if (x->segf)
+        segfetch_stop(x->segf);
 }
 
 void exchange_start(struct exchange *x)
@@ -305,6 +312,8 @@ void exchange_free(struct exchange *x, int reusable)
     if (!x)
         return;
     xcache_free(x);
+    segfetch_free(x->segf);
+    x->segf = NULL;
     upsrc_release(&x->up, reusable);
     upsrc_free(&x->up);
     buf_free(&x->tmpl);
@@ -338,6 +347,7 @@ void exchange_log(struct exchange *x)
         .digest = d ? d + 7 : NULL,
         .verified = x->digest_ok,
         .cache = x->xc ? x->xc->outcome : NULL,
+        .segments = x->segf ? segfetch_count(x->segf) : 0,
     };
 
     if (x->flags & XCH_F_LOGGED)

@@ -27,6 +27,8 @@
 
 struct digest;
 struct xcache;
+struct route;
+struct segfetch;
 
 enum xch_state {
     XCH_SENDING = 0,   /* an attempt opens its upstream or sends the request */
@@ -107,6 +109,7 @@ struct exchange {
     struct source *body;          /* where the client's body bytes come from */
     struct xcache *xc;            /* the cache's part (xcache.h), or NULL */
     int probe;                    /* the attempt asks with HEAD, for the cache */
+    struct segfetch *segf;        /* a segmented blob fetch (segfetch.h), or NULL */
 };
 
 /* A request head is complete in cl->req / cl->cin, and the client
@@ -163,6 +166,16 @@ const char *exchange_link_name(const struct exchange *x);
 /* Builds the head of the current attempt (x->link, x->redir, resuming)
  * and takes a pooled connection or opens one. */
 void exchange_send(struct exchange *x);
+
+/* Writes into out the head of a request on route r (the client's head as
+ * kept, hop-by-hop fields out), with HDR_REQ_* flags and extra header
+ * lines. Returns 0, or -1 when it does not fit. */
+int exchange_write_head(struct exchange *x, const struct route *r, struct buf *out,
+                        unsigned flags, const char *extra);
+
+/* Parses a Content-Range value "bytes a-b/n" (n -1 for "*"). Returns 0 or
+ * -1. */
+int parse_content_range(const char *v, int64_t *a, int64_t *b, int64_t *n);
 
 /* The current attempt failed with e: rest its link (rest_ms, or the
  * default) and send the request on the next one, or answer (403 for a

@@ -13,6 +13,7 @@
 #include "mitm/http/hdr.h"
 #include "mitm/route.h"
 #include "mitm/xcache.h"
+#include "mitm/segfetch.h"
 #include "proxy/core/links.h"
 #include "base/uri.h"
 #include "base/log.h"
@@ -20,8 +21,7 @@
 
 #define MAX_REDIRECTS 5
 
-/* Parses "bytes a-b/n" (n may be "*"). Returns 0 or -1. */
-static int parse_content_range(const char *v, int64_t *a, int64_t *b, int64_t *n)
+int parse_content_range(const char *v, int64_t *a, int64_t *b, int64_t *n)
 {
     long long x, y, z = -1;
     char star;
@@ -189,6 +189,7 @@ int exchange_response_head(struct exchange *x)
         x->flags |= XCH_F_CLOSE_AFTER;
     if (x->flags & XCH_F_CLOSE_AFTER)
         flags |= HDR_RESP_CLOSE;
+    segfetch_start(x, base);    /* a large blob: its body may come in segments */
     if (hdr_write_response(x->cl.cout, resp, base, flags, route_rewrite, x) != 0) {
         exchange_fail(x, 502, "UNAVAILABLE", "hubgate: response head too large");
         return -1;

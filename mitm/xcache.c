@@ -574,3 +574,8 @@ void xcache_free(struct exchange *x)
     free(xc);
     x->xc = NULL;
 }
+
+int xcache_filling(const struct exchange *x)
+{
+    return x->xc && x->xc->fill;
+}

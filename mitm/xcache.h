@@ -81,6 +81,10 @@ int xcache_offline(struct exchange *x);
  * (reset), or a wait for a growing file. Returns 1 when state changed. */
 int xcache_pump(struct exchange *x);
 
+/* 1 when x's upstream body is filling the cache: it must come over this
+ * one connection, in order (segmented fetches leave it alone). */
+int xcache_filling(const struct exchange *x);
+
 /* Aborts a fill in progress, closes the file, frees x->xc. */
 void xcache_free(struct exchange *x);
 

@@ -1,4 +1,11 @@
-/* tunnel.c — bidirectional byte pump for passthrough tunnels. */
+/* tunnel.c — bidirectional byte pump for passthrough tunnels.
+ *
+ * The download direction (origin to client, nearly all the bytes) is
+ * copied through uin, 64 KiB at a time; the upload direction is spliced.
+ * Spliced pages leave toward the client as the fragments they arrived in
+ * (about 30 KiB an skb on loopback) while a copy fills whole pages, and
+ * the client pays per skb more than the copy costs here: bench/README.md,
+ * "The passthrough tunnel against socat". */
 #include "proxy/tunnel.h"
 
 #include <errno.h>
@@ -75,7 +82,7 @@ void tunnel_start(struct conn *c, int fd)
         return;
     }
     ep_init_raw(&t->up, fd);
-    t->sp_cu.fd[0] = t->sp_cu.fd[1] = t->sp_uc.fd[0] = t->sp_uc.fd[1] = -1;
+    t->sp_cu.fd[0] = t->sp_cu.fd[1] = -1;
     buf_init(&t->uin, 64u * 1024u);
     c->tun = t;
     /* The 200 goes first in the client-bound stream, before any byte the
@@ -104,7 +111,6 @@ void tunnel_free(struct tunnel *t, struct proxy *px)
     if (!t)
         return;
     spipe_put(px, &t->sp_cu);
-    spipe_put(px, &t->sp_uc);
     ep_close(&t->up, px->loop);
     buf_free(&t->uin);
     free(t);
@@ -187,8 +193,9 @@ static int tunnel_move(struct ep *src, struct buf *b, struct ep *dst, uint64_t *
             moved = 1;
         }
     }
-    /* Idle tunnels hold no buffer memory. */
-    buf_release(b);
+    /* Idle tunnels hold no buffer memory; a flowing one keeps it. */
+    if (!(src->flags & EP_F_RD_MAYBE) || (src->flags & EP_F_RD_EOF))
+        buf_release(b);
     return moved;
 }
 
@@ -220,7 +227,7 @@ void tunnel_pump(struct conn *c)
     int budget = CONN_PUMP_BUDGET;
 
     while (tunnel_step(c, &c->cl, &c->cin, &t->sp_cu, &t->up, &t->bytes_in) |
-           tunnel_step(c, &t->up, &t->uin, &t->sp_uc, &c->cl, &t->bytes_out)) {
+           tunnel_move(&t->up, &t->uin, &c->cl, &t->bytes_out)) {
         conn_touch(c, now);
         if (--budget == 0) {
             conn_yield(c);
@@ -234,7 +241,7 @@ void tunnel_pump(struct conn *c)
     /* A side that finished sending is told to the other once flushed. */
     if ((c->cl.flags & EP_F_RD_EOF) && !c->cin.len && !t->sp_cu.len)
         ep_shutdown(&t->up);
-    if ((t->up.flags & EP_F_RD_EOF) && !t->uin.len && !t->sp_uc.len)
+    if ((t->up.flags & EP_F_RD_EOF) && !t->uin.len)
         ep_shutdown(&c->cl);
     if ((c->cl.flags & EP_F_WR_SHUT) && (t->up.flags & EP_F_WR_SHUT))
         tunnel_end(c);
@@ -243,11 +250,11 @@ void tunnel_pump(struct conn *c)
 void tunnel_interest(struct conn *c, int *crd, int *cwr)
 {
     struct tunnel *t = c->tun;
-    int urd = !t->uin.len && !t->sp_uc.len && !(t->up.flags & EP_F_RD_EOF);
+    int urd = !t->uin.len && !(t->up.flags & EP_F_RD_EOF);
     int uwr = c->cin.len > 0 || t->sp_cu.len > 0;
 
     *crd = !c->cin.len && !t->sp_cu.len && !(c->cl.flags & EP_F_RD_EOF);
-    *cwr = t->uin.len > 0 || t->sp_uc.len > 0;
+    *cwr = t->uin.len > 0;
     if (t->up.fd >= 0)
         loop_mod(c->px->loop, t->up.fd, ep_mask(&t->up, urd, uwr));
 }

@@ -1,6 +1,7 @@
 /* tunnel.h — the byte pump of a passthrough CONNECT: both directions
  * copied untouched, with bounded buffers, back-pressure and half-close.
- * The tunnel owns the upstream endpoint and the splice pipes; the client
+ * The tunnel owns the upstream endpoint, the splice pipe of the upload
+ * direction and the buffer of the download direction; the client
  * side is its connection's (c->cl, and c->cin for bytes the client sent
  * right after CONNECT). */
 #ifndef HUBGATE_TUNNEL_H
@@ -21,8 +22,9 @@ struct spipe {
 
 struct tunnel {
     struct ep up;                /* the destination (or proxy link) */
-    struct buf uin;              /* toward the client before splicing: the 200 answer */
-    struct spipe sp_cu, sp_uc;   /* client to upstream, upstream to client */
+    struct buf uin;              /* toward the client: the 200 answer, then every
+                                  * byte from upstream (copied, not spliced) */
+    struct spipe sp_cu;          /* client to upstream */
     uint64_t bytes_in, bytes_out;
 };
 

@@ -12,6 +12,7 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
+#include "mitm/segfetch.h"
 #include "proxy/admin.h"
 #include "proxy/conn.h"
 #include "proxy/listener.h"
@@ -210,6 +211,8 @@ static void worker_stop(struct worker *w)
     loop_timer_del(px->loop, &px->idle_timer);
     loop_del(px->loop, w->ctl[0]);
     pool_free(px->pool);
+    segfetch_shared_free(px->segs);
+    px->segs = NULL;
     tunnel_trim(px);
     dns_free(px->dns);
     gen_unref(px->gen);

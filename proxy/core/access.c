@@ -38,21 +38,25 @@ void access_log(struct proxy *px, const struct gen *gen, const struct access *a)
         LOG_NUM("ms", a->ms), LOG_STR("link", a->link), LOG_STR("registry", reg),
     };
     size_t nf = 9;
-    char line[1024];
+    char line[1024], segs[32] = "";
 
     /* cache only for what the cache may serve; digest and verified only
-     * for a blob */
+     * for a blob; segments only for a segmented one */
     if (cr)
         f[nf++] = (struct log_field)LOG_STR("cache", cr);
     if (d) {
         f[nf++] = (struct log_field)LOG_STR("digest", d);
         f[nf++] = (struct log_field)LOG_STR("verified", ok);
+        if (a->segments) {
+            f[nf++] = (struct log_field)LOG_NUM("segments", a->segments);
+            snprintf(segs, sizeof(segs), " segments=%u", a->segments);
+        }
     }
     log_event(LOG_INFO, "access", f, nf,
-              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s%s%s", a->peer,
+              "access %s %s %s %s %d %lluB %llums link=%s registry=%s%s%s%s%s%s%s%s", a->peer,
               a->method, a->host, a->path, a->status, (unsigned long long)a->bytes_out,
               (unsigned long long)a->ms, a->link, reg, cr ? " cache=" : "", cr ? cr : "",
-              d ? " digest=" : "", d ? d : "", d ? " verified=" : "", d ? ok : "");
+              d ? " digest=" : "", d ? d : "", d ? " verified=" : "", d ? ok : "", segs);
     if (px->metrics)
         access_count(px->metrics, &gen->cfg, a);
     if (px->recent) {

@@ -22,6 +22,7 @@ struct access {
     const char *digest;      /* "sha256:<hex>" of a blob, or NULL */
     int verified;            /* the blob's digest was checked and matched */
     const char *cache;       /* hit, miss, fill, join, bypass; NULL: not cacheable */
+    unsigned segments;       /* segments of a segmented blob fetch, else 0 */
 };
 
 /* Writes the line (text or JSON per [log] format), counts the request in

@@ -65,6 +65,12 @@ struct config {
     char *hub_user, *hub_token;     /* that file's "user:token", read at load
                                      * time; NULL without it. Secrets: never
                                      * log them */
+    unsigned segments;              /* 4: parallel ranged fetches of one large
+                                     * blob; 1: one connection (off) */
+    size_t segment_min;             /* 16MiB: smallest blob fetched in segments */
+    size_t segment_size;            /* 8MiB: bytes per ranged request */
+    int segments_across_links;      /* 0 (no): every segment on the request's
+                                     * link; 1: spread over healthy via links */
 
     /* [admin] */
     char *admin_listen;             /* 127.0.0.1:3129; NULL: no admin endpoint */

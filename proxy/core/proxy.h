@@ -20,6 +20,7 @@ struct admin;
 struct tls_sessions;
 struct upstream_opener;
 struct cache;
+struct seg_shared;
 
 struct proxy {
     struct loop *loop;
@@ -46,6 +47,8 @@ struct proxy {
     size_t npeers;
     unsigned n_tunnel, n_mitm;  /* connections by kind (read by the admin page) */
     struct admin *admin;
+    struct seg_shared *segs;    /* what segmented fetches share (mitm/segfetch.c),
+                                 * NULL until the first one */
     const struct upstream_opener *opener; /* NULL: the real one (tests play origins) */
     struct cache *cache;        /* the blob cache, shared by every worker (locked
                                  * inside), NULL without [cache] dir */

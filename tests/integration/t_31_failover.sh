@@ -150,7 +150,9 @@ hg_stop fault429
 
 # --- 3. a relay cutting the first large blob after 6 MiB
 hgl_fault_relay faultcut --cut-after "$CUT"
-hgl_config "$HG_TMP/cut.ini" "relay:https://fault.relay.test"
+# segments = 1: the resume of one connection (segmented fetches recover
+# their cut segments on their own: t_35_segments)
+hgl_config "$HG_TMP/cut.ini" "relay:https://fault.relay.test" "segments = 1"
 hgl_hubgate_restart "$HG_TMP/cut.ini" "$HG_TMP/hosts.poison"
 dockerd_mark=$(wc -l <"$HG_LOGS/dockerd.log")
 img=big

@@ -27,6 +27,7 @@
 
 #include "base/log.h"
 #include "ca/ca.h"
+#include "mitm/segfetch.h"
 #include "proxy/conn.h"
 #include "proxy/core/config.h"
 #include "proxy/core/gen.h"
@@ -158,7 +159,7 @@ static int flow_nopens_is(void *arg)
     return W.nopens >= *(int *)arg;
 }
 
-static int flow_no_conns(void *arg)
+static __attribute__((unused)) int flow_no_conns(void *arg)
 {
     (void)arg;
     return W.px.nconns == 0;
@@ -177,7 +178,7 @@ static int flow_origin(int i)
 
 /* Reads what fd has now, after running the loop until it has something;
  * NUL-terminates. Returns the count (0: EOF or nothing). */
-static size_t flow_read(int fd, char *out, size_t outlen)
+static __attribute__((unused)) size_t flow_read(int fd, char *out, size_t outlen)
 {
     ssize_t n;
 
@@ -224,7 +225,7 @@ static int flow_sink_step(void *arg)
 }
 
 /* Reads fd until want bytes (0: until EOF or an error). */
-static void flow_sink(struct flow_sink *s, int fd, size_t want)
+static __attribute__((unused)) void flow_sink(struct flow_sink *s, int fd, size_t want)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
@@ -369,6 +370,7 @@ static int flow_teardown(void **state)
         if (W.opens[i].origin >= 0)
             close(W.opens[i].origin);
     pool_free(W.px.pool);
+    segfetch_shared_free(W.px.segs);
     gen_unref(W.px.gen);
     loop_free(W.px.loop);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", W.dir);

@@ -69,6 +69,9 @@ static void dump(const struct config *c, char *out, size_t outlen)
            "hub_user = \"%s\"\nhub_token = \"%s\"\n", c->ca_file, c->connect_timeout_ms,
            c->read_timeout_ms, c->retry_after_cap_ms, c->follow_redirects,
            nul(c->hub_credentials), nul(c->hub_user), nul(c->hub_token));
+    append(out, outlen, "segments = %u\nsegment_min = %zu\nsegment_size = %zu\n"
+           "segments_across_links = %d\n", c->segments, c->segment_min, c->segment_size,
+           c->segments_across_links);
     dump_list(out, outlen, "passthrough_via", &c->passthrough_via);
     append(out, outlen, "admin_listen = \"%s\"\nlog_json = %d\n", nul(c->admin_listen),
            c->log_json);
@@ -137,6 +140,10 @@ static void test_defaults(void **state)
     assert_null(c.hub_credentials);
     assert_null(c.hub_user);
     assert_null(c.hub_token);
+    assert_int_equal(c.segments, 4);
+    assert_int_equal(c.segment_min, 16 * 1048576);
+    assert_int_equal(c.segment_size, 8 * 1048576);
+    assert_int_equal(c.segments_across_links, 0);
     assert_int_equal(c.passthrough_via.n, 1);
     assert_string_equal(c.passthrough_via.v[0], "direct");
     assert_int_equal(c.relay_hosts.n, 0);
@@ -446,6 +453,31 @@ static void test_retry_after_cap(void **state)
            "is not a duration; a bare number is seconds, or add ms, s or m (example: 60s)", 0);
 }
 
+static void test_segments(void **state)
+{
+    struct config c;
+
+    (void)state;
+    load_ok(&c, "[upstream]\nsegments = 1\nsegment_min = 1MiB\nsegment_size = 1048576\n");
+    assert_int_equal(c.segments, 1);
+    assert_int_equal(c.segment_min, 1048576);
+    assert_int_equal(c.segment_size, 1048576);
+    assert_int_equal(c.segments_across_links, 0);
+    config_free(&c);
+    load_ok(&c, "[upstream]\nsegments = 16\nsegment_min = 65536MiB\nsegment_size = 256MiB\n"
+            "segments_across_links = yes\n");
+    assert_int_equal(c.segments, 16);
+    assert_int_equal(c.segment_min, (size_t)65536 * 1048576);
+    assert_int_equal(c.segment_size, (size_t)256 * 1048576);
+    assert_int_equal(c.segments_across_links, 1);
+    config_free(&c);
+    /* A segment may be larger than the threshold: such a blob is one segment. */
+    load_ok(&c, "[upstream]\nsegment_min = 2MiB\nsegment_size = 32MiB\n");
+    assert_int_equal(c.segment_min, 2 * 1048576);
+    assert_int_equal(c.segment_size, 32 * 1048576);
+    config_free(&c);
+}
+
 static void test_follow_redirects(void **state)
 {
     static const char *const yes[] = {"yes", "YES", "true", "True", "on", "1"};
@@ -656,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_via_every_host_has_a_link),
         cmocka_unit_test(test_passthrough_via),
         cmocka_unit_test(test_retry_after_cap),
+        cmocka_unit_test(test_segments),
         cmocka_unit_test(test_follow_redirects),
         cmocka_unit_test(test_deny_targets),
         cmocka_unit_test(test_connect_ports),

@@ -55,6 +55,29 @@ static void test_max_connections(void **state)
            "a whole number (example: 4096)", 0);
 }
 
+static void test_segments_ranges(void **state)
+{
+    (void)state;
+    refuse("[upstream]\nsegments = 0\n", "t.ini:2: [upstream] segments: \"0\" is out of "
+           "range; give 1 to 16", 0);
+    refuse("[upstream]\nsegments = 17\n", "t.ini:2: [upstream] segments: \"17\" is out of "
+           "range; give 1 to 16", 0);
+    refuse("[upstream]\nsegments = four\n", "t.ini:2: [upstream] segments: \"four\" is not "
+           "a whole number (example: 4)", 0);
+    refuse("[upstream]\nsegment_size = 1023KiB\n", "t.ini:2: [upstream] segment_size: "
+           "\"1023KiB\" is out of range; give 1MiB to 256MiB", 0);
+    refuse("[upstream]\nsegment_size = 257MiB\n", "t.ini:2: [upstream] segment_size: "
+           "\"257MiB\" is out of range; give 1MiB to 256MiB", 0);
+    refuse("[upstream]\nsegment_size = 8M\n", "t.ini:2: [upstream] segment_size: \"8M\" is "
+           "not a size; a bare number is bytes, or add KiB or MiB (example: 8MiB)", 0);
+    refuse("[upstream]\nsegment_min = 0\n", "t.ini:2: [upstream] segment_min: \"0\" is out "
+           "of range; give 1MiB to 65536MiB", 0);
+    refuse("[upstream]\nsegment_min = 65537MiB\n", "t.ini:2: [upstream] segment_min: "
+           "\"65537MiB\" is out of range; give 1MiB to 65536MiB", 0);
+    refuse("[upstream]\nsegments_across_links = maybe\n", "t.ini:2: [upstream] "
+           "segments_across_links: \"maybe\"", 1);
+}
+
 /* ---- bad values of each key -------------------------------------------- */
 
 static void test_duration_bad(void **state)
@@ -609,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_duration_bad),
         cmocka_unit_test(test_sizes_bad),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_segments_ranges),
         cmocka_unit_test(test_hosts_bad),
         cmocka_unit_test(test_via_bad),
         cmocka_unit_test(test_via_error_hides_credentials),

@@ -10,7 +10,8 @@
 #     198.51.100.12  fault.relay.test      python fault relay     (fault_relay.py)
 #     198.51.100.13  auth.docker.io        python token service demanding Basic (auth_double.py)
 #     198.51.100.14  proxy.links.test      :1080 microsocks, :1081 danted
-#                    (user/pass), :8888 tinyproxy (Basic)
+#                    (user/pass), :8888 tinyproxy (Basic), :1090 and up
+#                    shaper.py (hgl_shaper: a rate-limited SOCKS5 link)
 #   and the hub namespace's hosts file maps the Docker Hub names to the
 #   stand-in (198.51.100.2) and the relay names to their addresses, so the
 #   SOCKS/HTTP proxies and relays resolve them correctly there.
@@ -397,6 +398,19 @@ hgl_fault_relay() {
         --key "$HG_TMP/pki/fault.relay.test.key" --ca "$HG_TMP/pki/ca.crt" \
         --origin https://fault.relay.test --log "$HG_LOGS/$name.jsonl" "$@"
     hg_wait_port "$HG_NS_HUB" "$HGL_FAULT_IP" 443 "$name"
+}
+
+# hgl_shaper NAME PORT ARGS...: shaper.py (service NAME), a SOCKS5 server
+# shaping every connection (--rate 4MiB, --cut-after N, --stall-after N,
+# --faults K), on proxy.links.test (198.51.100.14):PORT in the hub
+# namespace; one line per connection in $HG_LOGS/NAME.conns. For hubgate:
+# via = socks5://proxy.links.test:PORT.
+hgl_shaper() {
+    local name=$1 port=$2
+    shift 2
+    hg_start "$name" "$HG_NS_HUB" timeout 900 "$HG_PY" "$HGL_DIR/shaper.py" \
+        --listen "$HGL_PROXY_IP:$port" --log "$HG_LOGS/$name.conns" "$@"
+    hg_wait_port "$HG_NS_HUB" "$HGL_PROXY_IP" "$port" "$name"
 }
 
 # hgl_fault_count NAME PYTHON-EXPR: how many requests in fault relay NAME's

@@ -19,6 +19,11 @@ Faults (any combination):
                          head and the first N body bytes, then the
                          connection is closed; later requests (the Range
                          request that resumes it) are relayed as they are
+  --ranges MODE          pass (default): Range and Accept-Ranges as the
+                         origin has them; none: an origin without ranges
+                         (Range not forwarded, no Accept-Ranges); ignore:
+                         one that says Accept-Ranges: bytes but answers
+                         every Range with the whole body (200)
 
 Every request is appended to --log as one JSON object a line:
     {"method", "path" (no query), "range", "status", "sent", "cut", "note"}
@@ -122,6 +127,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             hdrs = {"Host": host, "Connection": "close"}
             for k in FORWARD:
+                if k == "range" and st.args.ranges != "pass":
+                    continue
                 v = self.headers.get(k)
                 if v is not None:
                     hdrs[k] = v
@@ -152,11 +159,15 @@ class Handler(BaseHTTPRequestHandler):
             lk = k.lower()
             if lk in HOP or lk == "content-length":
                 continue
+            if lk == "accept-ranges" and st.args.ranges != "pass":
+                continue
             if lk in ("location", "www-authenticate"):
                 v = self.rewrite(v)
             self.send_header(k, v)
         if length is not None:
             self.send_header("Content-Length", length)
+        if st.args.ranges == "ignore" and resp.status == 200:
+            self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         sent = 0
         try:
@@ -199,6 +210,7 @@ def main():
     p.add_argument("--429-manifests", dest="too_many_manifests", action="store_true")
     p.add_argument("--retry-after", type=int, default=30)
     p.add_argument("--cut-after", type=int, default=0)
+    p.add_argument("--ranges", choices=("pass", "none", "ignore"), default="pass")
     a = p.parse_args()
     srv = TLSServer(a.listen, Handler, "fault-relay", a.cert, a.key, 120)
     srv.state = State(a)

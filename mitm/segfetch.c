@@ -1,0 +1,427 @@
+/* segfetch.c — a segmented blob fetch (segfetch.h): the probe (the
+ * exchange's own first connection), the reassembly as the client's body
+ * source, the digest of the blob as the client receives it, and the timer
+ * that puts back a stalled segment. The segment connections themselves are
+ * in segconn.c. */
+#include "mitm/segfetch_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/metrics.h"
+#include "mitm/digest.h"
+#include "mitm/http/hdr.h"
+#include "mitm/xcache.h"
+
+#define SEGF_BUDGET ((size_t)256 << 20) /* segment buffers of all transfers of a loop */
+#define SEGF_TICK_MS 1000u
+#define SEGF_WATCH_MS 500u                     /* the first connection alone */
+#define SEGF_FAST_RATE ((uint64_t)64 << 20)    /* bytes/s: not a shaped flow */
+
+static size_t segf_ready(struct source *src, const char **p);
+static int segf_switch(struct segfetch *f);
+static void segf_consume(struct source *src, size_t n);
+
+static const struct source_ops segf_ops = {
+    .kind = "segments",
+    .ready = segf_ready,
+    .consume = segf_consume,
+};
+
+/* Body bytes the client may have: the contiguous prefix of the reassembly;
+ * while the blob is verified, its last byte waits until the digest matched
+ * (segfetch_pump), so a client never completes a corrupt blob. */
+static size_t segf_ready(struct source *src, const char **p)
+{
+    struct segfetch *f = (struct segfetch *)src;
+    size_t n;
+    uint64_t left;
+
+    if (f->x->state == XCH_FAILED)
+        return 0;
+    n = seg_peek(f->seg, p);
+    left = seg_length(f->seg) - seg_position(f->seg);
+    if (f->digest && !f->verified && n >= left)
+        n = left ? (size_t)left - 1 : 0;
+    return n;
+}
+
+static void segf_consume(struct source *src, size_t n)
+{
+    struct segfetch *f = (struct segfetch *)src;
+    const char *p;
+
+    uint64_t pos = seg_position(f->seg);
+
+    /* bytes below hash_from were hashed as the first connection parsed them */
+    if (f->digest && !f->verified && n && seg_peek(f->seg, &p) >= n && pos + n > f->hash_from) {
+        size_t skip = pos < f->hash_from ? (size_t)(f->hash_from - pos) : 0;
+
+        digest_update(f->digest, p + skip, n - skip);
+    }
+    seg_consume(f->seg, n);
+}
+
+void segf_count_bytes(struct segfetch *f, uint64_t n, int done)
+{
+    struct metrics *m = f->x->px->metrics;
+    char lb[512];
+
+    if (!m)
+        return;
+    metrics_label(lb, sizeof(lb), "link", exchange_link_name(f->x), METRICS_END);
+    if (n)
+        metrics_add(m, "hubgate_segment_bytes_total", lb, (double)n);
+    if (done)
+        metrics_add(m, "hubgate_segments_total", lb, 1);
+}
+
+/* One more failed or stalled segment (off: where it starts in the
+ * transfer; logged as a blob offset): past a bound the origin or the link
+ * is not fit for this transfer, and the client is cut (it asks again). */
+void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char *why)
+{
+    struct exchange *x = f->x;
+
+    f->fails++;
+    log_warn("client %s: %s %s: segment at byte %llu %s on %s (%s); fetching it again",
+             x->cl.peer, x->host, x->log_path, (unsigned long long)(f->base + off), what,
+             exchange_link_name(x), why);
+    if (f->fails > SEGF_MAX_FAILS + seg_stats(f->seg)->done && x->state != XCH_FAILED) {
+        log_warn("client %s: %s %s: %u segments failed; cutting the transfer", x->cl.peer,
+                 x->host, x->log_path, f->fails);
+        exchange_end_failed(x, XCH_FAIL_CUT);
+    }
+}
+
+/* An origin that answered a range wrongly: remembered by the loop, so that
+ * the client's next try of any blob there goes over one connection. */
+void segf_no_ranges(struct segfetch *f, int status)
+{
+    struct seg_shared *sh = f->sh;
+    struct exchange *x = f->x;
+    unsigned i;
+    int whole;
+
+    snprintf(sh->norange[sh->next_norange], sizeof(sh->norange[0]), "%s", f->host);
+    sh->next_norange = (sh->next_norange + 1) % SEGF_NORANGE;
+    /* Usually no other segment has a byte yet: the first connection, whose
+     * answer is the whole blob, then carries the rest of it. */
+    whole = f->probe && seg_collapse(f->seg, f->probe) == 0;
+    if (whole)
+        for (i = 0; i < f->nconn; i++)
+            segconn_drop(&f->conn[i]);
+    else
+        seg_single(f->seg);
+    log_warn("client %s: %s %s: %s answered a Range request with %d, not the 206 asked for; "
+             "its blobs go over one connection from now on%s", x->cl.peer, x->host,
+             x->log_path, f->host, status, whole ? ", this one on the first" : "");
+}
+
+static int no_ranges_known(const struct seg_shared *sh, const char *host)
+{
+    unsigned i;
+
+    for (i = 0; sh && i < SEGF_NORANGE; i++)
+        if (strcmp(sh->norange[i], host) == 0)
+            return 1;
+    return 0;
+}
+
+static void probe_close(struct segfetch *f)
+{
+    f->probe = 0;
+    upsrc_close(&f->x->up);
+}
+
+/* The first connection's body, up to the end of the first segment, goes
+ * into the reassembly; then the connection is closed (the rest of its 200
+ * is fetched by segments). */
+static int probe_pump(struct segfetch *f)
+{
+    struct upsrc *u = &f->x->up;
+    uint64_t room, now = loop_now(f->x->px->loop);
+    const char *p;
+    size_t n, avail;
+    int rc;
+
+    if (!f->probe)
+        return 0;
+    n = avail = source_ready(&u->src, &p);
+    room = seg_room(f->seg, f->probe);
+    if (room <= n)
+        f->probe_progress = now;    /* waiting for the client, not the origin */
+    if (n > room)
+        n = (size_t)room;
+    if (n) {
+        rc = seg_recv(f->seg, f->probe, p, n);
+        if (rc < 0) {
+            exchange_end_failed(f->x, XCH_FAIL_CUT);
+            return 1;
+        }
+        source_consume(&u->src, n);
+        f->probe_progress = now;
+        segf_count_bytes(f, n, rc == SEG_R_DONE);
+        if (rc != SEG_R_MORE)
+            probe_close(f);
+        return 1;
+    }
+    if (!avail && (upsrc_ended(u) || u->resp.state == H1_DONE || u->resp.state == H1_ERROR)) {
+        uint32_t t = f->probe;
+
+        u->eof_seen = 1;
+        probe_close(f);
+        seg_fail(f->seg, t);
+        segf_failed(f, "was cut", 0, "the first connection closed");
+        return 1;
+    }
+    return 0;
+}
+
+/* The last byte of a verified blob goes to the client only once the whole
+ * blob matched its digest. */
+static void verify_last(struct segfetch *f)
+{
+    struct exchange *x = f->x;
+    const char *p;
+
+    if (!f->digest || f->verified || seg_length(f->seg) - seg_position(f->seg) != 1 ||
+        seg_peek(f->seg, &p) < 1)
+        return;
+    digest_update(f->digest, p, 1);
+    if (!digest_matches(f->digest)) {
+        log_err("client %s: %s %s: body does not match its digest; resetting the client so "
+                "it retries", x->cl.peer, x->host, x->log_path);
+        exchange_end_failed(x, XCH_FAIL_RESET);
+        return;
+    }
+    f->verified = 1;
+    x->digest_ok = 1;
+}
+
+/* One round over the probe and the connections; new segments for idle
+ * ones. Returns 1 when anything moved. */
+static int pump_round(struct segfetch *f)
+{
+    struct seg_task t;
+    unsigned i;
+    int more = probe_pump(f);
+
+    for (i = 0; i < f->nconn; i++) {
+        if (f->x->state != XCH_BODY)
+            return 1;
+        more |= segconn_pump(&f->conn[i]);
+    }
+    for (i = 0; i < f->nconn; i++) {
+        if (f->x->state != XCH_BODY)
+            return 1;
+        if (!f->conn[i].ticket && seg_next(f->seg, &t)) {
+            segconn_start(&f->conn[i], &t);
+            more = 1;
+        }
+    }
+    return more;
+}
+
+int segfetch_pump(struct segfetch *f)
+{
+    struct exchange *x = f->x;
+    int moved = 0;
+
+    if (!f->seg)
+        return segf_switch(f);
+    while (x->state == XCH_BODY && pump_round(f))
+        moved = 1;
+    if (x->state != XCH_BODY)
+        return moved;
+    verify_last(f);
+    if (seg_finished(f->seg)) {
+        loop_timer_del(x->px->loop, &f->tick);
+        x->state = XCH_DONE;
+        moved = 1;
+    }
+    return moved;
+}
+
+/* Every second: a segment (or the probe) with nothing new for
+ * SEGF_STALL_MS while it was wanted is put back and fetched again on a
+ * new connection. */
+static void segf_tick(struct loop *loop, struct timer *tm)
+{
+    struct segfetch *f = tm->arg;
+    struct exchange *x = f->x;
+    uint64_t now = loop_now(loop);
+    unsigned i;
+
+    if (x->state != XCH_BODY)
+        return;
+    if (!f->seg) {
+        x->cl.run(x->cl.arg);   /* the watch is over: switch or not */
+        return;
+    }
+    if (f->probe && now - f->probe_progress > SEGF_STALL_MS) {
+        uint32_t t = f->probe;
+
+        probe_close(f);
+        seg_stall(f->seg, t);
+        segf_failed(f, "stalled", 0, "the first connection");
+    }
+    for (i = 0; i < f->nconn && x->state == XCH_BODY; i++)
+        segconn_check_stall(&f->conn[i], now);
+    loop_timer_set(loop, &f->tick, SEGF_TICK_MS);
+    x->cl.run(x->cl.arg);
+}
+
+int segfetch_start(struct exchange *x, const char *base)
+{
+    const struct config *cfg = &x->gen->cfg;
+    struct seg_shared *sh = x->px->segs;
+    struct segfetch *f;
+    const char *why = NULL;
+    char v[32];
+    unsigned i;
+
+    if (x->segf || cfg->segments < 2 || !x->is_blob || x->method != HTTP_GET ||
+        !x->cl.intercepted || x->status != 200 || x->up.dechunk || x->body_len < 0 ||
+        (uint64_t)x->body_len < cfg->segment_min ||
+        http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0 ||
+        hdr_get(&x->up.resp, base, "accept-ranges", v, sizeof(v)) <= 0 ||
+        strcasecmp(v, "bytes") != 0 || no_ranges_known(sh, x->up.host) || xcache_filling(x))
+        return 0;
+    if (!sh) {
+        sh = x->px->segs = calloc(1, sizeof(*sh));
+        if (!sh)
+            return 0;
+        sh->budget.cap = SEGF_BUDGET;
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return 0;
+    if (route_attempt(x, &f->route, &why) != 0) {
+        free(f);
+        return 0;
+    }
+    f->src.ops = &segf_ops;
+    f->x = x;
+    f->sh = sh;
+    f->t_head = loop_now(x->px->loop);
+    snprintf(f->host, sizeof(f->host), "%s", x->up.host);
+    f->port = x->up.port;
+    f->tls = x->up.tls;
+    f->link = x->up.link;
+    f->direct = x->up.direct;
+    f->up_flags = x->up.up_flags;
+    f->nconn = cfg->segments;
+    for (i = 0; i < f->nconn; i++)
+        segconn_init(&f->conn[i], f);
+    timer_init(&f->tick, segf_tick, f);
+    loop_timer_set(x->px->loop, &f->tick, SEGF_WATCH_MS);
+    x->segf = f;
+    return 1;
+}
+
+/* After SEGF_WATCH_MS of the first connection alone: a blob still far from
+ * done on a slow connection (a link shaped per flow) goes on in segments
+ * from the client's position; a fast one stays as it is, since buffering
+ * segments ahead of the client would only cost. Returns 1 on a switch. */
+static int segf_switch(struct segfetch *f)
+{
+    struct exchange *x = f->x;
+    const struct config *cfg = &x->gen->cfg;
+    uint64_t now = loop_now(x->px->loop), ms = now - f->t_head;
+    uint64_t len = (uint64_t)x->body_len, rate;
+    struct seg_task t;
+
+    if (f->declined || ms < SEGF_WATCH_MS || x->state != XCH_BODY)
+        return 0;
+    rate = x->body_rx * 1000 / ms;  /* ms >= SEGF_WATCH_MS */
+    f->declined = 1;
+    /* a resumed body may have moved to another link: stay on it */
+    if (rate >= SEGF_FAST_RATE || x->body_rx + cfg->segment_size > len ||
+        x->bytes_out > x->body_rx || x->resume_tries)
+        return 0;
+    f->base = x->bytes_out;
+    f->seg = seg_new(&(struct seg_params){.length = len - f->base,
+                                          .min_len = 0,
+                                          .seg_size = cfg->segment_size,
+                                          .max_conns = cfg->segments},
+                     &f->sh->budget);
+    if (!f->seg || !seg_next(f->seg, &t) ||
+        seg_prove(f->seg, t.ticket, len - f->base, 1) != SEG_M_MULTI) {
+        seg_free(f->seg);
+        f->seg = NULL;
+        return 0;
+    }
+    f->probe = t.ticket;
+    f->probe_progress = now;
+    /* the first connection hashed what it parsed; the rest is hashed as
+     * the client takes it */
+    f->digest = x->digest;
+    x->digest = NULL;
+    f->hash_from = x->body_rx - f->base;
+    x->body = &f->src;
+    loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
+    log_info("client %s: %s %s: %lld bytes from %s at %.1f MiB/s: on in segments of %zu, "
+             "%u at a time, from byte %llu", x->cl.peer, x->host, x->log_path,
+             (long long)x->body_len, f->host, (double)rate / 1048576.0, cfg->segment_size,
+             cfg->segments, (unsigned long long)f->base);
+    return 1;
+}
+
+int segfetch_active(const struct segfetch *f)
+{
+    return f && f->seg;
+}
+
+void segfetch_update(struct segfetch *f)
+{
+    unsigned i;
+
+    for (i = 0; i < f->nconn; i++)
+        segconn_update(&f->conn[i]);
+}
+
+void segfetch_flush(struct segfetch *f)
+{
+    unsigned i;
+
+    for (i = 0; i < f->nconn; i++)
+        if (ep_open(&f->conn[i].up) && !f->conn[i].pending)
+            ep_flush(&f->conn[i].up);
+}
+
+void segfetch_stop(struct segfetch *f)
+{
+    unsigned i;
+
+    loop_timer_del(f->x->px->loop, &f->tick);
+    for (i = 0; i < f->nconn; i++)
+        if (ep_open(&f->conn[i].up) && !f->conn[i].pending)
+            loop_del(f->x->px->loop, f->conn[i].up.fd);
+}
+
+unsigned segfetch_count(const struct segfetch *f)
+{
+    return f->seg ? seg_stats(f->seg)->done : 0;
+}
+
+void segfetch_free(struct segfetch *f)
+{
+    unsigned i;
+
+    if (!f)
+        return;
+    loop_timer_del(f->x->px->loop, &f->tick);
+    for (i = 0; i < f->nconn; i++)
+        segconn_free(&f->conn[i]);
+    seg_free(f->seg);
+    digest_free(f->digest);
+    free(f);
+}
+
+void segfetch_shared_free(struct seg_shared *sh)
+{
+    free(sh);
+}

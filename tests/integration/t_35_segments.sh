@@ -1,0 +1,162 @@
+#!/bin/bash
+# t_35_segments — segmented blob fetches (issue 13): a stock dockerd pulls
+# an image with a 48 MiB layer through hubgate, whose link is a SOCKS5
+# server shaping every connection (shaper.py) to 8 MiB/s, and hubgate, having
+# seen the first connection slow for half a second, fetches the rest of that
+# layer as 8 MiB Range requests over 4 connections at once:
+#   1. shaped link: the pull works (RepoDigest, layers as pushed); the
+#      blob's access line is one 200 of all its bytes, verified by hubgate
+#      (verify_digest = always) and segments=N; /metrics counts them;
+#   2. every connection cut after 5 MiB (shaper --cut-after): each cut
+#      segment is fetched again from where it stopped; one 200 to dockerd;
+#   3. every connection stalls after 5 MiB (shaper --stall-after): each
+#      stalled segment is fetched again on another connection;
+#   4. an origin without ranges (fault relay --ranges none, reached
+#      through a shaper: no Accept-Ranges, Range not honoured): the blob
+#      comes over one connection, no segments=, no Range request reached it;
+#   5. an origin that says Accept-Ranges but answers a Range with 200
+#      (--ranges ignore): hubgate logs it, the first connection carries the
+#      rest of the blob, and that origin's blobs go over one connection from
+#      then on; the pull works with one answer to dockerd.
+# No timing is asserted (the bench measures speed: bench/README.md, case 8).
+# Packages: none beyond lib.sh's.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=links/common.sh
+. "$(dirname "$0")/links/common.sh"
+hg_init t_35_segments
+
+hg_topology_up
+hg_hub_up
+hg_hub_check
+hgl_net_up
+
+IMG=seg
+IMAGE=hubgate-links/$IMG:1
+hgl_image "$IMG" "text:etc/seg.txt:seg $(openssl rand -hex 8)" \
+    "random:data/seg-$(openssl rand -hex 4).bin:50331648"
+blob=$(awk '$1 == "layer" {print $5, $3}' "$HG_TMP/oci/$IMG.sum" | sort -n | tail -n1)
+size=${blob% *}
+blob=${blob#* }
+hgl_hosts "$HG_TMP/hosts.poison"
+
+STARTED=0
+problems=()
+check_fail() {
+    problems+=("$*")
+    echo "FAIL (going on): $*" >&2
+}
+
+# blob_lines: hubgate's access lines (since the mark) for the big blob.
+blob_lines() {
+    hgl_log_new | grep ' access ' | grep -F " GET registry-1.docker.io /v2/hubgate-links/$IMG/blobs/$blob " || true
+}
+
+# pull_case NAME VIA [CONFIG-LINE...]: a fresh hubgate on VIA pulls the
+# image (removed first), which must be as pushed.
+pull_case() {
+    local name=$1 via=$2
+    shift 2
+    hg_docker_timeout 30 rmi "$IMAGE" >/dev/null 2>&1 || true
+    hgl_config "$HG_TMP/$name.ini" "$via" "$@" "[intercept]" "verify_digest = always"
+    if [ "$STARTED" = 1 ]; then
+        hgl_hubgate_restart "$HG_TMP/$name.ini" "$HG_TMP/hosts.poison"
+    else
+        hgl_hubgate_start "$HG_TMP/$name.ini" "$HG_TMP/hosts.poison"
+        hg_dockerd_start || hg_fail "dockerd cannot start here (see its log)"
+        STARTED=1
+    fi
+    if ! ( hgl_pull "$IMG" ); then
+        check_fail "$name: docker pull $IMAGE failed: $(tail -n 2 "$HG_LOGS/pull.$IMG.log" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# one_segmented_200 NAME: the client got one answer for the blob: 200, all
+# its bytes, verified, in segments (at least 4: the first half second goes
+# over one connection).
+one_segmented_200() {
+    local name=$1 acc n
+    acc=$(blob_lines)
+    n=$(printf '%s\n' "$acc" | grep -c . || true)
+    case $n:$acc in
+        "1:"*"/blobs/$blob 200 ${size}B "*" digest=$blob verified=yes segments="[4-9]*|"1:"*"/blobs/$blob 200 ${size}B "*" digest=$blob verified=yes segments="[1-9][0-9]*)
+            hg_log "$name: one 200 of ${size} bytes, verified, ${acc##* }" ;;
+        *) hgl_show_log 80
+           check_fail "$name: want one '200 ${size}B ... verified=yes segments=N' for the blob, got $n: $(printf '%s\n' "$acc" | cut -c25-320 | tr '\n' '|')" ;;
+    esac
+}
+
+# --- 1. a shaped link, no faults
+hgl_shaper shaper 1090 --rate 8MiB
+SHAPED=socks5://$HGL_PROXY_NAME:1090
+if pull_case shaped "$SHAPED"; then
+    one_segmented_200 shaped
+    hgl_log_new | grep -E "/blobs/$blob: $size bytes from production\.cloudflare\.docker\.com at [0-9.]+ MiB/s: on in segments of 8388608, 4 at a time, from byte [0-9]+" >/dev/null \
+        || check_fail "shaped: no 'at R MiB/s: on in segments of 8388608, 4 at a time' line for the blob"
+    m=$(hgl_curl "http://127.0.0.1:3129/metrics") || hg_fail "cannot read hubgate's /metrics"
+    printf '%s\n' "$m" | grep -E "^hubgate_segments_total\{link=\"$SHAPED\"\} [4-9]" >/dev/null \
+        || check_fail "shaped: /metrics: no hubgate_segments_total{link=\"$SHAPED\"} of 4 or more: $(printf '%s\n' "$m" | grep segment | tr '\n' '|')"
+    # the bytes after the switch, most of the blob
+    printf '%s\n' "$m" | grep -E "^hubgate_segment_bytes_total\{link=\"$SHAPED\"\} [0-9]{8}\$" >/dev/null \
+        || check_fail "shaped: /metrics: hubgate_segment_bytes_total{link=\"$SHAPED\"} is not tens of MB: $(printf '%s\n' "$m" | grep segment | tr '\n' '|')"
+fi
+hg_stop shaper
+
+# --- 2. every connection cut after 5 MiB
+hgl_shaper shapercut 1091 --rate 8MiB --cut-after 5MiB --faults 0
+if pull_case cut "socks5://$HGL_PROXY_NAME:1091"; then
+    one_segmented_200 cut
+    n=$(hgl_log_new | grep -cE "/blobs/$blob: segment at byte [0-9]+ (was cut|failed) on .*; fetching it again" || true)
+    [ "$n" -ge 1 ] || check_fail "cut: no 'segment at byte N ... fetching it again' line"
+    hg_log "cut: $n segment(s) cut and fetched again; $(hgl_count "$HG_LOGS/shapercut.conns" 'end=cut') connection(s) cut by the shaper"
+fi
+hg_stop shapercut
+
+# --- 3. every connection stalls after 5 MiB
+hgl_shaper shaperstall 1092 --rate 8MiB --stall-after 5MiB --faults 0
+if pull_case stall "socks5://$HGL_PROXY_NAME:1092"; then
+    one_segmented_200 stall
+    n=$(hgl_log_new | grep -cE "/blobs/$blob: segment at byte [0-9]+ stalled on .*; fetching it again" || true)
+    [ "$n" -ge 1 ] || check_fail "stall: no 'segment at byte N stalled ... fetching it again' line"
+    hg_log "stall: $n segment(s) stalled and fetched again on other connections"
+fi
+hg_stop shaperstall
+
+# --- 4. an origin without ranges (the relay reached through a shaper, so
+# that the first connection is slow)
+hgl_shaper shaper2 1093 --rate 8MiB
+RELAY="relay:https://fault.relay.test via socks5://$HGL_PROXY_NAME:1093"
+hgl_fault_relay noranges --ranges none
+if pull_case noranges "$RELAY"; then
+    acc=$(blob_lines)
+    case $acc in
+        *"/blobs/$blob 200 ${size}B "*" digest=$blob verified=yes") hg_log "noranges: one 200 over one connection, verified" ;;
+        *) check_fail "noranges: want one '200 ${size}B ... verified=yes' without segments: $(printf '%s\n' "$acc" | cut -c25-320 | tr '\n' '|')" ;;
+    esac
+    n=$(hgl_fault_count noranges 'r["range"] != ""')
+    [ "$n" = 0 ] || check_fail "noranges: hubgate sent $n Range request(s) to an origin without Accept-Ranges"
+fi
+hg_stop noranges
+
+# --- 5. an origin that ignores ranges although it says it serves them
+hgl_fault_relay ignoreranges --ranges ignore
+if pull_case ignore "$RELAY"; then
+    hgl_log_new | grep -F "fault.relay.test answered a Range request with 200, not the 206 asked for; its blobs go over one connection from now on, this one on the first" >/dev/null \
+        || check_fail "ignore: no line about the origin answering a Range request with 200"
+    acc=$(blob_lines)
+    case $(printf '%s\n' "$acc" | grep -c .):$acc in
+        "1:"*"/blobs/$blob 200 ${size}B "*" verified=yes"*) ;;
+        *) check_fail "ignore: want one verified 200 of the whole blob: $(printf '%s\n' "$acc" | cut -c25-320 | tr '\n' '|')" ;;
+    esac
+    hg_log "ignore: logged, then one connection; pull ok"
+fi
+hg_stop ignoreranges
+hg_stop shaper2
+
+if [ "${#problems[@]}" -gt 0 ]; then
+    printf 'FAIL: %s\n' "${problems[@]}" >&2
+    hg_fail "${#problems[@]} check(s) failed (listed above)"
+fi
+hubgate_stop
+hg_log "t_35_segments: segmented pulls over a shaped link, cut and stalled segments recovered, origins without or ignoring ranges served"
