@@ -69,7 +69,7 @@ static void test_segments_ranges(void **state)
     refuse("[upstream]\nsegment_size = 257MiB\n", "t.ini:2: [upstream] segment_size: "
            "\"257MiB\" is out of range; give 1MiB to 256MiB", 0);
     refuse("[upstream]\nsegment_size = 8M\n", "t.ini:2: [upstream] segment_size: \"8M\" is "
-           "not a size; a bare number is bytes, or add KiB or MiB (example: 8MiB)", 0);
+           "not a size; a bare number is bytes, or add KiB, MiB or GiB (example: 8MiB)", 0);
     refuse("[upstream]\nsegment_min = 0\n", "t.ini:2: [upstream] segment_min: \"0\" is out "
            "of range; give 1MiB to 65536MiB", 0);
     refuse("[upstream]\nsegment_min = 65537MiB\n", "t.ini:2: [upstream] segment_min: "
