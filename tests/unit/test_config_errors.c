@@ -71,9 +71,9 @@ static void test_segments_ranges(void **state)
     refuse("[upstream]\nsegment_size = 8M\n", "t.ini:2: [upstream] segment_size: \"8M\" is "
            "not a size; a bare number is bytes, or add KiB, MiB or GiB (example: 8MiB)", 0);
     refuse("[upstream]\nsegment_min = 0\n", "t.ini:2: [upstream] segment_min: \"0\" is out "
-           "of range; give 1MiB to 65536MiB", 0);
+           "of range; give 1MiB to 64GiB", 0);
     refuse("[upstream]\nsegment_min = 65537MiB\n", "t.ini:2: [upstream] segment_min: "
-           "\"65537MiB\" is out of range; give 1MiB to 65536MiB", 0);
+           "\"65537MiB\" is out of range; give 1MiB to 64GiB", 0);
     refuse("[upstream]\nsegments_across_links = maybe\n", "t.ini:2: [upstream] "
            "segments_across_links: \"maybe\"", 1);
 }
