@@ -233,6 +233,44 @@ static __attribute__((unused)) void flow_sink(struct flow_sink *s, int fd, size_
     flow_run_until(flow_sink_step, s);
 }
 
+/* Reads one request head from origin end fd into out (NUL-terminated). */
+static __attribute__((unused)) void flow_origin_request(int fd, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (;;) {
+        ssize_t r;
+
+        assert_true(flow_run_until(flow_readable, &fd));
+        r = recv(fd, out + n, outlen - 1 - n, 0);
+        assert_true(r > 0);
+        n += (size_t)r;
+        out[n] = '\0';
+        if (strstr(out, "\r\n\r\n"))
+            return;
+    }
+}
+
+/* The head length of the response at p, 0 while incomplete. */
+static __attribute__((unused)) size_t flow_head_len(const char *p)
+{
+    const char *e = p ? strstr(p, "\r\n\r\n") : NULL;
+
+    return e ? (size_t)(e + 4 - p) : 0;
+}
+
+/* Reads one answer with a body of body bytes from cl (or until EOF) into
+ * s; the caller frees s->buf. */
+static __attribute__((unused)) void flow_sink_answer(struct flow_sink *s, int cl, size_t body)
+{
+    flow_sink(s, cl, 1);
+    while (!s->eof && (!flow_head_len(s->buf) || s->len < flow_head_len(s->buf) + body)) {
+        s->want = s->len + 1;
+        if (!flow_run_until(flow_sink_step, s))
+            break;
+    }
+}
+
 static int flow_writable(void *arg)
 {
     struct pollfd p = {*(int *)arg, POLLOUT, 0};

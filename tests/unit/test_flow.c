@@ -9,48 +9,11 @@
 static char *blob;
 static char blob_hex[65];
 
-/* Reads one request head from the origin end into out. */
-static void origin_request(int fd, char *out, size_t outlen)
-{
-    size_t n = 0;
-
-    for (;;) {
-        ssize_t r;
-
-        assert_true(flow_run_until(flow_readable, &fd));
-        r = recv(fd, out + n, outlen - 1 - n, 0);
-        assert_true(r > 0);
-        n += (size_t)r;
-        out[n] = '\0';
-        if (strstr(out, "\r\n\r\n"))
-            return;
-    }
-}
-
 /* Sends a blob request on client end cl (intercepted session). */
 static void get_blob(int cl)
 {
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
                "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
-}
-
-/* The head length of the response at p, 0 while incomplete. */
-static size_t head_len_of(const char *p)
-{
-    const char *e = p ? strstr(p, "\r\n\r\n") : NULL;
-
-    return e ? (size_t)(e + 4 - p) : 0;
-}
-
-/* Reads one answer with a body of body bytes from cl (or until EOF). */
-static void sink_answer(struct flow_sink *s, int cl, size_t body)
-{
-    flow_sink(s, cl, 1);
-    while (!s->eof && (!head_len_of(s->buf) || s->len < head_len_of(s->buf) + body)) {
-        s->want = s->len + 1;
-        if (!flow_run_until(flow_sink_step, s))
-            break;
-    }
 }
 
 /* Reads a whole 200 response with the blob as its body from cl. */
@@ -59,8 +22,8 @@ static void expect_blob(int cl)
     struct flow_sink s;
     size_t head;
 
-    sink_answer(&s, cl, BLOB_LEN);
-    head = head_len_of(s.buf);
+    flow_sink_answer(&s, cl, BLOB_LEN);
+    head = flow_head_len(s.buf);
     if (!head || s.len - head != BLOB_LEN) {
         size_t have = s.len;
 
@@ -141,7 +104,7 @@ static void test_failover_on_connect(void **state)
     o = flow_origin(1);
     assert_int_equal(W.opens[0].via, LINK_DIRECT);
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_non_null(strstr(req, "Host: registry.test\r\n"));
     serve_blob(o, cl);
     close(cl);
@@ -157,10 +120,10 @@ static void test_failover_on_429(void **state)
     (void)state;
     get_blob(cl);
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 4\r\n\r\nslow");
     o = flow_origin(1);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_int_equal(W.opens[1].via, LINK_SOCKS5);
     serve_blob(o, cl);
     close(cl);
@@ -176,7 +139,7 @@ static void test_redirect_followed(void **state)
     (void)state;
     get_blob(cl);
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_non_null(strstr(req, "Authorization: Bearer t0ken\r\n"));
     /* with a forged answer after it, which must answer nothing (#15) */
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/data/x?sig=1\r\n"
@@ -189,7 +152,7 @@ static void test_redirect_followed(void **state)
      * like any destination, loopback refused whoever the client (#12) */
     assert_int_equal(W.opens[0].flags, 0);
     assert_int_equal(W.opens[1].flags, UP_F_CHECK_DEST);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /data/x?sig=1 HTTP/1.1\r\nHost: blobs.test\r\n", 46) == 0);
     assert_null(strstr(req, "Authorization"));
     serve_blob(o, cl);
@@ -210,11 +173,11 @@ static void test_manifest_redirects_followed(void **state)
                "Accept: application/vnd.oci.image.index.v1+json\r\n"
                "Authorization: Bearer t0ken\r\n\r\n");
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/mirror/x/manifests/1.0\r\n"
                "Content-Length: 0\r\n\r\n");
     /* the same host again: the same (pooled) connection carries it */
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_int_equal(W.nopens, 1);
     assert_true(strncmp(req, "GET /v2/mirror/x/manifests/1.0 HTTP/1.1\r\n", 41) == 0);
     assert_non_null(strstr(req, "Authorization: Bearer t0ken\r\n"));
@@ -222,12 +185,12 @@ static void test_manifest_redirects_followed(void **state)
                "Content-Length: 0\r\n\r\n");
     o = flow_origin(1);
     assert_string_equal(W.opens[1].host, "blobs.test");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_null(strstr(req, "Authorization"));
     assert_non_null(strstr(req, "Accept: application/vnd.oci.image.index.v1+json\r\n"));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n"
                "Content-Length: 2\r\n\r\n{}");
-    sink_answer(&s, cl, 2);
+    flow_sink_answer(&s, cl, 2);
     assert_true(strncmp(s.buf, "HTTP/1.1 200 ", 13) == 0);
     assert_non_null(strstr(s.buf, "\r\n\r\n{}"));
     free(s.buf);
@@ -244,13 +207,13 @@ static void test_resume_after_cut(void **state)
     (void)state;
     get_blob(cl);
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
     flow_send(o, blob, 40000);
     close(o);
     W.opens[0].origin = -1;
     o = flow_origin(1);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=40000-\r\n");
     assert_non_null(strstr(req, want));
     flow_sendf(o, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 40000-%u/%u\r\n"
@@ -272,13 +235,13 @@ static void test_digest_mismatch_resets(void **state)
     (void)state;
     get_blob(cl);
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     blob[BLOB_LEN - 1] ^= 1;
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
     flow_send(o, blob, BLOB_LEN);
     blob[BLOB_LEN - 1] ^= 1;
     flow_sink(&s, cl, 0);
-    head = head_len_of(s.buf);
+    head = flow_head_len(s.buf);
     assert_true(head > 0);
     /* ended (a reset; over a socketpair it reads as an end) short */
     assert_true(s.eof);
@@ -298,17 +261,17 @@ static void test_pool_reuse(void **state)
     (void)state;
     flow_sendf(cl, "GET /v2/ HTTP/1.1\r\nHost: registry.test\r\n\r\n");
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
-    sink_answer(&s, cl, 2);
+    flow_sink_answer(&s, cl, 2);
     assert_true(strncmp(s.buf, "HTTP/1.1 200 ", 13) == 0);
     free(s.buf);
     flow_sendf(cl, "GET /v2/again HTTP/1.1\r\nHost: registry.test\r\n\r\n");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /v2/again ", 14) == 0);
     assert_int_equal(W.nopens, 1);
     flow_sendf(o, "HTTP/1.1 204 No Content\r\n\r\n");
-    sink_answer(&s, cl, 0);
+    flow_sink_answer(&s, cl, 0);
     assert_true(strncmp(s.buf, "HTTP/1.1 204 ", 13) == 0);
     free(s.buf);
     close(cl);
@@ -325,17 +288,17 @@ static void test_bytes_after_head_answer_dropped(void **state)
     (void)state;
     flow_sendf(cl, "HEAD /v2/ HTTP/1.1\r\nHost: registry.test\r\n\r\n");
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
                "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-Forged: yes\r\n\r\nforged\n");
-    sink_answer(&s, cl, 0);
+    flow_sink_answer(&s, cl, 0);
     assert_null(strstr(s.buf, "X-Forged"));
     free(s.buf);
     flow_sendf(cl, "GET /v2/real HTTP/1.1\r\nHost: registry.test\r\n\r\n");
     o = flow_origin(1);  /* not the connection that spoke out of turn */
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nreal\n");
-    sink_answer(&s, cl, 5);
+    flow_sink_answer(&s, cl, 5);
     assert_null(strstr(s.buf, "X-Forged"));
     assert_non_null(strstr(s.buf, "\r\n\r\nreal\n"));
     free(s.buf);
@@ -377,7 +340,7 @@ static void test_registry_credentials(void **state)
     for (i = 0; i < 4; i++) {
         flow_sendf(cl, "%s", reqs[i]);
         o = flow_origin(0);
-        origin_request(o, req, sizeof(req));
+        flow_origin_request(o, req, sizeof(req));
         if (i == 0)
             assert_non_null(strstr(req, "Authorization: Basic b3duZXI6Z2hwX3NlY3JldA==\r\n"));
         else if (i == 1)
@@ -386,7 +349,7 @@ static void test_registry_credentials(void **state)
             assert_null(strstr(req, "Authorization"));
         assert_null(strstr(req, "cm9ib3Q6cXVheXNlY3JldA==")); /* quay.io's, never here */
         flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
-        sink_answer(&s, cl, 2);
+        flow_sink_answer(&s, cl, 2);
         free(s.buf);
     }
     assert_string_equal(gen_registry_auth(W.px.gen, "quay.io"), "cm9ib3Q6cXVheXNlY3JldA==");
@@ -407,7 +370,7 @@ static void test_reload_during_transfer(void **state)
     (void)state;
     get_blob(cl);
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
     flow_send(o, blob, 30000);
     W.px.gen = flow_gen("[proxy]\nidle_timeout = 7s\n", old);

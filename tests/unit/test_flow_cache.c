@@ -49,51 +49,14 @@ static void get_blob(int cl, const char *repo, const char *token)
                "Authorization: Bearer %s\r\n\r\n", repo, blob_hex, token);
 }
 
-/* Reads one request head from origin end o into out. */
-static void origin_request(int o, char *out, size_t outlen)
-{
-    size_t n = 0;
-
-    for (;;) {
-        ssize_t r;
-
-        assert_true(flow_run_until(flow_readable, &o));
-        r = recv(o, out + n, outlen - 1 - n, 0);
-        assert_true(r > 0);
-        n += (size_t)r;
-        out[n] = '\0';
-        if (strstr(out, "\r\n\r\n"))
-            return;
-    }
-}
-
-static size_t head_len_of(const char *p)
-{
-    const char *e = p ? strstr(p, "\r\n\r\n") : NULL;
-
-    return e ? (size_t)(e + 4 - p) : 0;
-}
-
-/* Reads one answer with a body of body bytes from cl (or until EOF);
- * the caller frees s->buf. */
-static void sink_answer(struct flow_sink *s, int cl, size_t body)
-{
-    flow_sink(s, cl, 1);
-    while (!s->eof && (!head_len_of(s->buf) || s->len < head_len_of(s->buf) + body)) {
-        s->want = s->len + 1;
-        if (!flow_run_until(flow_sink_step, s))
-            break;
-    }
-}
-
 /* The client end cl gets the whole blob with a 200. */
 static void expect_blob(int cl)
 {
     struct flow_sink s;
     size_t head;
 
-    sink_answer(&s, cl, BLOB_LEN);
-    head = head_len_of(s.buf);
+    flow_sink_answer(&s, cl, BLOB_LEN);
+    head = flow_head_len(s.buf);
     if (!head || s.len - head != BLOB_LEN) {
         size_t have = s.len;
 
@@ -110,7 +73,7 @@ static void expect_status(int cl, const char *status)
 {
     struct flow_sink s;
 
-    sink_answer(&s, cl, 5);
+    flow_sink_answer(&s, cl, 5);
     assert_non_null(s.buf);
     assert_true(strncmp(s.buf, status, strlen(status)) == 0);
     assert_null(memmem(s.buf, s.len, blob, 64));
@@ -131,11 +94,11 @@ static void fill_once(void)
 
     get_blob(cl, "lib/x", "t0ken");
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
                "Content-Length: 0\r\n\r\n");
     o = flow_origin(1);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
     flow_send(o, blob, BLOB_LEN);
     expect_blob(cl);
@@ -169,16 +132,16 @@ static void test_single_flight(void **state)
     (void)state;
     get_blob(a, "lib/x", "t0ken");
     o = flow_origin(0);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
                "Content-Length: 0\r\n\r\n");
     blobs = flow_origin(1);
-    origin_request(blobs, req, sizeof(req));
+    flow_origin_request(blobs, req, sizeof(req));
     b = flow_client(1, "registry.test");
     get_blob(b, "lib/x", "t0ken");
     c = flow_client(1, "registry.test");
     get_blob(c, "lib/x", "an0ther");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "HEAD /v2/lib/x/blobs/sha256:", 28) == 0);
     assert_non_null(strstr(req, "Authorization: Bearer an0ther\r\n"));
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
@@ -212,7 +175,7 @@ static void test_private_rule(void **state)
     o = W.opens[0].origin;
     cl = flow_client(1, "registry.test");
     get_blob(cl, "lib/y", "t0ken");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /v2/lib/y/blobs/", 20) == 0);
     flow_sendf(o, "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope\n");
     expect_status(cl, "HTTP/1.1 404 ");
@@ -220,11 +183,11 @@ static void test_private_rule(void **state)
 
     cl = flow_client(1, "registry.test");
     get_blob(cl, "lib/x", "stolen");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "HEAD /v2/lib/x/blobs/", 21) == 0);
     flow_sendf(o, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\n");
     o = flow_origin(2);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /v2/lib/x/blobs/", 20) == 0);
     flow_sendf(o, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\ndeny\n");
     expect_status(cl, "HTTP/1.1 401 ");
@@ -246,22 +209,22 @@ static void test_check_429_everywhere(void **state)
     o = W.opens[0].origin;      /* pooled */
     cl = flow_client(1, "registry.test");
     get_blob(cl, "lib/x", "an0ther");
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "HEAD ", 5) == 0);
     flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\n");
     o = flow_origin(2);
     assert_int_equal(W.opens[2].via, LINK_SOCKS5);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "HEAD ", 5) == 0);
     flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\n");
     o = flow_origin(3);
-    origin_request(o, req, sizeof(req));
+    flow_origin_request(o, req, sizeof(req));
     assert_true(strncmp(req, "GET /v2/lib/x/blobs/", 20) == 0);
     flow_sendf(o, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 4\r\n\r\nslow");
-    sink_answer(&s, cl, 4);
+    flow_sink_answer(&s, cl, 4);
     assert_non_null(s.buf);
     assert_true(strncmp(s.buf, "HTTP/1.1 429 ", 13) == 0);
-    assert_true(head_len_of(s.buf) && strcmp(s.buf + head_len_of(s.buf), "slow") == 0);
+    assert_true(flow_head_len(s.buf) && strcmp(s.buf + flow_head_len(s.buf), "slow") == 0);
     free(s.buf);
     close(cl);
 }
