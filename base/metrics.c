@@ -1,4 +1,4 @@
-/* metrics.c — counters and gauges in small chained hash tables, one per
+/* metrics.c — counters, gauges and histograms in small chained hash tables, one per
  * event loop, summed into the Prometheus text exposition format 0.0.4 when
  * scraped. (The ring of recent requests is in metrics_recent.c.)
  *
@@ -21,7 +21,9 @@
 
 #define METRICS_BUCKETS 256u
 
-enum metric_type { MT_COUNTER = 0, MT_GAUGE };
+/* A histogram is kept as counters: NAME_bucket{...,le="B"} (cumulative),
+ * NAME_sum and NAME_count; it renders under one HELP and TYPE. */
+enum metric_type { MT_COUNTER = 0, MT_GAUGE, MT_HISTOGRAM };
 
 struct metric_def {
     const char *name;
@@ -43,6 +45,10 @@ static const struct metric_def metric_defs[] = {
      "Segments of large blobs fetched by parallel Range requests, by link."},
     {"hubgate_segment_bytes_total", MT_COUNTER, 0,
      "Bytes of segmented blob fetches received, by link."},
+    {"hubgate_upstream_throughput_bytes_per_second", MT_HISTOGRAM, 0,
+     "Bytes/s one upstream connection achieved, from its request to its last byte: each "
+     "segment of a segmented fetch (kind=segment) and each blob body fetched whole "
+     "(kind=blob), by link."},
     {"hubgate_connections", MT_GAUGE, 0,
      "Client connections open now, by kind (client, tunnel, intercepted)."},
     {"hubgate_leaf_certs_minted_total", MT_COUNTER, 1,
@@ -72,6 +78,20 @@ static const struct metric_def metric_defs[] = {
 };
 
 #define METRIC_NDEFS (sizeof(metric_defs) / sizeof(metric_defs[0]))
+
+/* bytes/s, 64 KiB/s to 256 MiB/s by fours */
+static const double rate_bounds[] = {65536.0,    262144.0,    1048576.0,  4194304.0,
+                                     16777216.0, 67108864.0, 268435456.0};
+
+/* The upper bounds of each histogram of the table, rising (+Inf implied). */
+static const struct histogram_def {
+    const char *name;
+    const double *le;
+    size_t nle;
+} histogram_defs[] = {
+    {"hubgate_upstream_throughput_bytes_per_second", rate_bounds,
+     sizeof(rate_bounds) / sizeof(rate_bounds[0])},
+};
 
 /* Who touches a table, and how:
  *   - its owner loop: looks series up without a lock (it is the only
@@ -149,6 +169,26 @@ static const struct metric_def *metric_def_find(const char *name)
     return NULL;
 }
 
+/* The known metric a series belongs to: its own name, or a histogram's
+ * with the _bucket, _sum or _count suffix. */
+static const struct metric_def *metric_def_of_series(const char *name)
+{
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    size_t i, k, n = strlen(name);
+
+    for (i = 0; i < METRIC_NDEFS; i++) {
+        size_t dn = strlen(metric_defs[i].name);
+
+        if (metric_defs[i].type != MT_HISTOGRAM)
+            continue;
+        for (k = 0; k < 3; k++)
+            if (n == dn + strlen(sfx[k]) && strncmp(name, metric_defs[i].name, dn) == 0 &&
+                strcmp(name + dn, sfx[k]) == 0)
+                return &metric_defs[i];
+    }
+    return metric_def_find(name);
+}
+
 /* FNV-1a over name, a separator and labels. */
 static unsigned metrics_hash(const char *name, const char *labels)
 {
@@ -196,7 +236,7 @@ static struct series *series_get(struct metrics *m, const char *name, const char
         return NULL;
     }
     d = metric_def_find(name);
-    s->type = d ? d->type : t;
+    s->type = d && d->type != MT_HISTOGRAM ? d->type : t;
     if (!keep_lock)
         pthread_mutex_lock(&m->lock);
     s->next = m->bucket[h];
@@ -261,6 +301,34 @@ void metrics_set(struct metrics *m, const char *name, const char *labels, double
         s->stamp = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     }
     pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_observe(struct metrics *m, const char *name, const char *labels, double v)
+{
+    const struct histogram_def *d = NULL;
+    char nm[128], lb[640];
+    size_t i;
+
+    for (i = 0; i < sizeof(histogram_defs) / sizeof(histogram_defs[0]); i++)
+        if (strcmp(histogram_defs[i].name, name) == 0)
+            d = &histogram_defs[i];
+    if (!m || !d || !labels)
+        return;
+    snprintf(nm, sizeof(nm), "%s_bucket", name);
+    for (i = 0; i <= d->nle; i++) {
+        double b = i < d->nle ? d->le[i] : INFINITY;
+
+        if (i < d->nle)
+            snprintf(lb, sizeof(lb), "%s%sle=\"%.0f\"", labels, labels[0] ? "," : "", b);
+        else
+            snprintf(lb, sizeof(lb), "%s%sle=\"+Inf\"", labels, labels[0] ? "," : "");
+        /* every bucket exists from the first observation, those below v at 0 */
+        metrics_add(m, nm, lb, v <= b ? 1 : 0);
+    }
+    snprintf(nm, sizeof(nm), "%s_sum", name);
+    metrics_add(m, nm, labels, v);
+    snprintf(nm, sizeof(nm), "%s_count", name);
+    metrics_add(m, nm, labels, 1);
 }
 
 /* Appends the escaped form of v at out[*at], within outlen - 1 bytes.
@@ -341,13 +409,27 @@ struct sample {
     size_t table;               /* index in the render's t[]: a stable order */
 };
 
+/* Label strings in order; the buckets of one histogram series (the same
+ * labels before le="...", which comes last) by their bound, not as text. */
+static int labels_cmp(const char *a, const char *b)
+{
+    const char *la = strstr(a, "le=\""), *lb = strstr(b, "le=\"");
+    double va, vb;
+
+    if (!la || !lb || la - a != lb - b || strncmp(a, b, (size_t)(la - a)) != 0)
+        return strcmp(a, b);
+    va = strtod(la + 4, NULL); /* "+Inf" reads as infinity */
+    vb = strtod(lb + 4, NULL);
+    return (va > vb) - (va < vb);
+}
+
 static int sample_cmp(const void *a, const void *b)
 {
     const struct sample *x = a, *y = b;
     int c = strcmp(x->name, y->name);
 
     if (!c)
-        c = strcmp(x->labels, y->labels);
+        c = labels_cmp(x->labels, y->labels);
     /* the same series from several tables: summed in table order, so the
      * same state adds up to the same bits */
     return c ? c : (x->table > y->table) - (x->table < y->table);
@@ -439,7 +521,20 @@ static void render_head(struct strbuf *sb, const char *name, const char *help,
                         enum metric_type t)
 {
     strbuf_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                  t == MT_COUNTER ? "counter" : "gauge");
+                  t == MT_COUNTER ? "counter" : t == MT_GAUGE ? "gauge" : "histogram");
+}
+
+/* A histogram's series: every bucket, then the sums, then the counts. */
+static void render_histogram(struct strbuf *sb, const char *name, const struct sample *all,
+                             size_t n)
+{
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    size_t j, k, len = strlen(name);
+
+    for (k = 0; k < 3; k++)
+        for (j = 0; j < n; j++)
+            if (strncmp(all[j].name, name, len) == 0 && strcmp(all[j].name + len, sfx[k]) == 0)
+                render_sample(sb, &all[j]);
 }
 
 static void render_all(struct strbuf *sb, const struct sample *all, size_t n)
@@ -451,6 +546,10 @@ static void render_all(struct strbuf *sb, const struct sample *all, size_t n)
         int any = 0;
 
         render_head(sb, def->name, def->help, def->type);
+        if (def->type == MT_HISTOGRAM) {
+            render_histogram(sb, def->name, all, n);
+            continue;
+        }
         for (j = 0; j < n; j++) {
             if (strcmp(all[j].name, def->name) == 0) {
                 render_sample(sb, &all[j]);
@@ -466,7 +565,7 @@ static void render_all(struct strbuf *sb, const struct sample *all, size_t n)
     for (j = 0; j < n; j = i) {
         for (i = j; i < n && strcmp(all[i].name, all[j].name) == 0; i++)
             ;
-        if (metric_def_find(all[j].name))
+        if (metric_def_of_series(all[j].name))
             continue;
         render_head(sb, all[j].name, "hubgate metric.", all[j].type);
         for (; j < i; j++)

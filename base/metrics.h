@@ -1,4 +1,4 @@
-/* metrics.h — counters and gauges kept by the proxy, rendered in the
+/* metrics.h — counters, gauges and histograms kept by the proxy, rendered in the
  * Prometheus text format by the admin endpoint.
  *
  * A series is a metric name plus a label string already in Prometheus
@@ -37,6 +37,12 @@ void metrics_add(struct metrics *m, const char *name, const char *labels, double
  * several tables hold the same gauge, the render shows the value set
  * last. Only m's owner thread may call it. m NULL: no-op. */
 void metrics_set(struct metrics *m, const char *name, const char *labels, double v);
+
+/* Adds observation v to histogram name{labels} (a name the known table
+ * gives bucket bounds for; any other name is ignored): its cumulative
+ * NAME_bucket{labels,le="B"} counters, NAME_sum and NAME_count; labels
+ * must not hold le. Only m's owner thread may call it. m NULL: no-op. */
+void metrics_observe(struct metrics *m, const char *name, const char *labels, double v);
 
 /* The sum of counter name{labels} over the n tables t[] (NULL entries
  * skipped): what a scrape would show. Any thread. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "mitm/digest.h"
 #include "mitm/xcache.h"
 #include "mitm/segfetch.h"
@@ -36,6 +37,19 @@ static void log_progress(struct exchange *x)
              exchange_link_name(x));
     x->t_progress = now;
     x->progress_bytes = x->bytes_out;
+}
+
+void exchange_count_rate(struct exchange *x, const char *link, const char *kind,
+                         uint64_t bytes, uint64_t t0)
+{
+    uint64_t ms = loop_now(x->px->loop) - t0;
+    char lb[512];
+
+    if (!x->px->metrics || !bytes)
+        return;
+    metrics_label(lb, sizeof(lb), "link", link, "kind", kind, METRICS_END);
+    metrics_observe(x->px->metrics, "hubgate_upstream_throughput_bytes_per_second", lb,
+                    (double)bytes * 1000.0 / (double)(ms ? ms : 1));
 }
 
 void exchange_response_done(struct exchange *x)
@@ -73,6 +87,10 @@ void exchange_response_done(struct exchange *x)
             return;
         }
     }
+    /* a resumed body came over several connections: no one rate */
+    if (x->is_blob && x->method == HTTP_GET && (x->status == 200 || x->status == 206) &&
+        !x->resume_tries)
+        exchange_count_rate(x, exchange_link_name(x), "blob", x->body_rx, x->t_sent);
     x->state = XCH_DONE;
 }
 

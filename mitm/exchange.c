@@ -126,6 +126,7 @@ void exchange_send(struct exchange *x)
         s->up_flags = x->redir ? UP_F_CHECK_DEST : 0u;
     if (x->state != XCH_RESUMING)
         x->state = XCH_SENDING;
+    x->t_sent = loop_now(x->px->loop);
     if (upsrc_begin(s, r.via) != 0)
         exchange_fail(x, 503, "UNAVAILABLE", "hubgate: out of memory");
 }

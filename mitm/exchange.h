@@ -101,6 +101,7 @@ struct exchange {
 
     /* for the access log */
     uint64_t t_start, t_progress, progress_bytes;
+    uint64_t t_sent;              /* when the current attempt was sent */
     char log_path[200];
     int status;
     uint64_t bytes_in, bytes_out;
@@ -198,6 +199,12 @@ void exchange_upstream_gone(struct exchange *x);
 /* Body bytes of the response as the parser passes them (decoded): counts
  * and hashes them. */
 void exchange_on_body(struct exchange *x, const char *p, size_t n);
+
+/* One upstream connection's body of bytes received since loop time t0
+ * (its request), for the throughput histogram: link (a link name), kind
+ * "segment" or "blob". No-op without metrics or bytes. */
+void exchange_count_rate(struct exchange *x, const char *link, const char *kind,
+                         uint64_t bytes, uint64_t t0);
 
 /* Ends x with f (after a reset or a cut nothing more reaches the client). */
 void exchange_end_failed(struct exchange *x, enum xch_fail f);

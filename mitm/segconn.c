@@ -95,7 +95,7 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
     c->off = t->off;
     c->len = t->len;
     c->body = 0;
-    c->t_progress = loop_now(x->px->loop);
+    c->t_progress = c->t_start = loop_now(x->px->loop);
     http1_init(&c->resp, HTTP_RESPONSE, x->gen->cfg.max_header_bytes);
     buf_consume(&c->uin, c->uin.len);
     snprintf(extra, sizeof(extra), "Range: bytes=%" PRIu64 "-%" PRIu64 "\r\n",
@@ -225,6 +225,7 @@ int segconn_pump(struct segconn *c)
         c->t_progress = loop_now(f->x->px->loop);
         segf_count_bytes(f, n, rc == SEG_R_DONE);
         if (rc == SEG_R_DONE) {
+            exchange_count_rate(f->x, exchange_link_name(f->x), "segment", c->len, c->t_start);
             if (c->resp.state == H1_BODY)
                 http1_feed(&c->resp, &c->uin);
             segconn_done(c);

@@ -167,7 +167,11 @@ static int probe_pump(struct segfetch *f)
         }
         source_consume(&u->src, n);
         f->probe_progress = now;
+        f->probe_bytes += n;
         segf_count_bytes(f, n, rc == SEG_R_DONE);
+        if (rc == SEG_R_DONE)
+            exchange_count_rate(f->x, exchange_link_name(f->x), "segment", f->probe_bytes,
+                                f->x->t_sent);
         if (rc != SEG_R_MORE)
             probe_close(f);
         return 1;
@@ -362,6 +366,7 @@ static int segf_switch(struct segfetch *f)
     }
     f->probe = t.ticket;
     f->probe_progress = now;
+    f->probe_bytes = x->bytes_out;  /* the first connection's, before the switch */
     /* the first connection hashed and cached what it parsed; the rest is
      * hashed and cached as the client takes it (segf_consume) */
     f->digest = x->digest;

@@ -33,6 +33,7 @@ struct segconn {
     uint32_t ticket;              /* the task; 0: idle */
     uint64_t off, len;            /* its bytes, from the scheduler */
     uint64_t t_progress;          /* loop time of the last byte or wait for the client */
+    uint64_t t_start;             /* loop time the task's request was started */
     struct ep up;                 /* fd -1 when none */
     struct upstream *pending;     /* connection attempt in progress */
     struct buf uin, uout;
@@ -52,6 +53,7 @@ struct segfetch {
                                    * fill go on as the client consumes */
     uint32_t probe;               /* the first connection's ticket; 0 once done */
     uint64_t probe_progress;
+    uint64_t probe_bytes;         /* body bytes the first connection brought */
     struct digest *digest;        /* the blob as the client takes it, or NULL */
     int verified;
     unsigned fails;

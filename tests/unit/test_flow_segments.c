@@ -3,11 +3,13 @@
  * then the rest comes as Range requests on more connections, out of order,
  * and the client gets one 200 with every byte in order, verified; an
  * origin that answers a range with 200 leaves the blob to the first
- * connection; with the blob cache on, the segmented blob fills it.
+ * connection; with the blob cache on, the segmented blob fills it. Each
+ * segment and each blob fetched whole counts in the throughput histogram.
  * [upstream] segments = 2, segment_min = segment_size = 1MiB,
  * a 3 MiB blob. */
 #include "flow_test_util.h"
 
+#include "base/metrics.h"
 #include "mitm/cache/cache.h"
 
 #define MIB 1048576u
@@ -34,6 +36,8 @@ static int setup(void **state)
     W.px.gen = flow_gen("[upstream]\nsegments = 2\nsegment_min = 1MiB\nsegment_size = 1MiB\n",
                         NULL);
     W.px.cfg = &W.px.gen->cfg;
+    W.px.metrics = metrics_new();
+    assert_non_null(W.px.metrics);
     return 0;
 }
 
@@ -58,6 +62,8 @@ static int teardown(void **state)
     W.px.cache = NULL;
     free(blob);
     blob = NULL;
+    metrics_free(W.px.metrics);
+    W.px.metrics = NULL;
     return flow_teardown(state);
 }
 
@@ -154,6 +160,16 @@ static void expect_whole(struct flow_sink *s)
     assert_memory_equal(s->buf + head, blob, BLOB_LEN);
 }
 
+/* Observations of the throughput histogram for link and kind. */
+static double rate_count(const char *link, const char *kind)
+{
+    char lb[256];
+
+    metrics_label(lb, sizeof(lb), "link", link, "kind", kind, METRICS_END);
+    return metrics_sum(&W.px.metrics, 1, "hubgate_upstream_throughput_bytes_per_second_count",
+                       lb);
+}
+
 static void answer_206(int fd, size_t from, size_t to, struct flow_sink *s)
 {
     char h[256];
@@ -210,6 +226,37 @@ static void segmented_blob(void)
     assert_non_null(strstr(req, want));
     answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
     expect_whole(&s);
+    /* the first connection's segment and the two others */
+    assert_true(rate_count("direct", "segment") == 3);
+    assert_true(rate_count("direct", "blob") == 0);
+    free(s.buf);
+    close(cl);
+}
+
+/* A blob that comes whole within the first half second: not segmented,
+ * one observation of kind blob. */
+static void test_fast_blob_rate(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o0;
+    struct flow_sink s;
+    char req[4096];
+
+    (void)state;
+    sink_init(&s, cl);
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
+               blob_hex);
+    o0 = flow_origin(0);
+    request_on(o0, &s, req, sizeof(req));
+    flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
+               BLOB_LEN);
+    send_draining(o0, blob, BLOB_LEN, &s);
+    expect_whole(&s);
+    assert_int_equal(W.nopens, 1);
+    assert_true(rate_count("direct", "blob") == 1);
+    assert_true(rate_count("direct", "segment") == 0);
+    assert_true(metrics_sum(&W.px.metrics, 1,
+                            "hubgate_upstream_throughput_bytes_per_second_sum",
+                            "link=\"direct\",kind=\"blob\"") > 0);
     free(s.buf);
     close(cl);
 }
@@ -271,6 +318,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_blob_rate, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

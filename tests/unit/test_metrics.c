@@ -110,6 +110,7 @@ static const char *const known[] = {
     "hubgate_tls_handshake_failures_total counter",
     "hubgate_dockerhub_ratelimit_remaining gauge",
     "hubgate_ca_expiry_timestamp_seconds gauge",
+    "hubgate_upstream_throughput_bytes_per_second histogram",
 };
 
 static void test_help_type_before_samples(void **state)
@@ -136,8 +137,21 @@ static void test_help_type_before_samples(void **state)
     metrics_free(m);
 }
 
-/* Every line is "# HELP name text", "# TYPE name counter|gauge", or
- * "name[{labels}] value"; each sample's name had its TYPE line before it. */
+/* 1 when sample name belongs to typed: the same, or a histogram's
+ * _bucket, _sum or _count. */
+static int of_family(const char *name, const char *typed)
+{
+    size_t n = strlen(typed);
+
+    return strcmp(name, typed) == 0 ||
+           (strncmp(name, typed, n) == 0 &&
+            (strcmp(name + n, "_bucket") == 0 || strcmp(name + n, "_sum") == 0 ||
+             strcmp(name + n, "_count") == 0));
+}
+
+/* Every line is "# HELP name text", "# TYPE name counter|gauge|histogram",
+ * or "name[{labels}] value"; each sample's name had its TYPE line before
+ * it. */
 static void check_parsable(const char *out)
 {
     char typed[64][96];
@@ -160,7 +174,8 @@ static void check_parsable(const char *out)
             assert_int_equal(sscanf(line + 7, "%95s %899[^\n]", name, rest), 2);
         } else if (strncmp(line, "# TYPE ", 7) == 0) {
             assert_int_equal(sscanf(line + 7, "%95s %899s", name, rest), 2);
-            assert_true(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0);
+            assert_true(strcmp(rest, "counter") == 0 || strcmp(rest, "gauge") == 0 ||
+                        strcmp(rest, "histogram") == 0);
             assert_true(ntyped < 64);
             snprintf(typed[ntyped++], sizeof(typed[0]), "%s", name);
         } else {
@@ -168,7 +183,7 @@ static void check_parsable(const char *out)
 
             assert_int_equal(sscanf(line, "%95[a-zA-Z0-9_:]", name), 1);
             for (i = 0; i < ntyped; i++)
-                found |= strcmp(typed[i], name) == 0;
+                found |= of_family(name, typed[i]);
             assert_true(found);
             end = strrchr(line, ' ');
             assert_non_null(end);
@@ -223,6 +238,50 @@ static void test_render_stable_and_parsable(void **state)
     free(ra2);
     metrics_free(a);
     metrics_free(b);
+}
+
+/* A throughput histogram: cumulative buckets in the order of their bounds
+ * (not as text), every bucket from the first observation, _sum and
+ * _count, all under one TYPE line; tables summed; other names ignored. */
+static void test_histogram(void **state)
+{
+    static const char *const H = "hubgate_upstream_throughput_bytes_per_second";
+    struct metrics *t[2] = {metrics_new(), metrics_new()};
+    char l[128], want[256], *out;
+    const char *p;
+
+    (void)state;
+    metrics_label(l, sizeof(l), "link", "socks5://h:1", "kind", "segment", METRICS_END);
+    metrics_observe(t[0], H, l, 100000);        /* 97.7 KiB/s: le 262144 and up */
+    metrics_observe(t[1], H, l, 3000000);       /* le 4194304 and up */
+    metrics_observe(t[1], H, l, 1e9);           /* +Inf only */
+    metrics_observe(t[0], "hubgate_requests_total", l, 1);
+    out = render_n(t, 2);
+    check_parsable(out);
+    snprintf(want, sizeof(want),
+             "# TYPE %s histogram\n"
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"65536\"} 0\n"
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"262144\"} 1\n",
+             H, H, H);
+    p = strstr(out, want);
+    if (!p)
+        fail_msg("want %s in:\n%s", want, out);
+    snprintf(want, sizeof(want),
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"1048576\"} 1\n"
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"4194304\"} 2\n", H, H);
+    assert_non_null(strstr(p, want));
+    snprintf(want, sizeof(want),
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"268435456\"} 2\n"
+             "%s_bucket{link=\"socks5://h:1\",kind=\"segment\",le=\"+Inf\"} 3\n"
+             "%s_sum{link=\"socks5://h:1\",kind=\"segment\"} 1003100000\n"
+             "%s_count{link=\"socks5://h:1\",kind=\"segment\"} 3\n", H, H, H, H);
+    assert_non_null(strstr(p, want));
+    /* no generic HELP for the parts, no requests_total sample */
+    assert_null(strstr(out, "_bucket hubgate metric."));
+    assert_null(strstr(out, "\nhubgate_requests_total{"));
+    free(out);
+    metrics_free(t[0]);
+    metrics_free(t[1]);
 }
 
 static void test_render_appends(void **state)
@@ -495,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_gauge_sets),
         cmocka_unit_test(test_help_type_before_samples),
         cmocka_unit_test(test_render_stable_and_parsable),
+        cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_render_appends),
         cmocka_unit_test(test_recent_ring_keeps_last_50),
         cmocka_unit_test(test_null_safe),
