@@ -137,7 +137,7 @@ static int segconn_head(struct segconn *c)
         hdr_get(r, base, "content-range", cr, sizeof(cr)) >= 0 &&
         parse_content_range(cr, &a, &b, &n) == 0 && (uint64_t)a == f->base + c->off &&
         (uint64_t)b == f->base + c->off + c->len - 1 &&
-        (uint64_t)n == f->base + seg_length(f->seg))
+        (uint64_t)n == f->total)
         return 0;
     if (status == 200 || status == 206)
         segf_no_ranges(f, status);

@@ -284,19 +284,39 @@ static void segf_tick(struct loop *loop, struct timer *tm)
     x->cl.run(x->cl.arg);
 }
 
+/* The blob's whole length when its answer can go in segments: a 200 to a
+ * request without Range (its Content-Length), or the 206 of one range a
+ * client asked for (Content-Range "bytes a-b/n" with n known, a where
+ * response.c put x->range_base, b-a+1 bytes of body); -1 otherwise. */
+static int64_t blob_total(const struct exchange *x, const char *base)
+{
+    int asked = http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0;
+    int64_t a, b, n;
+    char cr[128];
+
+    if (x->status == 200 && !asked)
+        return x->body_len;
+    if (x->status != 206 || !asked ||
+        hdr_get(&x->up.resp, base, "content-range", cr, sizeof(cr)) < 0 ||
+        parse_content_range(cr, &a, &b, &n) != 0 || n < 0 || a != x->range_base ||
+        b - a + 1 != x->body_len)
+        return -1;
+    return n;
+}
+
 int segfetch_start(struct exchange *x, const char *base)
 {
     const struct config *cfg = &x->gen->cfg;
     struct seg_shared *sh = x->px->segs;
     struct segfetch *f;
     const char *why = NULL;
+    int64_t total = blob_total(x, base);
     char v[32];
     unsigned i;
 
     if (x->segf || cfg->segments < 2 || !x->is_blob || x->method != HTTP_GET ||
-        !x->cl.intercepted || x->status != 200 || x->up.dechunk || x->body_len < 0 ||
+        !x->cl.intercepted || total < 0 || x->up.dechunk || x->body_len < 0 ||
         (uint64_t)x->body_len < cfg->segment_min ||
-        http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0 ||
         hdr_get(&x->up.resp, base, "accept-ranges", v, sizeof(v)) <= 0 ||
         strcasecmp(v, "bytes") != 0 || no_ranges_known(sh, x->up.host))
         return 0;
@@ -317,6 +337,7 @@ int segfetch_start(struct exchange *x, const char *base)
     f->x = x;
     f->sh = sh;
     f->t_head = loop_now(x->px->loop);
+    f->total = (uint64_t)total;
     snprintf(f->host, sizeof(f->host), "%s", x->up.host);
     f->port = x->up.port;
     f->tls = x->up.tls;
@@ -352,14 +373,15 @@ static int segf_switch(struct segfetch *f)
     if (rate >= SEGF_FAST_RATE || x->body_rx + cfg->segment_size > len ||
         x->bytes_out > x->body_rx || x->resume_tries)
         return 0;
-    f->base = x->bytes_out;
-    f->seg = seg_new(&(struct seg_params){.length = len - f->base,
+    /* a client's own range starts at range_base in the blob */
+    f->base = (uint64_t)x->range_base + x->bytes_out;
+    f->seg = seg_new(&(struct seg_params){.length = len - x->bytes_out,
                                           .min_len = 0,
                                           .seg_size = cfg->segment_size,
                                           .max_conns = cfg->segments},
                      &f->sh->budget);
     if (!f->seg || !seg_next(f->seg, &t) ||
-        seg_prove(f->seg, t.ticket, len - f->base, 1) != SEG_M_MULTI) {
+        seg_prove(f->seg, t.ticket, len - x->bytes_out, 1) != SEG_M_MULTI) {
         seg_free(f->seg);
         f->seg = NULL;
         return 0;
@@ -371,7 +393,7 @@ static int segf_switch(struct segfetch *f)
      * hashed and cached as the client takes it (segf_consume) */
     f->digest = x->digest;
     x->digest = NULL;
-    f->hash_from = x->body_rx - f->base;
+    f->hash_from = x->body_rx - x->bytes_out;
     x->body = &f->src;
     loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
     log_info("client %s: %s %s: %lld bytes from %s at %.1f MiB/s: on in segments of %zu, "

@@ -11,7 +11,10 @@
  * followed redirects) fetch the next ones with Range requests, as the
  * scheduler (segments.h) hands them out. The client gets the 200 head as
  * the origin sent it and the body in order from the reassembly, through
- * the source interface (source.h). Internal to mitm/. */
+ * the source interface (source.h). A client's own Range answered 206 goes
+ * likewise: the transfer is that range, its segments asked for in blob
+ * offsets, the client gets the 206 head, and there is no digest to check.
+ * Internal to mitm/. */
 #ifndef HUBGATE_SEGFETCH_H
 #define HUBGATE_SEGFETCH_H
 

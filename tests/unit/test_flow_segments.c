@@ -3,7 +3,8 @@
  * then the rest comes as Range requests on more connections, out of order,
  * and the client gets one 200 with every byte in order, verified; an
  * origin that answers a range with 200 leaves the blob to the first
- * connection; with the blob cache on, the segmented blob fills it. Each
+ * connection; with the blob cache on, the segmented blob fills it; a
+ * client's own Range is segmented too (its 206, in blob offsets). Each
  * segment and each blob fetched whole counts in the throughput histogram.
  * [upstream] segments = 2, segment_min = segment_size = 1MiB,
  * a 3 MiB blob. */
@@ -233,6 +234,71 @@ static void segmented_blob(void)
     close(cl);
 }
 
+/* The client's body: a 206 head then want bytes equal to p. */
+static void expect_range(struct flow_sink *s, const char *p, size_t want)
+{
+    size_t head;
+
+    s->want = 0;
+    while (!s->eof && (!flow_head_len(s->buf) || s->len < flow_head_len(s->buf) + want)) {
+        s->want = s->len + 1;
+        if (!flow_run_until(flow_sink_step, s))
+            break;
+    }
+    head = flow_head_len(s->buf);
+    assert_true(head > 0);
+    if (strncmp(s->buf, "HTTP/1.1 206 ", 13) != 0)
+        fail_msg("want a 206, got: %.200s", s->buf);
+    assert_non_null(strstr(s->buf, "Content-Range: bytes "));
+    assert_int_equal(s->len - head, want);
+    assert_memory_equal(s->buf + head, p, want);
+}
+
+/* A client's own Range, answered 206 by the origin: after the watch the
+ * rest of the range comes in segments asked for in blob offsets, and the
+ * client gets the origin's 206 head and the range's bytes in order (no
+ * digest check: not the whole blob). */
+static void test_client_range(void **state)
+{
+    const size_t r0 = 300000, r1 = BLOB_LEN - 1001, at = r0 + FIRST;
+    int cl = flow_client(1, "registry.test"), o0, o1, two = 2;
+    struct flow_sink s;
+    char req[4096], want[80];
+
+    (void)state;
+    sink_init(&s, cl);
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
+               "Range: bytes=%zu-%zu\r\n\r\n", blob_hex, r0, r1);
+    o0 = flow_origin(0);
+    request_on(o0, &s, req, sizeof(req));
+    snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", r0, r1);
+    assert_non_null(strstr(req, want));
+    flow_sendf(o0, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %zu-%zu/%u\r\n"
+               "Content-Length: %zu\r\nAccept-Ranges: bytes\r\n\r\n", r0, r1, BLOB_LEN,
+               r1 - r0 + 1);
+    send_draining(o0, blob + r0, FIRST, &s);
+    while (!flow_nopens_is(&two))
+        assert_true(flow_run_until(flow_nopens_is, &two));
+    o1 = flow_origin(1);
+    request_on(o1, &s, req, sizeof(req));
+    /* the client had all FIRST bytes (no digest holds one back): the second
+     * segment starts a segment past them, in blob offsets */
+    snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", at + MIB, at + 2 * MIB - 1);
+    if (!strstr(req, want))
+        fail_msg("want %s in: %s", want, req);
+    answer_206(o1, at + MIB, at + 2 * MIB - 1, &s);
+    send_draining(o0, blob + at, MIB, &s);
+    request_on(o1, &s, req, sizeof(req));
+    snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", at + 2 * MIB, r1);
+    if (!strstr(req, want))
+        fail_msg("want %s in: %s", want, req);
+    answer_206(o1, at + 2 * MIB, r1, &s);
+    expect_range(&s, blob + r0, r1 - r0 + 1);
+    assert_int_equal(W.nopens, 2);
+    free(s.buf);
+    close(cl);
+}
+
 /* A blob that comes whole within the first half second: not segmented,
  * one observation of kind blob. */
 static void test_fast_blob_rate(void **state)
@@ -319,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_range_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_fast_blob_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_range, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
