@@ -54,21 +54,28 @@ static void host_header(char *out, size_t outlen, const char *host, unsigned por
 
 int route_attempt(struct exchange *x, struct route *r, const char **why)
 {
-    const struct link *l;
-
-    memset(r, 0, sizeof(*r));
-    r->path = buf_data(&x->tmpl) + x->tmpl_url_off;
-    r->path_len = x->tmpl_url_len;
     if (!x->cl.intercepted) {
         /* Plain forwarding: the client's own origin, over the passthrough
          * link; x->host/x->port come from the absolute-form URL. */
+        memset(r, 0, sizeof(*r));
+        r->path = buf_data(&x->tmpl) + x->tmpl_url_off;
+        r->path_len = x->tmpl_url_len;
         r->via = x->gen->pass_links.v[0];
         snprintf(r->host, sizeof(r->host), "%s", x->host);
         r->port = x->port;
         host_header(r->hosthdr, sizeof(r->hosthdr), x->host, x->port, 80);
         return 0;
     }
-    l = x->gen->links.v[x->link];
+    return route_on_link(x, x->link, r, why);
+}
+
+int route_on_link(struct exchange *x, int link, struct route *r, const char **why)
+{
+    const struct link *l = x->gen->links.v[link];
+
+    memset(r, 0, sizeof(*r));
+    r->path = buf_data(&x->tmpl) + x->tmpl_url_off;
+    r->path_len = x->tmpl_url_len;
     r->tls = 1;
     r->via = (l->kind == LINK_RELAY || l->kind == LINK_RELAY_MAP) ? l->via : l;
     if (x->redir) {

@@ -24,6 +24,12 @@ struct route {
  * -1 with *why. */
 int route_attempt(struct exchange *x, struct route *r, const char **why);
 
+/* The same route for an intercepted x (the same final URL when x->redir
+ * is set) on link index link instead of x->link: through that link, or
+ * through a relay link's transport to its relay or to the redirect
+ * target. Returns 0, or -1 with *why. */
+int route_on_link(struct exchange *x, int link, struct route *r, const char **why);
+
 /* hdr_rewrite_fn (arg: the exchange): on relay links, a WWW-Authenticate realm
  * or a Location under the relay origin becomes the Docker Hub URL. */
 int route_rewrite(void *arg, const char *name, size_t name_len, const char *value,

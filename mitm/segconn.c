@@ -1,5 +1,6 @@
 /* segconn.c — one connection of a segmented fetch: taken from the pool or
- * opened on the transfer's link toward the final URL of the first attempt,
+ * opened on a lane of the transfer (seglanes.c: the request's link, or
+ * another with segments_across_links) toward the final URL,
  * it sends "Range: bytes=a-b" for its segment, checks that the answer is
  * the 206 for exactly those bytes, and passes the body into the
  * reassembly no faster than the window lets it (segments.h). A failure or
@@ -17,9 +18,11 @@
 
 #define SEGC_UIN_SIZE (64u * 1024u)
 
-static struct pool_key segconn_key(const struct segfetch *f)
+static struct pool_key segconn_key(const struct segconn *c)
 {
-    return (struct pool_key){f->link, f->host, f->port, f->tls, f->direct};
+    const struct seglane *l = &c->f->lane[c->lane];
+
+    return (struct pool_key){l->link, l->route.host, l->route.port, l->route.tls, l->direct};
 }
 
 void segconn_init(struct segconn *c, struct segfetch *f)
@@ -49,7 +52,7 @@ static void segconn_fail(struct segconn *c, const char *why)
     segconn_close(c);
     c->ticket = 0;
     if (t && seg_fail(c->f->seg, t) == 0)
-        segf_failed(c->f, "failed", c->off, why);
+        segf_failed(c->f, c->lane, "failed", c->off, why);
 }
 
 static void segconn_on_io(struct loop *loop, int fd, void *arg, uint32_t events)
@@ -72,6 +75,10 @@ static void segconn_on_ready(void *arg, int fd, SSL *ssl, const struct up_error 
     c->pending = NULL;
     if (fd < 0) {
         up_error_str(err, why, sizeof(why));
+        /* the link's fault, not the destination's or ours: it rests */
+        seglane_fail(c->f, c->lane, why,
+                     err->kind != UP_ERR_POLICY && err->kind != UP_ERR_ROUTE &&
+                         err->kind != UP_ERR_NOMEM);
         segconn_fail(c, why);
     } else {
         if (ssl)
@@ -88,9 +95,13 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
 {
     struct segfetch *f = c->f;
     struct exchange *x = f->x;
-    struct pool_key k = segconn_key(f);
+    const struct seglane *l;
+    struct pool_key k;
     char extra[80];
 
+    c->lane = seglane_pick(f, c->lane);
+    l = &f->lane[c->lane];
+    k = segconn_key(c);
     c->ticket = t->ticket;
     c->off = t->off;
     c->len = t->len;
@@ -101,7 +112,7 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
     snprintf(extra, sizeof(extra), "Range: bytes=%" PRIu64 "-%" PRIu64 "\r\n",
              f->base + t->off, f->base + t->off + t->len - 1);
     if (t->len == SEG_UNKNOWN || t->len == 0 ||
-        exchange_write_head(x, &f->route, &c->uout, HDR_REQ_NO_RANGE, extra) != 0) {
+        exchange_write_head(x, &l->route, &c->uout, HDR_REQ_NO_RANGE, extra) != 0) {
         segconn_fail(c, "cannot build the request");
         return;
     }
@@ -116,8 +127,8 @@ void segconn_start(struct segconn *c, const struct seg_task *t)
             segconn_fail(c, "cannot watch the socket");
         return;
     }
-    c->pending = upstream_open(x->px, x->gen, f->route.via, f->host, f->port, f->tls,
-                               f->up_flags, segconn_on_ready, c);
+    c->pending = upstream_open(x->px, x->gen, l->route.via, l->route.host, l->route.port,
+                               l->route.tls, f->up_flags, segconn_on_ready, c);
     if (!c->pending)
         segconn_fail(c, "out of memory");
 }
@@ -139,9 +150,13 @@ static int segconn_head(struct segconn *c)
         (uint64_t)b == f->base + c->off + c->len - 1 &&
         (uint64_t)n == f->total)
         return 0;
-    if (status == 200 || status == 206)
-        segf_no_ranges(f, status);
     snprintf(why, sizeof(why), "answered %d", status);
+    /* another link's origin (a relay) answering wrongly says nothing of
+     * the request's own: only that lane is left */
+    if (c->lane)
+        seglane_fail(f, c->lane, why, 0);
+    else if (status == 200 || status == 206)
+        segf_no_ranges(f, status);
     segconn_fail(c, why);
     return -1;
 }
@@ -151,7 +166,7 @@ static int segconn_head(struct segconn *c)
 static void segconn_done(struct segconn *c)
 {
     struct segfetch *f = c->f;
-    struct pool_key k = segconn_key(f);
+    struct pool_key k = segconn_key(c);
 
     c->ticket = 0;
     if (c->resp.state == H1_DONE && !c->uin.len && !c->uout.len &&
@@ -223,9 +238,9 @@ int segconn_pump(struct segconn *c)
         buf_consume(&c->uin, n);
         http1_consumed(&c->resp, n);
         c->t_progress = loop_now(f->x->px->loop);
-        segf_count_bytes(f, n, rc == SEG_R_DONE);
+        segf_count_bytes(f, c->lane, n, rc == SEG_R_DONE);
         if (rc == SEG_R_DONE) {
-            exchange_count_rate(f->x, exchange_link_name(f->x), "segment", c->len, c->t_start);
+            exchange_count_rate(f->x, seglane_name(f, c->lane), "segment", c->len, c->t_start);
             if (c->resp.state == H1_BODY)
                 http1_feed(&c->resp, &c->uin);
             segconn_done(c);
@@ -257,7 +272,7 @@ void segconn_check_stall(struct segconn *c, uint64_t now)
     segconn_close(c);
     c->ticket = 0;
     if (seg_stall(c->f->seg, t) == 0)
-        segf_failed(c->f, "stalled", c->off, "no byte for 5 s");
+        segf_failed(c->f, c->lane, "stalled", c->off, "no byte for 5 s");
 }
 
 void segconn_update(struct segconn *c)

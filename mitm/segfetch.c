@@ -68,14 +68,14 @@ static void segf_consume(struct source *src, size_t n)
     seg_consume(f->seg, n);
 }
 
-void segf_count_bytes(struct segfetch *f, uint64_t n, int done)
+void segf_count_bytes(struct segfetch *f, unsigned lane, uint64_t n, int done)
 {
     struct metrics *m = f->x->px->metrics;
     char lb[512];
 
     if (!m)
         return;
-    metrics_label(lb, sizeof(lb), "link", exchange_link_name(f->x), METRICS_END);
+    metrics_label(lb, sizeof(lb), "link", seglane_name(f, lane), METRICS_END);
     if (n)
         metrics_add(m, "hubgate_segment_bytes_total", lb, (double)n);
     if (done)
@@ -85,14 +85,15 @@ void segf_count_bytes(struct segfetch *f, uint64_t n, int done)
 /* One more failed or stalled segment (off: where it starts in the
  * transfer; logged as a blob offset): past a bound the origin or the link
  * is not fit for this transfer, and the client is cut (it asks again). */
-void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char *why)
+void segf_failed(struct segfetch *f, unsigned lane, const char *what, uint64_t off,
+                 const char *why)
 {
     struct exchange *x = f->x;
 
     f->fails++;
     log_warn("client %s: %s %s: segment at byte %llu %s on %s (%s); fetching it again",
              x->cl.peer, x->host, x->log_path, (unsigned long long)(f->base + off), what,
-             exchange_link_name(x), why);
+             seglane_name(f, lane), why);
     if (f->fails > SEGF_MAX_FAILS + seg_stats(f->seg)->done && x->state != XCH_FAILED) {
         log_warn("client %s: %s %s: %u segments failed; cutting the transfer", x->cl.peer,
                  x->host, x->log_path, f->fails);
@@ -168,9 +169,9 @@ static int probe_pump(struct segfetch *f)
         source_consume(&u->src, n);
         f->probe_progress = now;
         f->probe_bytes += n;
-        segf_count_bytes(f, n, rc == SEG_R_DONE);
+        segf_count_bytes(f, 0, n, rc == SEG_R_DONE);
         if (rc == SEG_R_DONE)
-            exchange_count_rate(f->x, exchange_link_name(f->x), "segment", f->probe_bytes,
+            exchange_count_rate(f->x, seglane_name(f, 0), "segment", f->probe_bytes,
                                 f->x->t_sent);
         if (rc != SEG_R_MORE)
             probe_close(f);
@@ -182,7 +183,7 @@ static int probe_pump(struct segfetch *f)
         u->eof_seen = 1;
         probe_close(f);
         seg_fail(f->seg, t);
-        segf_failed(f, "was cut", 0, "the first connection closed");
+        segf_failed(f, 0, "was cut", 0, "the first connection closed");
         return 1;
     }
     return 0;
@@ -276,7 +277,7 @@ static void segf_tick(struct loop *loop, struct timer *tm)
 
         probe_close(f);
         seg_stall(f->seg, t);
-        segf_failed(f, "stalled", 0, "the first connection");
+        segf_failed(f, 0, "stalled", 0, "the first connection");
     }
     for (i = 0; i < f->nconn && x->state == XCH_BODY; i++)
         segconn_check_stall(&f->conn[i], now);
@@ -309,7 +310,6 @@ int segfetch_start(struct exchange *x, const char *base)
     const struct config *cfg = &x->gen->cfg;
     struct seg_shared *sh = x->px->segs;
     struct segfetch *f;
-    const char *why = NULL;
     int64_t total = blob_total(x, base);
     char v[32];
     unsigned i;
@@ -329,20 +329,16 @@ int segfetch_start(struct exchange *x, const char *base)
     f = calloc(1, sizeof(*f));
     if (!f)
         return 0;
-    if (route_attempt(x, &f->route, &why) != 0) {
+    f->src.ops = &segf_ops;
+    f->x = x;
+    if (seglanes_init(f) != 0) {
         free(f);
         return 0;
     }
-    f->src.ops = &segf_ops;
-    f->x = x;
     f->sh = sh;
     f->t_head = loop_now(x->px->loop);
     f->total = (uint64_t)total;
     snprintf(f->host, sizeof(f->host), "%s", x->up.host);
-    f->port = x->up.port;
-    f->tls = x->up.tls;
-    f->link = x->up.link;
-    f->direct = x->up.direct;
     f->up_flags = x->up.up_flags;
     f->nconn = cfg->segments;
     for (i = 0; i < f->nconn; i++)
@@ -397,9 +393,10 @@ static int segf_switch(struct segfetch *f)
     x->body = &f->src;
     loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
     log_info("client %s: %s %s: %lld bytes from %s at %.1f MiB/s: on in segments of %zu, "
-             "%u at a time, from byte %llu", x->cl.peer, x->host, x->log_path,
+             "%u at a time, from byte %llu%s", x->cl.peer, x->host, x->log_path,
              (long long)x->body_len, f->host, (double)rate / 1048576.0, cfg->segment_size,
-             cfg->segments, (unsigned long long)f->base);
+             cfg->segments, (unsigned long long)f->base,
+             f->nlanes > 1 ? ", over several links" : "");
     return 1;
 }
 

@@ -18,6 +18,8 @@
 #define SEGF_STALL_MS 5000u    /* a wanted segment with no byte for this long */
 #define SEGF_MAX_FAILS 8u      /* failures beyond the segments done: cut */
 #define SEGF_NORANGE 16        /* origins remembered for mishandling ranges */
+#define SEGF_MAX_LANES SEG_MAX_CONNS /* links one transfer spreads over */
+#define SEGF_LANE_REST_MS 10000u /* a link that failed a segment connection rests */
 
 struct seg_shared {
     struct seg_budget budget;
@@ -27,10 +29,20 @@ struct seg_shared {
 
 struct upstream;
 
+/* A link the segment connections of a transfer may use, with the
+ * transfer's final URL routed through it. Lane 0 is the request's own. */
+struct seglane {
+    int link;                     /* index in gen->links */
+    struct route route;
+    int direct;                   /* no SOCKS5/HTTP proxy in between */
+    int dead;                     /* failed this transfer: not used again */
+};
+
 /* One connection fetching one segment at a time. */
 struct segconn {
     struct segfetch *f;
     uint32_t ticket;              /* the task; 0: idle */
+    unsigned lane;                /* the link of the task (f->lane) */
     uint64_t off, len;            /* its bytes, from the scheduler */
     uint64_t t_progress;          /* loop time of the last byte or wait for the client */
     uint64_t t_start;             /* loop time the task's request was started */
@@ -58,26 +70,45 @@ struct segfetch {
     struct digest *digest;        /* the blob as the client takes it, or NULL */
     int verified;
     unsigned fails;
-    struct route route;           /* the final URL of the first attempt */
-    char host[256];               /* where that attempt went */
-    unsigned port;
-    int tls, link, direct;
-    unsigned up_flags;
+    char host[256];               /* where the first attempt went */
+    unsigned up_flags;            /* UP_F_* of the attempt, for every lane */
+    unsigned nlanes;
+    struct seglane lane[SEGF_MAX_LANES];
     struct timer tick;
     unsigned nconn;
     struct segconn conn[SEG_MAX_CONNS];
 };
 
 /* segfetch.c */
-/* Counts n segment bytes received (and a segment done) for x's link. */
-void segf_count_bytes(struct segfetch *f, uint64_t n, int done);
-/* A segment starting at transfer offset off failed or stalled (what, why:
- * for the log line); past SEGF_MAX_FAILS more than segments done, x is cut. */
-void segf_failed(struct segfetch *f, const char *what, uint64_t off, const char *why);
+/* Counts n segment bytes received (and a segment done) on lane's link. */
+void segf_count_bytes(struct segfetch *f, unsigned lane, uint64_t n, int done);
+/* A segment starting at transfer offset off failed or stalled on lane
+ * (what, why: for the log line); past SEGF_MAX_FAILS more than segments
+ * done, x is cut. */
+void segf_failed(struct segfetch *f, unsigned lane, const char *what, uint64_t off,
+                 const char *why);
 /* The origin answered a Range with status (200, or a 206 of other bytes):
  * remembered for the loop; the rest of the blob goes to the first
  * connection when it can (seg_collapse), else one connection at a time. */
 void segf_no_ranges(struct segfetch *f, int status);
+
+/* seglanes.c */
+/* Lane 0: the route of x's current attempt on its link; with [upstream]
+ * segments_across_links, one more lane for each other link of via that is
+ * awake, was not tried by this request and can carry x->host. Returns 0,
+ * or -1 when even lane 0 has no route. */
+int seglanes_init(struct segfetch *f);
+/* The lane for the next segment: of the lanes not dead, the one with the
+ * fewest tasks out (the first connection counts on lane 0); on a tie
+ * prefer (the lane a slot used last: its connection may be pooled), else
+ * the first. */
+unsigned seglane_pick(const struct segfetch *f, unsigned prefer);
+/* Lane (not 0) failed a segment connection (why: for the log): no more
+ * segments on it for this transfer; with rest, its link rests as after a
+ * failed attempt. */
+void seglane_fail(struct segfetch *f, unsigned lane, const char *why, int rest);
+/* The name of lane's link, for logs and metrics. */
+const char *seglane_name(const struct segfetch *f, unsigned lane);
 
 /* segconn.c */
 /* An idle connection slot of f (no memory until it is used). */

@@ -188,6 +188,11 @@ int links_pick(const struct links *l, uint64_t now, uint32_t tried)
     return best;
 }
 
+int links_awake(const struct links *l, int i, uint64_t now)
+{
+    return i >= 0 && (size_t)i < l->n && rest_of(l, (size_t)i, NULL, 0) <= now;
+}
+
 void links_rest(struct links *l, int i, uint64_t now, uint64_t ms, uint64_t cap_ms,
                 const char *why)
 {

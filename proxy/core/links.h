@@ -53,6 +53,10 @@ int links_check_hosts(const struct links *l, const struct config *cfg, char *err
  * tried. */
 int links_pick(const struct links *l, uint64_t now, uint32_t tried);
 
+/* 1 when link i is not resting at now (a link that failed and whose rest
+ * is not over), else 0; 0 for an index out of range. */
+int links_awake(const struct links *l, int i, uint64_t now);
+
 /* A link failed: it rests for ms (capped by cap_ms). */
 void links_rest(struct links *l, int i, uint64_t now, uint64_t ms, uint64_t cap_ms,
                 const char *why);

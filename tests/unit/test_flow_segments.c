@@ -4,14 +4,16 @@
  * and the client gets one 200 with every byte in order, verified; an
  * origin that answers a range with 200 leaves the blob to the first
  * connection; with the blob cache on, the segmented blob fills it; a
- * client's own Range is segmented too (its 206, in blob offsets). Each
- * segment and each blob fetched whole counts in the throughput histogram.
- * [upstream] segments = 2, segment_min = segment_size = 1MiB,
- * a 3 MiB blob. */
+ * client's own Range is segmented too (its 206, in blob offsets); with
+ * segments_across_links the segments go over the other link too, and
+ * back to the request's own when it fails. Each segment and each blob
+ * fetched whole counts in the throughput histogram. [upstream]
+ * segments = 2, segment_min = segment_size = 1MiB, a 3 MiB blob. */
 #include "flow_test_util.h"
 
 #include "base/metrics.h"
 #include "mitm/cache/cache.h"
+#include "proxy/core/links.h"
 
 #define MIB 1048576u
 #define BLOB_LEN (3u * MIB)
@@ -50,6 +52,18 @@ static int setup_cache(void **state)
     snprintf(dir, sizeof(dir), "%s/cache", W.dir);
     if (cache_open(&W.px.cache, dir, 64u << 20, err, sizeof(err)) != 0)
         fail_msg("cache_open: %s", err);
+    return 0;
+}
+
+/* The same with segments_across_links = yes: the flow config's via is
+ * "direct, socks5://127.0.0.1:9". */
+static int setup_across(void **state)
+{
+    setup(state);
+    gen_unref(W.px.gen);
+    W.px.gen = flow_gen("[upstream]\nsegments = 2\nsegment_min = 1MiB\nsegment_size = 1MiB\n"
+                        "segments_across_links = yes\n", NULL);
+    W.px.cfg = &W.px.gen->cfg;
     return 0;
 }
 
@@ -214,6 +228,8 @@ static void segmented_blob(void)
 
     sink_init(&s, cl);
     start(cl, &s, &o0, &o1, req, sizeof(req));
+    /* segments_across_links is off: the request's own link */
+    assert_int_equal(W.opens[1].via, LINK_DIRECT);
     /* from the client's position: the second segment */
     snprintf(want, sizeof(want), "Range: bytes=%u-%u\r\n", B + MIB, B + 2 * MIB - 1);
     if (!strstr(req, want))
@@ -295,6 +311,76 @@ static void test_client_range(void **state)
     answer_206(o1, at + 2 * MIB, r1, &s);
     expect_range(&s, blob + r0, r1 - r0 + 1);
     assert_int_equal(W.nopens, 2);
+    free(s.buf);
+    close(cl);
+}
+
+/* Segments with [upstream] segments_across_links = yes, the first
+ * connection on direct: the next segment goes over the other link
+ * (socks5), toward the same origin, and is counted under that link. */
+static void test_across_links(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o0, o1;
+    struct flow_sink s;
+    char req[4096], want[80];
+
+    (void)state;
+    sink_init(&s, cl);
+    start(cl, &s, &o0, &o1, req, sizeof(req));
+    assert_int_equal(W.opens[0].via, LINK_DIRECT);
+    assert_int_equal(W.opens[1].via, LINK_SOCKS5);
+    assert_string_equal(W.opens[1].host, "registry.test");
+    assert_int_equal(W.opens[1].port, 443);
+    snprintf(want, sizeof(want), "Range: bytes=%u-%u\r\n", B + MIB, B + 2 * MIB - 1);
+    assert_non_null(strstr(req, want));
+    assert_non_null(strstr(req, "Host: registry.test\r\n"));
+    answer_206(o1, B + MIB, B + 2 * MIB - 1, &s);
+    send_draining(o0, blob + FIRST, MIB, &s);
+    request_on(o1, &s, req, sizeof(req));
+    answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
+    expect_whole(&s);
+    assert_true(metrics_sum(&W.px.metrics, 1, "hubgate_segments_total",
+                            "link=\"socks5://127.0.0.1:9\"") == 2);
+    assert_true(metrics_sum(&W.px.metrics, 1, "hubgate_segments_total",
+                            "link=\"direct\"") == 1);
+    assert_true(rate_count("socks5://127.0.0.1:9", "segment") == 2);
+    free(s.buf);
+    close(cl);
+}
+
+/* The other link cannot connect: it rests, and the segment is fetched
+ * again on the request's own link; the client gets the whole blob. */
+static void test_across_links_failover(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o0, o2, two = 2;
+    struct flow_sink s;
+    char req[4096], want[80];
+
+    (void)state;
+    W.fail_mask = 1u << 1;
+    sink_init(&s, cl);
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
+               blob_hex);
+    o0 = flow_origin(0);
+    request_on(o0, &s, req, sizeof(req));
+    flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
+               BLOB_LEN);
+    send_draining(o0, blob, FIRST, &s);
+    while (!flow_nopens_is(&two))
+        assert_true(flow_run_until(flow_nopens_is, &two));
+    assert_int_equal(W.opens[1].via, LINK_SOCKS5);
+    o2 = flow_origin(2);
+    assert_int_equal(W.opens[2].via, LINK_DIRECT);
+    assert_false(links_awake(&W.px.gen->links, 1, loop_now(W.px.loop)));
+    request_on(o2, &s, req, sizeof(req));
+    snprintf(want, sizeof(want), "Range: bytes=%u-%u\r\n", B + MIB, B + 2 * MIB - 1);
+    assert_non_null(strstr(req, want));
+    answer_206(o2, B + MIB, B + 2 * MIB - 1, &s);
+    send_draining(o0, blob + FIRST, MIB, &s);
+    request_on(o2, &s, req, sizeof(req));
+    answer_206(o2, B + 2 * MIB, BLOB_LEN - 1, &s);
+    expect_whole(&s);
+    assert_int_equal(W.nopens, 3);
     free(s.buf);
     close(cl);
 }
@@ -386,6 +472,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_fast_blob_rate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_across_links, setup_across, teardown),
+        cmocka_unit_test_setup_teardown(test_across_links_failover, setup_across, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
