@@ -316,9 +316,12 @@ int segfetch_start(struct exchange *x, const char *base)
 
     if (x->segf || cfg->segments < 2 || !x->is_blob || x->method != HTTP_GET ||
         !x->cl.intercepted || total < 0 || x->up.dechunk || x->body_len < 0 ||
-        (uint64_t)x->body_len < cfg->segment_min ||
-        hdr_get(&x->up.resp, base, "accept-ranges", v, sizeof(v)) <= 0 ||
-        strcasecmp(v, "bytes") != 0 || no_ranges_known(sh, x->up.host))
+        (uint64_t)x->body_len < cfg->segment_min || no_ranges_known(sh, x->up.host))
+        return 0;
+    /* a 200 must say the origin serves ranges; a 206 shows it (nginx's
+     * carries no Accept-Ranges) */
+    if (x->status == 200 && (hdr_get(&x->up.resp, base, "accept-ranges", v, sizeof(v)) <= 0 ||
+                             strcasecmp(v, "bytes") != 0))
         return 0;
     if (!sh) {
         sh = x->px->segs = calloc(1, sizeof(*sh));

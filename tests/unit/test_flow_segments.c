@@ -289,9 +289,9 @@ static void test_client_range(void **state)
     request_on(o0, &s, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", r0, r1);
     assert_non_null(strstr(req, want));
+    /* as nginx answers a range: no Accept-Ranges in a 206 */
     flow_sendf(o0, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %zu-%zu/%u\r\n"
-               "Content-Length: %zu\r\nAccept-Ranges: bytes\r\n\r\n", r0, r1, BLOB_LEN,
-               r1 - r0 + 1);
+               "Content-Length: %zu\r\n\r\n", r0, r1, BLOB_LEN, r1 - r0 + 1);
     send_draining(o0, blob + r0, FIRST, &s);
     while (!flow_nopens_is(&two))
         assert_true(flow_run_until(flow_nopens_is, &two));
