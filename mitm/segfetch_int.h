@@ -98,10 +98,10 @@ void segf_no_ranges(struct segfetch *f, int status);
  * awake, was not tried by this request and can carry x->host. Returns 0,
  * or -1 when even lane 0 has no route. */
 int seglanes_init(struct segfetch *f);
-/* The lane for the next segment: of the lanes not dead, the one with the
- * fewest tasks out (the first connection counts on lane 0); on a tie
- * prefer (the lane a slot used last: its connection may be pooled), else
- * the first. */
+/* The lane for the next segment: of the lanes neither dead nor resting
+ * (lane 0 is never left), the one with the fewest tasks out (the first
+ * connection counts on lane 0); on a tie prefer (the lane a slot used
+ * last: its connection may be pooled), else the first. */
 unsigned seglane_pick(const struct segfetch *f, unsigned prefer);
 /* Lane (not 0) failed a segment connection (why: for the log): no more
  * segments on it for this transfer; with rest, its link rests as after a

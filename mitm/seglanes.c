@@ -46,12 +46,16 @@ int seglanes_init(struct segfetch *f)
 
 unsigned seglane_pick(const struct segfetch *f, unsigned prefer)
 {
+    const struct links *links = &f->x->gen->links;
+    uint64_t now = loop_now(f->x->px->loop);
     unsigned i, k, best = 0, best_n = UINT_MAX;
 
     for (i = 0; i < f->nlanes; i++) {
         unsigned n = i == 0 && f->probe ? 1u : 0u;
 
-        if (f->lane[i].dead)
+        /* another link that began to rest (a request failed on it) is
+         * left alone until it wakes */
+        if (f->lane[i].dead || (i && !links_awake(links, f->lane[i].link, now)))
             continue;
         for (k = 0; k < f->nconn; k++)
             n += f->conn[k].ticket && f->conn[k].lane == i;

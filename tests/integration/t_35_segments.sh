@@ -21,6 +21,10 @@
 #   6. the blob cache on ([cache] dir): the layer comes in segments and
 #      fills the cache (cache=fill, kept whole); pulled again after
 #      docker rmi, it is a hit and the blob host sees no GET of it.
+#   7. two shaped links in via, segments_across_links = yes: the pull works,
+#      and both links carry segments (/metrics, the second shaper's log);
+#   8. a client's own Range (curl, one shaped link): the origin's 206 and
+#      the range's bytes, fetched in segments.
 # No timing is asserted (the bench measures speed: bench/README.md, case 8).
 # Packages: none beyond lib.sh's.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -185,9 +189,64 @@ if HG_TEST_CACHE=1 pull_case cache "socks5://$HGL_PROXY_NAME:1094"; then
 fi
 hg_stop shapercache
 
+# --- 7. two shaped links, segments_across_links = yes: both carry segments
+hgl_shaper shapera 1095 --rate 8MiB
+hgl_shaper shaperb 1096 --rate 8MiB
+LINKA=socks5://$HGL_PROXY_NAME:1095
+LINKB=socks5://$HGL_PROXY_NAME:1096
+: >"$HG_LOGS/shaperb.conns"
+if pull_case across "$LINKA, $LINKB" "segments_across_links = yes"; then
+    one_segmented_200 across
+    hgl_log_new | grep -E "/blobs/$blob: $size bytes from production\.cloudflare\.docker\.com at [0-9.]+ MiB/s: on in segments of 8388608, 4 at a time, from byte [0-9]+, over several links" >/dev/null \
+        || check_fail "across: no 'on in segments ..., over several links' line for the blob"
+    m=$(hgl_curl "http://127.0.0.1:3129/metrics") || hg_fail "cannot read hubgate's /metrics"
+    for l in "$LINKA" "$LINKB"; do
+        printf '%s\n' "$m" | grep -E "^hubgate_segments_total\{link=\"$l\"\} [1-9]" >/dev/null \
+            || check_fail "across: /metrics: no hubgate_segments_total{link=\"$l\"}: $(printf '%s\n' "$m" | grep '^hubgate_segments_total' | tr '\n' '|')"
+        printf '%s\n' "$m" | grep -E "^hubgate_upstream_throughput_bytes_per_second_count\{link=\"$l\",kind=\"segment\"\} [1-9]" >/dev/null \
+            || check_fail "across: /metrics: no throughput of segments on $l: $(printf '%s\n' "$m" | grep '^hubgate_upstream_throughput_bytes_per_second_count' | tr '\n' '|')"
+    done
+    hg_log "across: $(printf '%s\n' "$m" | grep '^hubgate_segments_total' | tr '\n' ' ')"
+fi
+
+# --- 8. a client's own Range, answered 206 by the blob host, in segments:
+# curl through hubgate (one shaped link) gets the 206 and the range's bytes
+hgl_config "$HG_TMP/range.ini" "$LINKA"
+hgl_hubgate_restart "$HG_TMP/range.ini" "$HG_TMP/hosts.poison"
+# the second link's segment connections, closed by the restart: logged
+n=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^down=/ && substr($i, 6) + 0 >= 8388608) n++} END {print n + 0}' "$HG_LOGS/shaperb.conns")
+[ "$n" -ge 1 ] || check_fail "across: $LINKB carried no connection of a segment's bytes: $(tr '\n' '|' <"$HG_LOGS/shaperb.conns")"
+hg_stop shaperb
+file=$HG_TMP/oci/$IMG/blobs/sha256/${blob#sha256:}
+[ "$(stat -c %s "$file" 2>/dev/null)" = "$size" ] || hg_fail "range: no blob file $file of $size bytes"
+r0=1000000
+r1=$((size - 1000001))
+tok=$(hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" \
+    "https://auth.docker.io/token?service=registry.docker.io&scope=repository:hubgate-links/$IMG:pull" \
+    | "$HG_PY" -c 'import json, sys; print(json.load(sys.stdin)["token"])') || hg_fail "range: no token through hubgate"
+hgl_curl --proxy "http://$HG_PROXY" --cacert "$HG_HUBGATE_CA_DIR/ca.crt" -D "$HG_TMP/range.head" \
+    -o "$HG_TMP/range.body" -H "Authorization: Bearer $tok" -H "Range: bytes=$r0-$r1" \
+    "https://registry-1.docker.io/v2/hubgate-links/$IMG/blobs/$blob" || true
+status=$(tr -d '\r' <"$HG_TMP/range.head" 2>/dev/null | grep '^HTTP/' | grep -v ' Connection established' | tr '\n' '|' || true)
+crange=$(tr -d '\r' <"$HG_TMP/range.head" 2>/dev/null | grep -i '^content-range:' || true)
+if [ "$status" != "HTTP/1.1 206 Partial Content|" ] || [ "${crange#*: }" != "bytes $r0-$r1/$size" ]; then
+    check_fail "range: want one '206 Partial Content' with Content-Range bytes $r0-$r1/$size, got '$status' '$crange'"
+elif [ "$(stat -c %s "$HG_TMP/range.body")" != $((r1 - r0 + 1)) ] ||
+        ! cmp -s -i "$r0:0" -n $((r1 - r0 + 1)) "$file" "$HG_TMP/range.body"; then
+    check_fail "range: the body ($(stat -c %s "$HG_TMP/range.body") bytes) is not bytes $r0-$r1 of the blob"
+else
+    acc=$(blob_lines)
+    case $acc in
+        *"/blobs/$blob 206 $((r1 - r0 + 1))B "*" segments="[1-9]*) hg_log "range: one 206 of bytes $r0-$r1 as in the blob, ${acc##* }" ;;
+        *) hgl_show_log 80
+           check_fail "range: want an access line '206 $((r1 - r0 + 1))B ... segments=N': $(printf '%s\n' "$acc" | cut -c25-320 | tr '\n' '|')" ;;
+    esac
+fi
+hg_stop shapera
+
 if [ "${#problems[@]}" -gt 0 ]; then
     printf 'FAIL: %s\n' "${problems[@]}" >&2
     hg_fail "${#problems[@]} check(s) failed (listed above)"
 fi
 hubgate_stop
-hg_log "t_35_segments: segmented pulls over a shaped link, cut and stalled segments recovered, origins without or ignoring ranges served"
+hg_log "t_35_segments: segmented pulls over a shaped link, cut and stalled segments recovered, origins without or ignoring ranges served, segments across two links, a client's range in segments"

@@ -67,6 +67,20 @@ static int setup_across(void **state)
     return 0;
 }
 
+/* segments_across_links with segments = 3 and a relay of Docker Hub last in
+ * via (direct, socks5://127.0.0.1:9, relay:https://hub.relay.test). */
+static int setup_across_relay(void **state)
+{
+    setup(state);
+    gen_unref(W.px.gen);
+    W.px.gen = flow_gen("[upstream]\nsegments = 3\nsegment_min = 1MiB\nsegment_size = 1MiB\n"
+                        "segments_across_links = yes\nvia = relay:https://hub.relay.test\n",
+                        NULL);
+    W.px.cfg = &W.px.gen->cfg;
+    assert_int_equal(W.px.gen->links.n, 3);
+    return 0;
+}
+
 static int teardown(void **state)
 {
     while (W.px.conns) {
@@ -385,6 +399,61 @@ static void test_across_links_failover(void **state)
     close(cl);
 }
 
+/* The first connection's 200 (FIRST bytes of it), then the segment
+ * connections opened after the watch: until n upstreams were opened. */
+static void start_until_opens(int cl, struct flow_sink *s, int n)
+{
+    char req[4096];
+    int o0;
+
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
+               blob_hex);
+    o0 = flow_origin(0);
+    request_on(o0, s, req, sizeof(req));
+    flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
+               BLOB_LEN);
+    send_draining(o0, blob, FIRST, s);
+    while (!flow_nopens_is(&n))
+        assert_true(flow_run_until(flow_nopens_is, &n));
+}
+
+/* The relay cannot carry registry.test (it relays Docker Hub only): no
+ * segment goes there; the two segment connections go to socks5 and, on
+ * a tie, the request's own link. */
+static void test_across_links_not_the_relay(void **state)
+{
+    int cl = flow_client(1, "registry.test");
+    struct flow_sink s;
+
+    (void)state;
+    sink_init(&s, cl);
+    start_until_opens(cl, &s, 3);
+    assert_int_equal(W.opens[0].via, LINK_DIRECT);
+    assert_int_equal(W.opens[1].via, LINK_SOCKS5);
+    assert_int_equal(W.opens[2].via, LINK_DIRECT);
+    assert_string_equal(W.opens[1].host, "registry.test");
+    assert_string_equal(W.opens[2].host, "registry.test");
+    free(s.buf);
+    close(cl);
+}
+
+/* A resting link gets no segment: with socks5 resting, both segment
+ * connections stay on direct. */
+static void test_across_links_not_resting(void **state)
+{
+    int cl = flow_client(1, "registry.test");
+    struct flow_sink s;
+
+    (void)state;
+    links_rest(&W.px.gen->links, 1, loop_now(W.px.loop), 60000, 0, "test");
+    sink_init(&s, cl);
+    start_until_opens(cl, &s, 3);
+    assert_int_equal(W.opens[1].via, LINK_DIRECT);
+    assert_int_equal(W.opens[2].via, LINK_DIRECT);
+    free(s.buf);
+    close(cl);
+}
+
 /* A blob that comes whole within the first half second: not segmented,
  * one observation of kind blob. */
 static void test_fast_blob_rate(void **state)
@@ -474,6 +543,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_across_links, setup_across, teardown),
         cmocka_unit_test_setup_teardown(test_across_links_failover, setup_across, teardown),
+        cmocka_unit_test_setup_teardown(test_across_links_not_the_relay, setup_across_relay,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_across_links_not_resting, setup_across_relay,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
