@@ -32,7 +32,9 @@ void access_log(struct proxy *px, const struct gen *gen, const struct access *a)
     const char *reg = metric_label_registry(&gen->cfg, a->host);
     /* verified: hubgate hashed the whole body and it matched (see
      * [intercept] verify_digest); the client checks it either way */
-    struct log_field f[12] = {
+    /* the 9 below, then cache, digest, verified and segments: a segmented
+     * blob that fills the cache has all 13 */
+    struct log_field f[13] = {
         LOG_STR("client", a->peer), LOG_STR("method", a->method), LOG_STR("host", a->host),
         LOG_STR("path", a->path), LOG_NUM("status", a->status), LOG_NUM("bytes", a->bytes_out),
         LOG_NUM("ms", a->ms), LOG_STR("link", a->link), LOG_STR("registry", reg),
