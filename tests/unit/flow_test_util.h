@@ -233,15 +233,32 @@ static __attribute__((unused)) void flow_sink(struct flow_sink *s, int fd, size_
     flow_run_until(flow_sink_step, s);
 }
 
-/* Reads one request head from origin end fd into out (NUL-terminated). */
-static __attribute__((unused)) void flow_origin_request(int fd, char *out, size_t outlen)
+struct flow_wait_fd {
+    struct flow_sink *s;        /* drained while waiting, or NULL */
+    int fd;
+};
+
+static int flow_drain_until_readable(void *arg)
 {
+    struct flow_wait_fd *w = arg;
+
+    if (w->s)
+        flow_sink_step(w->s);
+    return flow_readable(&w->fd);
+}
+
+/* Reads one request head from origin end fd into out (NUL-terminated),
+ * draining the client into s meanwhile (NULL: nothing to drain). */
+static __attribute__((unused)) void flow_origin_request_draining(int fd, struct flow_sink *s,
+                                                                 char *out, size_t outlen)
+{
+    struct flow_wait_fd w = {s, fd};
     size_t n = 0;
 
     for (;;) {
         ssize_t r;
 
-        assert_true(flow_run_until(flow_readable, &fd));
+        assert_true(flow_run_until(flow_drain_until_readable, &w));
         r = recv(fd, out + n, outlen - 1 - n, 0);
         assert_true(r > 0);
         n += (size_t)r;
@@ -251,7 +268,11 @@ static __attribute__((unused)) void flow_origin_request(int fd, char *out, size_
     }
 }
 
-/* The head length of the response at p, 0 while incomplete. */
+static __attribute__((unused)) void flow_origin_request(int fd, char *out, size_t outlen)
+{
+    flow_origin_request_draining(fd, NULL, out, outlen);
+}
+
 static __attribute__((unused)) size_t flow_head_len(const char *p)
 {
     const char *e = p ? strstr(p, "\r\n\r\n") : NULL;

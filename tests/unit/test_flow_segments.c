@@ -96,39 +96,6 @@ static int teardown(void **state)
     return flow_teardown(state);
 }
 
-/* Reads one request head from fd into out, draining the client into s
- * meanwhile. */
-struct wait_req {
-    struct flow_sink *s;
-    int fd;
-};
-
-static int drain_until_readable(void *arg)
-{
-    struct wait_req *w = arg;
-
-    flow_sink_step(w->s);
-    return flow_readable(&w->fd);
-}
-
-static void request_on(int fd, struct flow_sink *s, char *out, size_t outlen)
-{
-    struct wait_req w = {s, fd};
-    size_t n = 0;
-
-    for (;;) {
-        ssize_t r;
-
-        assert_true(flow_run_until(drain_until_readable, &w));
-        r = recv(fd, out + n, outlen - 1 - n, 0);
-        assert_true(r > 0);
-        n += (size_t)r;
-        out[n] = '\0';
-        if (strstr(out, "\r\n\r\n"))
-            return;
-    }
-}
-
 struct send_wait {
     struct flow_sink *s;
     int fd;
@@ -220,7 +187,7 @@ static void start(int cl, struct flow_sink *s, int *o0, int *o1, char *req, size
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
                "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
     *o0 = flow_origin(0);
-    request_on(*o0, s, req, reqlen);
+    flow_origin_request_draining(*o0, s, req, reqlen);
     assert_null(strstr(req, "Range:"));
     flow_sendf(*o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
                BLOB_LEN);
@@ -228,7 +195,7 @@ static void start(int cl, struct flow_sink *s, int *o0, int *o1, char *req, size
     while (!flow_nopens_is(&two))
         assert_true(flow_run_until(flow_nopens_is, &two));
     *o1 = flow_origin(1);
-    request_on(*o1, s, req, reqlen);
+    flow_origin_request_draining(*o1, s, req, reqlen);
 }
 
 /* The first connection's 200, a segment before the first connection's
@@ -252,7 +219,7 @@ static void segmented_blob(void)
     answer_206(o1, B + MIB, B + 2 * MIB - 1, &s);
     send_draining(o0, blob + FIRST, MIB, &s);
     /* the last one, on the pooled second connection */
-    request_on(o1, &s, req, sizeof(req));
+    flow_origin_request_draining(o1, &s, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=%u-%u\r\n", B + 2 * MIB, BLOB_LEN - 1);
     assert_non_null(strstr(req, want));
     answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
@@ -300,7 +267,7 @@ static void test_client_range(void **state)
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
                "Range: bytes=%zu-%zu\r\n\r\n", blob_hex, r0, r1);
     o0 = flow_origin(0);
-    request_on(o0, &s, req, sizeof(req));
+    flow_origin_request_draining(o0, &s, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", r0, r1);
     assert_non_null(strstr(req, want));
     /* as nginx answers a range: no Accept-Ranges in a 206 */
@@ -310,7 +277,7 @@ static void test_client_range(void **state)
     while (!flow_nopens_is(&two))
         assert_true(flow_run_until(flow_nopens_is, &two));
     o1 = flow_origin(1);
-    request_on(o1, &s, req, sizeof(req));
+    flow_origin_request_draining(o1, &s, req, sizeof(req));
     /* the client had all FIRST bytes (no digest holds one back): the second
      * segment starts a segment past them, in blob offsets */
     snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", at + MIB, at + 2 * MIB - 1);
@@ -318,7 +285,7 @@ static void test_client_range(void **state)
         fail_msg("want %s in: %s", want, req);
     answer_206(o1, at + MIB, at + 2 * MIB - 1, &s);
     send_draining(o0, blob + at, MIB, &s);
-    request_on(o1, &s, req, sizeof(req));
+    flow_origin_request_draining(o1, &s, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=%zu-%zu\r\n", at + 2 * MIB, r1);
     if (!strstr(req, want))
         fail_msg("want %s in: %s", want, req);
@@ -350,7 +317,7 @@ static void test_across_links(void **state)
     assert_non_null(strstr(req, "Host: registry.test\r\n"));
     answer_206(o1, B + MIB, B + 2 * MIB - 1, &s);
     send_draining(o0, blob + FIRST, MIB, &s);
-    request_on(o1, &s, req, sizeof(req));
+    flow_origin_request_draining(o1, &s, req, sizeof(req));
     answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
     expect_whole(&s);
     assert_true(metrics_sum(&W.px.metrics, 1, "hubgate_segments_total",
@@ -376,7 +343,7 @@ static void test_across_links_failover(void **state)
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
                blob_hex);
     o0 = flow_origin(0);
-    request_on(o0, &s, req, sizeof(req));
+    flow_origin_request_draining(o0, &s, req, sizeof(req));
     flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
                BLOB_LEN);
     send_draining(o0, blob, FIRST, &s);
@@ -386,12 +353,12 @@ static void test_across_links_failover(void **state)
     o2 = flow_origin(2);
     assert_int_equal(W.opens[2].via, LINK_DIRECT);
     assert_false(links_awake(&W.px.gen->links, 1, loop_now(W.px.loop)));
-    request_on(o2, &s, req, sizeof(req));
+    flow_origin_request_draining(o2, &s, req, sizeof(req));
     snprintf(want, sizeof(want), "Range: bytes=%u-%u\r\n", B + MIB, B + 2 * MIB - 1);
     assert_non_null(strstr(req, want));
     answer_206(o2, B + MIB, B + 2 * MIB - 1, &s);
     send_draining(o0, blob + FIRST, MIB, &s);
-    request_on(o2, &s, req, sizeof(req));
+    flow_origin_request_draining(o2, &s, req, sizeof(req));
     answer_206(o2, B + 2 * MIB, BLOB_LEN - 1, &s);
     expect_whole(&s);
     assert_int_equal(W.nopens, 3);
@@ -409,7 +376,7 @@ static void start_until_opens(int cl, struct flow_sink *s, int n)
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
                blob_hex);
     o0 = flow_origin(0);
-    request_on(o0, s, req, sizeof(req));
+    flow_origin_request_draining(o0, s, req, sizeof(req));
     flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
                BLOB_LEN);
     send_draining(o0, blob, FIRST, s);
@@ -467,7 +434,7 @@ static void test_fast_blob_rate(void **state)
     flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
                blob_hex);
     o0 = flow_origin(0);
-    request_on(o0, &s, req, sizeof(req));
+    flow_origin_request_draining(o0, &s, req, sizeof(req));
     flow_sendf(o0, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nAccept-Ranges: bytes\r\n\r\n",
                BLOB_LEN);
     send_draining(o0, blob, BLOB_LEN, &s);
