@@ -251,6 +251,15 @@ static int retryable(int s)
     return s == 429 || s == 502 || s == 503 || s == 504;
 }
 
+/* Offline after status from the last link, saying so. */
+static int xc_offline_after(struct exchange *x, int status)
+{
+    char why[160];
+
+    snprintf(why, sizeof(why), "%s: answered %d", exchange_link_name(x), status);
+    return xcache_offline(x, why);
+}
+
 /* A final answer no other link will replace: offline, if it may be. */
 static int xc_last_resort(struct exchange *x, int status)
 {
@@ -258,18 +267,18 @@ static int xc_last_resort(struct exchange *x, int status)
         links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
         return 0;
     /* served: the answer closed the upstream; else the head goes on as is */
-    return xcache_offline(x);
+    return xc_offline_after(x, status);
 }
 
 /* A check (HEAD) answered 429 or 5xx: the next link asks again (response.c
  * fails over); after the last, offline if it may be, else the real request
  * goes up so the client gets upstream's own answer with its body, never
  * the head of a HEAD. */
-static int xc_probe_refused(struct exchange *x)
+static int xc_probe_refused(struct exchange *x, int status)
 {
     if (links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
         return 0;
-    return xcache_offline(x) ? 1 : xc_resend(x);
+    return xc_offline_after(x, status) ? 1 : xc_resend(x);
 }
 
 /* The manifest a tag names, from a 200 head: its digest, media type and
@@ -336,7 +345,7 @@ static int tag_head(struct exchange *x, const char *base, int status)
     }
     if (status != 200) {
         if (retryable(status))
-            return xc_probe_refused(x);
+            return xc_probe_refused(x, status);
         xc_refused(x, status);
         return xc_resend(x);
     }
@@ -369,7 +378,7 @@ int xcache_head(struct exchange *x, const char *base)
         return tag_head(x, base, status);
     if (x->probe) {
         if (retryable(status))
-            return xc_probe_refused(x);
+            return xc_probe_refused(x, status);
         if (!ok || x->redir) {
             xc_refused(x, status);
             return xc_resend(x);
@@ -465,7 +474,7 @@ void xcache_done(struct exchange *x)
         tag_remember(x);
 }
 
-int xcache_offline(struct exchange *x)
+int xcache_offline(struct exchange *x, const char *why)
 {
     struct xcache *xc = x->xc;
     enum cache_authz a;
@@ -474,8 +483,8 @@ int xcache_offline(struct exchange *x)
         (x->flags & XCH_F_RESP_SENT))
         return 0;
     if (xc->kind == XC_PING) {
-        log_warn("client %s: %s unreachable on every link; answering /v2/ from the cache",
-                 x->cl.peer, x->host);
+        log_warn("client %s: %s failed on every link (last: %s); answering /v2/ from the "
+                 "cache", x->cl.peer, x->host, why);
         xcache_serve_ping(x);
         return 1;
     }
@@ -490,11 +499,12 @@ int xcache_offline(struct exchange *x)
     if (xc_hit(x, NULL) != 0)
         return 0;
     if (xc->kind == XC_TAG)
-        log_warn("client %s: %s unreachable on every link; serving %s from the cache as "
-                 "sha256:%s (the tag may be stale)", x->cl.peer, x->host, xc->ref, xc->hex);
+        log_warn("client %s: %s failed on every link (last: %s); serving %s from the cache "
+                 "as sha256:%s (the tag may be stale)", x->cl.peer, x->host, why, xc->ref,
+                 xc->hex);
     else
-        log_warn("client %s: %s unreachable on every link; serving sha256:%s of %s from the "
-                 "cache", x->cl.peer, x->host, xc->hex, xc->repo);
+        log_warn("client %s: %s failed on every link (last: %s); serving sha256:%s of %s "
+                 "from the cache", x->cl.peer, x->host, why, xc->hex, xc->repo);
     return 1;
 }
 
