@@ -454,7 +454,7 @@ void xcache_body(struct exchange *x, const char *p, size_t n)
 void xcache_done(struct exchange *x)
 {
     struct xcache *xc = x->xc;
-    int rc;
+    char who[96];
 
     if (xc->kind == XC_TOKEN) {
         if (xc->tok_on && xc->tok)
@@ -463,15 +463,14 @@ void xcache_done(struct exchange *x)
     }
     if (!xc->fill)
         return;
-    rc = cache_fill_finish(xc->fill);
-    xc->fill = NULL;
-    if (rc != 0) {
-        log_warn("client %s: sha256:%s not kept in the cache: %s", x->cl.peer, xc->hex,
-                 rc == -EBADMSG ? "it does not match its digest" : strerror(-rc));
-        return;
-    }
+    /* the tag is set once the manifest is kept, if it is */
     if (xc->kind == XC_TAG)
         tag_remember(x);
+    /* fsync and rename off the loop; whoever joined sees the blob
+     * complete after the rename */
+    snprintf(who, sizeof(who), "client %s", x->cl.peer);
+    cache_fill_finish_later(xc->fill, who);
+    xc->fill = NULL;
 }
 
 int xcache_offline(struct exchange *x, const char *why)
