@@ -207,20 +207,47 @@ static int xc_hit_or_wait(struct exchange *x)
     return 0;
 }
 
+/* Every link that could carry x rests, having failed moments ago (a
+ * connect timeout, a certificate that is not the registry's): what may be
+ * answered offline is answered now, not after one more failure, which
+ * for a black-holed address is a whole connect_timeout per request. 1
+ * when answered. */
+static int xc_resting_offline(struct exchange *x)
+{
+    const struct links *l = &x->gen->links;
+    uint32_t unable = links_unable(l, &x->gen->cfg, x->host);
+    uint64_t now = loop_now(x->px->loop);
+    char st[160], why[256] = "";
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        if (unable & (1u << i))
+            continue;
+        links_state(l, (int)i, now, st, sizeof(st));
+        if (strncmp(st, "resting", 7) != 0)
+            return 0;
+        if (!why[0])
+            snprintf(why, sizeof(why), "%s: %s", l->v[i]->name, st);
+    }
+    return why[0] && xcache_offline(x, why);
+}
+
 int xcache_start(struct exchange *x)
 {
     struct xcache *xc = x->xc;
     enum cache_authz a;
 
-    if (!xc || xc->kind == XC_TOKEN || xc->kind == XC_PING)
+    if (!xc || xc->kind == XC_TOKEN)
         return 0;
+    if (xc->kind == XC_PING)
+        return xc_resting_offline(x);
     if (xc->kind == XC_TAG) {
         /* always revalidated: a HEAD costs no pull on Docker Hub */
         if (x->method == HTTP_GET)
             x->probe = 1;
         else
             xc->outcome = "bypass";
-        return 0;
+        return xc_resting_offline(x);
     }
     a = cache_authorize(x->px->cache, xc->hex, xc->repo, xc->auth, xc->alen, time(NULL),
                         XC_OPEN_TTL);
@@ -230,7 +257,7 @@ int xcache_start(struct exchange *x)
         x->probe = 1;
     if (x->method != HTTP_GET)
         xc->outcome = "bypass";
-    return 0;
+    return xc_resting_offline(x);
 }
 
 /* The check said no (or the entry went): the real request goes upstream,

@@ -26,7 +26,9 @@
 #   7. offline with DNS poisoned: nginx up again, but hubgate's resolver
 #      (the client namespace's hosts file) names the site's address for the
 #      hub's names, a host whose certificate is not theirs; the same pulls
-#      and refusal as in 6, and nothing reaches the registry.
+#      and refusal as in 6, and nothing reaches the registry. Then an
+#      address whose packets vanish: the same, and no manifest request
+#      waits for the connect timeout (the link rests after the first).
 #   8. rate limited: nginx answers every request to the hub's names 429
 #      with Retry-After (hub/nginx-429.conf.in); the same pulls and refusal
 #      as in 6, hubgate having asked upstream first.
@@ -209,7 +211,8 @@ offline_pulls() {
     hglog_since "$lines"
     grep -q 'may be stale' "$HG_TMP/hglog.since" \
         || hg_fail "$step: no 'may be stale' log line (tags not answered from the cache)"
-    grep -q "failed on every link (last: direct: $why); serving docker.io/hubgate-test/conc:1" \
+    # (once a request failed, the link rests and the next ones say so)
+    grep -q "failed on every link (last: direct: \(resting [0-9]*s: \)\?$why); serving docker.io/hubgate-test/conc:1" \
         "$HG_TMP/hglog.since" || hg_fail "$step: hubgate's log does not say upstream failed with '$why'"
     for tok in "" "$creds2"; do
         auth=()
@@ -244,6 +247,21 @@ offline_pulls poisoned "7. DNS poisoned (the hub's names at $HG_SITE_IP)" \
     "TLS: certificate verify failed: hostname mismatch"
 n=$(tail -n +"$((m + 1))" "$NGX" | grep -c 'host=registry-1.docker.io\|host=production.cloudflare.docker.com') || true
 [ "$n" = 0 ] || hg_fail "DNS poisoned: the registry or blob host still got $n request(s)"
+hubgate_stop
+# now to an address whose packets vanish (the hub forwards nothing): every
+# connect runs into [upstream] connect_timeout
+ip -n "$HG_NS_CLIENT" route add 203.0.113.0/24 via "$HG_HUB_IP"
+sed "s/^$HG_HUB_IP /203.0.113.9 /" "$HG_TMP/hosts.good" >"$hosts"
+hubgate_start "$HG_TMP/hubgate.ini"
+l=$(wc -l <"$HG_LOGS/hubgate.log")
+offline_pulls blackholed "7. DNS poisoned (the hub's names at a black hole)" "connect timed out"
+# only the first request waits for connect_timeout (10 s); while the link
+# rests, what the cache may answer is answered at once
+hglog_since "$l"
+slow=$(awk '/ access / && / (GET|HEAD) / && /\/manifests\// {
+        for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+ms$/ && $i + 0 >= 5000) n++ } END { print n + 0 }' \
+    "$HG_TMP/hglog.since")
+[ "$slow" = 0 ] || hg_fail "black hole: $slow manifest request(s) waited for the connect timeout"
 hubgate_stop
 cat "$HG_TMP/hosts.good" >"$hosts"
 
