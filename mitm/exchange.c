@@ -330,7 +330,8 @@ void exchange_on_body(struct exchange *x, const char *p, size_t n)
     x->body_rx += n;
     if (x->digest)
         digest_update(x->digest, p, n);
-    if (x->xc)
+    /* in segments, the fill takes the bytes in order from the reassembly */
+    if (x->xc && !segfetch_active(x->segf))
         xcache_body(x, p, n);
 }
 

@@ -51,15 +51,19 @@ static size_t segf_ready(struct source *src, const char **p)
 static void segf_consume(struct source *src, size_t n)
 {
     struct segfetch *f = (struct segfetch *)src;
+    uint64_t pos = seg_position(f->seg);
     const char *p;
 
-    uint64_t pos = seg_position(f->seg);
-
-    /* bytes below hash_from were hashed as the first connection parsed them */
-    if (f->digest && !f->verified && n && seg_peek(f->seg, &p) >= n && pos + n > f->hash_from) {
+    /* bytes below hash_from were hashed and cached as the first connection
+     * parsed them; the rest is hashed and cached in order as the client
+     * takes it */
+    if (n && pos + n > f->hash_from && seg_peek(f->seg, &p) >= n) {
         size_t skip = pos < f->hash_from ? (size_t)(f->hash_from - pos) : 0;
 
-        digest_update(f->digest, p + skip, n - skip);
+        if (f->digest && !f->verified)
+            digest_update(f->digest, p + skip, n - skip);
+        if (xcache_filling(f->x))
+            xcache_body(f->x, p + skip, n - skip);
     }
     seg_consume(f->seg, n);
 }
@@ -239,6 +243,8 @@ int segfetch_pump(struct segfetch *f)
     verify_last(f);
     if (seg_finished(f->seg)) {
         loop_timer_del(x->px->loop, &f->tick);
+        if (x->xc)
+            xcache_done(x);     /* the fill has every byte: its digest, rename */
         x->state = XCH_DONE;
         moved = 1;
     }
@@ -288,7 +294,7 @@ int segfetch_start(struct exchange *x, const char *base)
         (uint64_t)x->body_len < cfg->segment_min ||
         http1_find(x->cl.req, buf_data(&x->tmpl), "range") >= 0 ||
         hdr_get(&x->up.resp, base, "accept-ranges", v, sizeof(v)) <= 0 ||
-        strcasecmp(v, "bytes") != 0 || no_ranges_known(sh, x->up.host) || xcache_filling(x))
+        strcasecmp(v, "bytes") != 0 || no_ranges_known(sh, x->up.host))
         return 0;
     if (!sh) {
         sh = x->px->segs = calloc(1, sizeof(*sh));
@@ -356,8 +362,8 @@ static int segf_switch(struct segfetch *f)
     }
     f->probe = t.ticket;
     f->probe_progress = now;
-    /* the first connection hashed what it parsed; the rest is hashed as
-     * the client takes it */
+    /* the first connection hashed and cached what it parsed; the rest is
+     * hashed and cached as the client takes it (segf_consume) */
     f->digest = x->digest;
     x->digest = NULL;
     f->hash_from = x->body_rx - f->base;

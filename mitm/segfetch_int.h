@@ -48,7 +48,8 @@ struct segfetch {
     uint64_t t_head;              /* when the 200 head came */
     int declined;                 /* the watch is over (switched or not) */
     uint64_t base;                /* blob offset of the transfer's byte 0 */
-    uint64_t hash_from;           /* transfer offset where hashing on consume starts */
+    uint64_t hash_from;           /* transfer offset where hashing and the cache
+                                   * fill go on as the client consumes */
     uint32_t probe;               /* the first connection's ticket; 0 once done */
     uint64_t probe_progress;
     struct digest *digest;        /* the blob as the client takes it, or NULL */

@@ -82,8 +82,9 @@ int xcache_offline(struct exchange *x, const char *why);
  * (reset), or a wait for a growing file. Returns 1 when state changed. */
 int xcache_pump(struct exchange *x);
 
-/* 1 when x's upstream body is filling the cache: it must come over this
- * one connection, in order (segmented fetches leave it alone). */
+/* 1 when x's upstream body is filling the cache. A segmented fetch
+ * (segfetch.c) writes to the fill itself, in order, as the client takes
+ * the bytes from its reassembly, and ends it with xcache_done(). */
 int xcache_filling(const struct exchange *x);
 
 /* Aborts a fill in progress, closes the file, frees x->xc. */

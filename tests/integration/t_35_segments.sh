@@ -18,6 +18,9 @@
 #      (--ranges ignore): hubgate logs it, the first connection carries the
 #      rest of the blob, and that origin's blobs go over one connection from
 #      then on; the pull works with one answer to dockerd.
+#   6. the blob cache on ([cache] dir): the layer comes in segments and
+#      fills the cache (cache=fill, kept whole); pulled again after
+#      docker rmi, it is a hit and the blob host sees no GET of it.
 # No timing is asserted (the bench measures speed: bench/README.md, case 8).
 # Packages: none beyond lib.sh's.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -153,6 +156,34 @@ if pull_case ignore "$RELAY"; then
 fi
 hg_stop ignoreranges
 hg_stop shaper2
+
+# --- 6. the blob cache on: a segmented layer fills it
+# blob_gets: the blob host's GETs of the big blob so far.
+blob_gets() {
+    grep -c "host=production.cloudflare.docker.com \"GET [^ ]*${blob#sha256:}" "$HG_LOGS/nginx.access.log" || true
+}
+hgl_shaper shapercache 1094 --rate 8MiB
+rm -rf "$HG_TMP/cache"
+if HG_TEST_CACHE=1 pull_case cache "socks5://$HGL_PROXY_NAME:1094"; then
+    one_segmented_200 cache
+    blob_lines | grep -F " cache=fill " >/dev/null \
+        || check_fail "cache: the segmented blob did not fill the cache: $(blob_lines | cut -c25-320)"
+    [ "$(stat -c %s "$HG_TMP/cache/blobs/sha256/${blob#sha256:}" 2>/dev/null)" = "$size" ] \
+        || check_fail "cache: blobs/sha256/${blob#sha256:} is not kept whole ($size bytes)"
+    before=$(blob_gets)
+    hg_docker_timeout 30 rmi "$IMAGE" >/dev/null 2>&1 || true
+    if ( hgl_pull "$IMG" ); then
+        after=$(blob_gets)
+        blob_lines | tail -n1 | grep -E "/blobs/$blob 200 ${size}B .* cache=hit " >/dev/null \
+            || check_fail "cache: the second pull's blob is no hit: $(blob_lines | tail -n1 | cut -c25-320)"
+        [ "$after" = "$before" ] \
+            || check_fail "cache: the second pull made $((after - before)) GET(s) of the blob at the blob host"
+        hg_log "cache: segmented fill kept; second pull a hit, no GET of the blob at the blob host"
+    else
+        check_fail "cache: the second docker pull failed: $(tail -n 2 "$HG_LOGS/pull.$IMG.log" | tr '\n' ' ')"
+    fi
+fi
+hg_stop shapercache
 
 if [ "${#problems[@]}" -gt 0 ]; then
     printf 'FAIL: %s\n' "${problems[@]}" >&2

@@ -3,9 +3,12 @@
  * then the rest comes as Range requests on more connections, out of order,
  * and the client gets one 200 with every byte in order, verified; an
  * origin that answers a range with 200 leaves the blob to the first
- * connection. [upstream] segments = 2, segment_min = segment_size = 1MiB,
+ * connection; with the blob cache on, the segmented blob fills it.
+ * [upstream] segments = 2, segment_min = segment_size = 1MiB,
  * a 3 MiB blob. */
 #include "flow_test_util.h"
+
+#include "mitm/cache/cache.h"
 
 #define MIB 1048576u
 #define BLOB_LEN (3u * MIB)
@@ -34,8 +37,25 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_cache(void **state)
+{
+    char dir[128], err[256];
+
+    setup(state);
+    snprintf(dir, sizeof(dir), "%s/cache", W.dir);
+    if (cache_open(&W.px.cache, dir, 64u << 20, err, sizeof(err)) != 0)
+        fail_msg("cache_open: %s", err);
+    return 0;
+}
+
 static int teardown(void **state)
 {
+    while (W.px.conns) {
+        conn_close(W.px.conns);
+        loop_run_deferred(W.px.loop);
+    }
+    cache_close(W.px.cache);
+    W.px.cache = NULL;
     free(blob);
     blob = NULL;
     return flow_teardown(state);
@@ -152,8 +172,8 @@ static void start(int cl, struct flow_sink *s, int *o0, int *o1, char *req, size
 {
     int two = 2;
 
-    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n\r\n",
-               blob_hex);
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
     *o0 = flow_origin(0);
     request_on(*o0, s, req, reqlen);
     assert_null(strstr(req, "Range:"));
@@ -166,13 +186,15 @@ static void start(int cl, struct flow_sink *s, int *o0, int *o1, char *req, size
     request_on(*o1, s, req, reqlen);
 }
 
-static void test_segments_out_of_order(void **state)
+/* The first connection's 200, a segment before the first connection's
+ * next byte, the last segment on the pooled second connection: the client
+ * gets the whole blob in order. */
+static void segmented_blob(void)
 {
     int cl = flow_client(1, "registry.test"), o0, o1;
     struct flow_sink s;
     char req[4096], want[80];
 
-    (void)state;
     sink_init(&s, cl);
     start(cl, &s, &o0, &o1, req, sizeof(req));
     /* from the client's position: the second segment */
@@ -188,6 +210,39 @@ static void test_segments_out_of_order(void **state)
     assert_non_null(strstr(req, want));
     answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
     expect_whole(&s);
+    free(s.buf);
+    close(cl);
+}
+
+static void test_segments_out_of_order(void **state)
+{
+    (void)state;
+    segmented_blob();
+}
+
+/* With the blob cache on, a segmented blob fills it (in order, as the
+ * client takes the bytes): kept whole and verified, and the next request
+ * with the same token is a hit with no upstream connection. */
+static void test_segments_fill_the_cache(void **state)
+{
+    struct cache_blob *b;
+    enum cache_blob_state st;
+    struct flow_sink s;
+    int cl;
+
+    (void)state;
+    segmented_blob();
+    assert_int_equal(W.nopens, 2);
+    assert_int_equal(cache_blob_open(W.px.cache, blob_hex, &b), 0);
+    assert_int_equal(cache_blob_avail(b, &st), BLOB_LEN);
+    assert_int_equal(st, CACHE_BLOB_COMPLETE);
+    cache_blob_close(b);
+    cl = flow_client(1, "registry.test");
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
+    sink_init(&s, cl);
+    expect_whole(&s);
+    assert_int_equal(W.nopens, 2);
     free(s.buf);
     close(cl);
 }
@@ -215,6 +270,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_segments_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
