@@ -282,6 +282,37 @@ bench_docker_setup() {
     hg_push "$HG_TMP/oci/pull" 1 benchimg/pull:1 --format=oci >/dev/null
     DOCKER_IMAGE_BYTES=$(awk '$1 == "layer" {s += $5} END {print s}' "$HG_TMP/oci/pull.sum")
     hg_log "pushed benchimg/pull:1 ($DOCKER_IMAGE_BYTES bytes of layers)"
+    bench_docker_cache_warm
+}
+
+# bench_docker_cache_warm: case 3's image pulled once through hubgate-cache
+# (a fresh dockerd, not timed), so that its pulls in the rounds are all
+# cache hits: every layer must have been kept (cache=fill in its log).
+bench_docker_cache_warm() {
+    local l n=0 seen=0
+    HG_PROXY=$HG_PROXY_CACHE HUBGATE_DIRECT=0
+    rm -rf "$HG_TMP/docker"
+    hg_dockerd_start 2>>"$HG_LOGS/bench-dockerd.log" || hg_fail "docker cache warm-up: dockerd did not start"
+    hg_docker_timeout "$DOCKER_TMO" pull benchimg/pull:1 >"$HG_LOGS/pull.cache-warm.log" 2>&1 \
+        || hg_fail "docker cache warm-up through hubgate-cache failed: $(tail -n 3 "$HG_LOGS/pull.cache-warm.log")"
+    hg_stop dockerd TERM 30
+    rm -rf "$HG_TMP/docker"
+    HG_PROXY=127.0.0.1:3128
+    while read -r l; do
+        seen=$((seen + 1))
+        grep -q "blobs/$l 200 .* cache=fill" "$HG_LOGS/hubgate-cache.log" || n=$((n + 1))
+    done < <(awk '$1 == "layer" {print $3}' "$HG_TMP/oci/pull.sum")
+    [ "$seen" -gt 0 ] || hg_fail "docker cache warm-up: no layer listed in $HG_TMP/oci/pull.sum"
+    [ "$n" = 0 ] || hg_fail "docker cache warm-up: $n of $seen layer(s) not kept by hubgate-cache (see its log)"
+    bench_log "docker cache warm-up: benchimg/pull:1 ($seen layers) is in hubgate-cache's cache"
+}
+
+# docker_all_hits LINE: true when hubgate-cache's log after line LINE has
+# no blob or manifest fetched upstream (cache=fill, join or miss). Through
+# a file: under pipefail "tail | grep -q" fails when grep exits early.
+docker_all_hits() {
+    tail -n +"$(($1 + 1))" "$HG_LOGS/hubgate-cache.log" >"$HG_TMP/hubgate-cache.since"
+    ! grep -q 'cache=\(fill\|join\|miss\)' "$HG_TMP/hubgate-cache.since"
 }
 
 # hg_client_bundle (lib.sh's, widened): what dockerd trusts through a proxy,
@@ -294,11 +325,13 @@ hg_client_bundle() {
 }
 
 # case_docker ROUND: a fresh dockerd (state in the temp dir) pulls the
-# image directly, through hubgate and through mitmproxy; wall time of the
-# pull only (dockerd start and teardown are not counted).
+# image directly, through hubgate, through hubgate-cache (which holds the
+# whole image: every blob and manifest a hit, only the tag's HEAD goes
+# upstream) and through mitmproxy; wall time of the pull only (dockerd
+# start and teardown are not counted).
 case_docker() {
-    local r=$1 s t0 t1 ok
-    for s in $(rotate "$r" direct hubgate mitmproxy); do
+    local r=$1 s t0 t1 ok mark
+    for s in $(rotate "$r" direct hubgate hubgate-cache mitmproxy); do
         HUBGATE_DIRECT=0
         case $s in
             direct) HUBGATE_DIRECT=1 ;;
@@ -310,11 +343,14 @@ case_docker() {
             HG_PROXY=127.0.0.1:3128 HUBGATE_DIRECT=0
             continue
         fi
+        mark=$(wc -l <"$HG_LOGS/hubgate-cache.log")
         t0=$(date +%s.%N)
         ok=0
         hg_docker_timeout "$DOCKER_TMO" pull benchimg/pull:1 >"$HG_LOGS/pull.$s.$r.log" 2>&1 && ok=1
         t1=$(date +%s.%N)
-        if [ "$ok" = 1 ] && hg_docker image inspect benchimg/pull:1 >/dev/null 2>&1; then
+        if [ "$ok" = 1 ] && [ "$s" = hubgate-cache ] && ! docker_all_hits "$mark"; then
+            bench_warn docker "$s" "$r" "not all cache hits (hubgate-cache.log: cache=fill/join/miss)"
+        elif [ "$ok" = 1 ] && hg_docker image inspect benchimg/pull:1 >/dev/null 2>&1; then
             rec docker "$s" pull_s "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')"
             printf '  docker %-14s %.2fs\n' "$s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')"
         else

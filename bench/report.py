@@ -168,6 +168,9 @@ if docker_on:
     rows.insert(8, ("3 · docker pull, %s, fresh dockerd" % meta.get("docker_image"), "wall s", "lower",
                     "docker", "pull_s", "hubgate", "direct",
                     ["mitmproxy", "not run: the issue compares mitmproxy", "not run", NA_REVERSE, NA_REVERSE]))
+    rows.insert(9, ("3 · same pull, every blob and manifest a hit of hubgate's cache (the tag "
+                    "revalidated upstream with a HEAD)", "wall s", "lower", "docker", "pull_s",
+                    "hubgate-cache", "direct", [NA_CACHE] * 5))
 else:
     rows.insert(8, ("3 · docker pull", "wall s", "lower", "docker", "pull_s",
                     "n/a: not run (BENCH_DOCKER=0)", "n/a: not run (BENCH_DOCKER=0)",

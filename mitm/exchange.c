@@ -179,8 +179,11 @@ void exchange_failover(struct exchange *x, const struct up_error *e, uint64_t re
                g->cfg.retry_after_cap_ms, why);
     x->tried |= 1u << x->link;
     next = links_pick(&g->links, now, x->tried);
-    if (next < 0 && xcache_offline(x))
-        return;
+    if (next < 0 && x->xc) {
+        snprintf(msg, sizeof(msg), "%s: %s", g->links.v[x->link]->name, why);
+        if (xcache_offline(x, msg))
+            return;
+    }
     if (next < 0) {
         snprintf(msg, sizeof(msg), "hubgate: cannot reach %s on any link; last: %s: %s",
                  x->host, g->links.v[x->link]->name, why);

@@ -207,20 +207,47 @@ static int xc_hit_or_wait(struct exchange *x)
     return 0;
 }
 
+/* Every link that could carry x rests, having failed moments ago (a
+ * connect timeout, a certificate that is not the registry's): what may be
+ * answered offline is answered now, not after one more failure, which
+ * for a black-holed address is a whole connect_timeout per request. 1
+ * when answered. */
+static int xc_resting_offline(struct exchange *x)
+{
+    const struct links *l = &x->gen->links;
+    uint32_t unable = links_unable(l, &x->gen->cfg, x->host);
+    uint64_t now = loop_now(x->px->loop);
+    char st[160], why[256] = "";
+    size_t i;
+
+    for (i = 0; i < l->n; i++) {
+        if (unable & (1u << i))
+            continue;
+        links_state(l, (int)i, now, st, sizeof(st));
+        if (strncmp(st, "resting", 7) != 0)
+            return 0;
+        if (!why[0])
+            snprintf(why, sizeof(why), "%s: %s", l->v[i]->name, st);
+    }
+    return why[0] && xcache_offline(x, why);
+}
+
 int xcache_start(struct exchange *x)
 {
     struct xcache *xc = x->xc;
     enum cache_authz a;
 
-    if (!xc || xc->kind == XC_TOKEN || xc->kind == XC_PING)
+    if (!xc || xc->kind == XC_TOKEN)
         return 0;
+    if (xc->kind == XC_PING)
+        return xc_resting_offline(x);
     if (xc->kind == XC_TAG) {
         /* always revalidated: a HEAD costs no pull on Docker Hub */
         if (x->method == HTTP_GET)
             x->probe = 1;
         else
             xc->outcome = "bypass";
-        return 0;
+        return xc_resting_offline(x);
     }
     a = cache_authorize(x->px->cache, xc->hex, xc->repo, xc->auth, xc->alen, time(NULL),
                         XC_OPEN_TTL);
@@ -230,7 +257,7 @@ int xcache_start(struct exchange *x)
         x->probe = 1;
     if (x->method != HTTP_GET)
         xc->outcome = "bypass";
-    return 0;
+    return xc_resting_offline(x);
 }
 
 /* The check said no (or the entry went): the real request goes upstream,
@@ -251,6 +278,15 @@ static int retryable(int s)
     return s == 429 || s == 502 || s == 503 || s == 504;
 }
 
+/* Offline after status from the last link, saying so. */
+static int xc_offline_after(struct exchange *x, int status)
+{
+    char why[160];
+
+    snprintf(why, sizeof(why), "%s: answered %d", exchange_link_name(x), status);
+    return xcache_offline(x, why);
+}
+
 /* A final answer no other link will replace: offline, if it may be. */
 static int xc_last_resort(struct exchange *x, int status)
 {
@@ -258,18 +294,18 @@ static int xc_last_resort(struct exchange *x, int status)
         links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
         return 0;
     /* served: the answer closed the upstream; else the head goes on as is */
-    return xcache_offline(x);
+    return xc_offline_after(x, status);
 }
 
 /* A check (HEAD) answered 429 or 5xx: the next link asks again (response.c
  * fails over); after the last, offline if it may be, else the real request
  * goes up so the client gets upstream's own answer with its body, never
  * the head of a HEAD. */
-static int xc_probe_refused(struct exchange *x)
+static int xc_probe_refused(struct exchange *x, int status)
 {
     if (links_pick(&x->gen->links, loop_now(x->px->loop), x->tried | (1u << x->link)) >= 0)
         return 0;
-    return xcache_offline(x) ? 1 : xc_resend(x);
+    return xc_offline_after(x, status) ? 1 : xc_resend(x);
 }
 
 /* The manifest a tag names, from a 200 head: its digest, media type and
@@ -336,7 +372,7 @@ static int tag_head(struct exchange *x, const char *base, int status)
     }
     if (status != 200) {
         if (retryable(status))
-            return xc_probe_refused(x);
+            return xc_probe_refused(x, status);
         xc_refused(x, status);
         return xc_resend(x);
     }
@@ -369,7 +405,7 @@ int xcache_head(struct exchange *x, const char *base)
         return tag_head(x, base, status);
     if (x->probe) {
         if (retryable(status))
-            return xc_probe_refused(x);
+            return xc_probe_refused(x, status);
         if (!ok || x->redir) {
             xc_refused(x, status);
             return xc_resend(x);
@@ -445,7 +481,7 @@ void xcache_body(struct exchange *x, const char *p, size_t n)
 void xcache_done(struct exchange *x)
 {
     struct xcache *xc = x->xc;
-    int rc;
+    char who[96];
 
     if (xc->kind == XC_TOKEN) {
         if (xc->tok_on && xc->tok)
@@ -454,18 +490,17 @@ void xcache_done(struct exchange *x)
     }
     if (!xc->fill)
         return;
-    rc = cache_fill_finish(xc->fill);
-    xc->fill = NULL;
-    if (rc != 0) {
-        log_warn("client %s: sha256:%s not kept in the cache: %s", x->cl.peer, xc->hex,
-                 rc == -EBADMSG ? "it does not match its digest" : strerror(-rc));
-        return;
-    }
+    /* the tag is set once the manifest is kept, if it is */
     if (xc->kind == XC_TAG)
         tag_remember(x);
+    /* fsync and rename off the loop; whoever joined sees the blob
+     * complete after the rename */
+    snprintf(who, sizeof(who), "client %s", x->cl.peer);
+    cache_fill_finish_later(xc->fill, who);
+    xc->fill = NULL;
 }
 
-int xcache_offline(struct exchange *x)
+int xcache_offline(struct exchange *x, const char *why)
 {
     struct xcache *xc = x->xc;
     enum cache_authz a;
@@ -474,8 +509,8 @@ int xcache_offline(struct exchange *x)
         (x->flags & XCH_F_RESP_SENT))
         return 0;
     if (xc->kind == XC_PING) {
-        log_warn("client %s: %s unreachable on every link; answering /v2/ from the cache",
-                 x->cl.peer, x->host);
+        log_warn("client %s: %s failed on every link (last: %s); answering /v2/ from the "
+                 "cache", x->cl.peer, x->host, why);
         xcache_serve_ping(x);
         return 1;
     }
@@ -490,11 +525,12 @@ int xcache_offline(struct exchange *x)
     if (xc_hit(x, NULL) != 0)
         return 0;
     if (xc->kind == XC_TAG)
-        log_warn("client %s: %s unreachable on every link; serving %s from the cache as "
-                 "sha256:%s (the tag may be stale)", x->cl.peer, x->host, xc->ref, xc->hex);
+        log_warn("client %s: %s failed on every link (last: %s); serving %s from the cache "
+                 "as sha256:%s (the tag may be stale)", x->cl.peer, x->host, why, xc->ref,
+                 xc->hex);
     else
-        log_warn("client %s: %s unreachable on every link; serving sha256:%s of %s from the "
-                 "cache", x->cl.peer, x->host, xc->hex, xc->repo);
+        log_warn("client %s: %s failed on every link (last: %s); serving sha256:%s of %s "
+                 "from the cache", x->cl.peer, x->host, why, xc->hex, xc->repo);
     return 1;
 }
 
@@ -566,6 +602,19 @@ void xcache_free(struct exchange *x)
         if (xc->serving)
             xc_count(x, "hubgate_cache_served_bytes_total", (double)x->bytes_out);
     }
+    /* A fill still running ends with its client: the requests that joined
+     * it see it fail and are reset (dockerd retries; the first retry
+     * claims a new fill). Carrying it on for them would need the exchange
+     * to outlive its client connection, which it is built not to: it
+     * borrows the connection's buffers, request parser and peer name
+     * (struct xclient) for its lifetime; the connection's pump
+     * (proxy/front.c) is what drives it, upstream events reaching it
+     * through cl.run; the upstream is read only as fast as the client
+     * takes the body (upsrc.c's back-pressure); and a worker's teardown
+     * knows connections only. The way there: an orphan mode owning copies
+     * of those, a pump of its own that discards the client's share and
+     * reads upstream unthrottled, a per-worker list that shutdown frees,
+     * taken when a client leaves a fill that someone joined. */
     cache_fill_abort(xc->fill);
     if (xc->serving)
         cachesrc_free(&xc->src);

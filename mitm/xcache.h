@@ -73,9 +73,10 @@ void xcache_body(struct exchange *x, const char *p, size_t n);
 /* The upstream response is complete: finish the fill (digest check). */
 void xcache_done(struct exchange *x);
 
-/* Every link failed: serves what may be served offline (open repositories,
- * imported images, GET /v2/). 1 when answered. */
-int xcache_offline(struct exchange *x);
+/* Every link failed, the last as why says ("direct: answered 429"): serves
+ * what may be served offline (open repositories, imported images, GET
+ * /v2/), logging why. 1 when answered. */
+int xcache_offline(struct exchange *x, const char *why);
 
 /* Moves a response served from the cache on: its end, a failed fill
  * (reset), or a wait for a growing file. Returns 1 when state changed. */

@@ -52,7 +52,8 @@ struct cache_blob;
  * writable, with a message saying what to do in err. max_size: bytes of
  * blobs kept. */
 int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err, size_t errlen);
-/* Closes; handles and fills must be gone. NULL is accepted. */
+/* Closes, first finishing the fills handed to cache_fill_finish_later();
+ * handles and other fills must be gone. NULL is accepted. */
 void cache_close(struct cache *c);
 const char *cache_dir(const struct cache *c);
 
@@ -83,6 +84,17 @@ uint64_t cache_fill_written(const struct cache_fill *f);
  * records the blob; frees f. -EBADMSG when the digest does not match (the
  * bytes are dropped and never served). Readers learn the outcome. */
 int cache_fill_finish(struct cache_fill *f);
+/* As cache_fill_finish(), on the cache's own thread (one per cache,
+ * started at the first call), so that an event loop never waits for the
+ * disk: an fsync of a large blob takes hundreds of milliseconds. f is
+ * handed over at once. Readers see the blob COMPLETE only after its
+ * rename, as with cache_fill_finish(); a fill that is not kept is logged,
+ * prefixed with who ("client 127.0.0.1:4242"; may be NULL). If the thread
+ * cannot start, finishes here. */
+void cache_fill_finish_later(struct cache_fill *f, const char *who);
+/* Waits until every fill handed to cache_fill_finish_later() has been
+ * finished (for tests; cache_close() finishes them too). */
+void cache_fill_finish_wait(struct cache *c);
 /* Drops what was written and frees f; readers see a failure. NULL is
  * accepted. */
 void cache_fill_abort(struct cache_fill *f);

@@ -44,6 +44,14 @@ struct cache {
                                      * kept (cache_tag_later), under mu */
     _Atomic uint64_t evicted;       /* blobs evicted by this process */
     _Atomic uint64_t verified;      /* bytes whose digest this process checked */
+    /* finisher.c: fills handed over to be finished off the event loop */
+    pthread_mutex_t fin_mu;         /* guards the fin_ fields */
+    pthread_cond_t fin_work;        /* a fill queued, or fin_stop */
+    pthread_cond_t fin_idle;        /* the queue ran empty */
+    struct cache_fill *fin_head, **fin_tail;
+    int fin_busy;                   /* one being finished now */
+    int fin_started, fin_stop;
+    pthread_t fin_thread;
 };
 
 struct cache_fill {
@@ -59,6 +67,8 @@ struct cache_fill {
     _Atomic uint64_t written;
     _Atomic int state;              /* enum cache_blob_state */
     _Atomic int refs;               /* the writer and every reader */
+    struct cache_fill *fin_next;    /* in c's finisher queue */
+    char who[96];                   /* whose fill, for the finisher's log */
 };
 
 /* Paths under the cache: writes dir/rel, or dir/rel/hex when hex is not
@@ -112,5 +122,10 @@ int cache_hash_fd(int fd, const char *hex);
 int cache_json_write(json_t *root, const char *path);
 
 void cache_fill_unref(struct cache_fill *f);
+
+/* finisher.c: sets up the queue (cache_open, before anything can fail),
+ * and finishes what is queued, then stops the thread (cache_close). */
+void cache_finisher_init(struct cache *c);
+void cache_finisher_stop(struct cache *c);
 
 #endif

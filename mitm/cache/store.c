@@ -263,6 +263,7 @@ int cache_open(struct cache **out, const char *dir, uint64_t max_size, char *err
     c->lock_fd = -1;
     c->max_size = max_size;
     pthread_mutex_init(&c->mu, NULL);
+    cache_finisher_init(c);
     if (!(c->dir = strdup(dir)) || !(c->touched = json_object())) {
         snprintf(err, errlen, "cache: out of memory");
         goto fail;
@@ -311,6 +312,7 @@ void cache_close(struct cache *c)
 {
     if (!c)
         return;
+    cache_finisher_stop(c);
     if (c->lock_fd >= 0 && json_object_size(c->touched) > 0 && cache_lock(c) == 0)
         cache_unlock(c, 1);         /* the last uses */
     if (c->lock_fd >= 0)

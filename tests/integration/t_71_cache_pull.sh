@@ -23,6 +23,15 @@
 #      hubgate-test/imported:1 by tag from the cache; the private layer is
 #      not served offline (no token, or a fresh token with credentials that
 #      upstream never saw).
+#   7. offline with DNS poisoned: nginx up again, but hubgate's resolver
+#      (the client namespace's hosts file) names the site's address for the
+#      hub's names, a host whose certificate is not theirs; the same pulls
+#      and refusal as in 6, and nothing reaches the registry. Then an
+#      address whose packets vanish: the same, and no manifest request
+#      waits for the connect timeout (the link rests after the first).
+#   8. rate limited: nginx answers every request to the hub's names 429
+#      with Retry-After (hub/nginx-429.conf.in); the same pulls and refusal
+#      as in 6, hubgate having asked upstream first.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 hg_init t_71_cache_pull
@@ -186,18 +195,85 @@ hg_make_image imp --ref docker.io/hubgate-test/imported:1 --platform "linux/$arc
     --layer 'random:data/i.bin:1048576'
 out=$(hg_client "$HUBGATE" cache import "$HG_TMP/oci/imp" -c "$HG_TMP/hubgate.ini" 2>&1) \
     || hg_fail "cache import failed: $out"
+# hglog_since LINE: hubgate's log after line LINE, into $HG_TMP/hglog.since
+# (a file: under pipefail "tail | grep -q" fails when grep exits early).
+hglog_since() { tail -n +"$(($1 + 1))" "$HG_LOGS/hubgate.log" >"$HG_TMP/hglog.since"; }
+# offline_pulls ID STEP WHY: a fresh dockerd pulls conc and imported by
+# tag from the cache; the private layer is refused (no token, or a fresh
+# one with credentials that upstream never saw). hubgate's log must say it
+# served the tags from the cache, upstream having failed as WHY says.
+offline_pulls() {
+    local id=$1 step=$2 why=$3 tok code auth lines
+    lines=$(wc -l <"$HG_LOGS/hubgate.log")
+    fresh_dockerd
+    pull hubgate-test/conc:1 "$id"
+    pull hubgate-test/imported:1 "$id-imported"
+    hglog_since "$lines"
+    grep -q 'may be stale' "$HG_TMP/hglog.since" \
+        || hg_fail "$step: no 'may be stale' log line (tags not answered from the cache)"
+    # (once a request failed, the link rests and the next ones say so)
+    grep -q "failed on every link (last: direct: \(resting [0-9]*s: \)\?$why); serving docker.io/hubgate-test/conc:1" \
+        "$HG_TMP/hglog.since" || hg_fail "$step: hubgate's log does not say upstream failed with '$why'"
+    for tok in "" "$creds2"; do
+        auth=()
+        [ -z "$tok" ] || auth=(-H "Authorization: Bearer $tok")
+        code=$(viahg -o /dev/null -w '%{http_code}' "${auth[@]}" "https://registry-1.docker.io$P") || true
+        [ "$code" != 200 ] || hg_fail "$step: the private layer was served (token: ${tok:+a fresh one with credentials}${tok:-none})"
+    done
+    hg_log "$step: pulls of hubgate-test/conc:1 and of the imported hubgate-test/imported:1 ok; private layer refused ($code)"
+}
+# nginx_start CONF: nginx of the hub with CONF (a rendered template).
+nginx_start() {
+    hg_start nginx "$HG_NS_HUB" nginx -e "$HG_LOGS/nginx.error.log" -c "$1"
+    hg_wait_port "$HG_NS_HUB" "$HG_HUB_IP" 443 nginx
+}
 hg_stop nginx TERM 10
 hubgate_stop
 hubgate_start "$HG_TMP/hubgate.ini"
-fresh_dockerd
-pull hubgate-test/conc:1 offline
-pull hubgate-test/imported:1 offline-imported
-grep -q 'may be stale' "$HG_LOGS/hubgate.log" || hg_fail "offline: no 'may be stale' log line"
-for tok in "" "$creds2"; do
-    auth=()
-    [ -z "$tok" ] || auth=(-H "Authorization: Bearer $tok")
-    code=$(viahg -o /dev/null -w '%{http_code}' "${auth[@]}" "https://registry-1.docker.io$P") || true
-    [ "$code" != 200 ] || hg_fail "offline: the private layer was served (token: ${tok:+a fresh one with credentials}${tok:-none})"
-done
-hg_log "6. offline, after a restart of hubgate: pulls of hubgate-test/conc:1 and of the imported hubgate-test/imported:1 ok; private layer refused ($code)"
+offline_pulls offline "6. offline (links dead), after a restart of hubgate" \
+    "connect: Connection refused"
+hubgate_stop
+
+# --- 7. DNS poisoned: the hub's names resolve to the site's address
+nginx_start "$HG_TMP/nginx.conf"
+hosts=/etc/netns/$HG_NS_CLIENT/hosts
+cp "$hosts" "$HG_TMP/hosts.good"
+# written in place: ip netns exec bind-mounts this very inode over /etc/hosts
+sed "s/^$HG_HUB_IP /$HG_SITE_IP /" "$HG_TMP/hosts.good" >"$hosts"
+grep -q "^$HG_SITE_IP registry-1.docker.io" "$hosts" || hg_fail "hosts file not poisoned: $(cat "$hosts")"
+hubgate_start "$HG_TMP/hubgate.ini"
+m=$(mark)
+offline_pulls poisoned "7. DNS poisoned (the hub's names at $HG_SITE_IP)" \
+    "TLS: certificate verify failed: hostname mismatch"
+n=$(tail -n +"$((m + 1))" "$NGX" | grep -c 'host=registry-1.docker.io\|host=production.cloudflare.docker.com') || true
+[ "$n" = 0 ] || hg_fail "DNS poisoned: the registry or blob host still got $n request(s)"
+hubgate_stop
+# now to an address whose packets vanish (the hub forwards nothing): every
+# connect runs into [upstream] connect_timeout
+ip -n "$HG_NS_CLIENT" route add 203.0.113.0/24 via "$HG_HUB_IP"
+sed "s/^$HG_HUB_IP /203.0.113.9 /" "$HG_TMP/hosts.good" >"$hosts"
+hubgate_start "$HG_TMP/hubgate.ini"
+l=$(wc -l <"$HG_LOGS/hubgate.log")
+offline_pulls blackholed "7. DNS poisoned (the hub's names at a black hole)" "connect timed out"
+# only the first request waits for connect_timeout (10 s); while the link
+# rests, what the cache may answer is answered at once
+hglog_since "$l"
+slow=$(awk '/ access / && / (GET|HEAD) / && /\/manifests\// {
+        for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+ms$/ && $i + 0 >= 5000) n++ } END { print n + 0 }' \
+    "$HG_TMP/hglog.since")
+[ "$slow" = 0 ] || hg_fail "black hole: $slow manifest request(s) waited for the connect timeout"
+hubgate_stop
+cat "$HG_TMP/hosts.good" >"$hosts"
+
+# --- 8. rate limited: every request to the hub's names answers 429
+hg_stop nginx TERM 10
+hg_render "$HG_HUBDIR/nginx-429.conf.in" "$HG_TMP/nginx-429.conf"
+nginx_start "$HG_TMP/nginx-429.conf"
+hubgate_start "$HG_TMP/hubgate.ini"
+m=$(mark)
+offline_pulls limited "8. upstream answering 429" "answered 429"
+n=$(tail -n +"$((m + 1))" "$NGX" | grep -c '" 429 ') || true
+[ "$n" -gt 0 ] || hg_fail "429: hubgate never asked upstream (no 429 in nginx's log)"
+n=$(tail -n +"$((m + 1))" "$NGX" | grep -vc '" 429 ') || true
+[ "$n" = 0 ] || hg_fail "429: nginx answered $n request(s) with something else"
 hubgate_stop

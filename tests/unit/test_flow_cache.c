@@ -3,7 +3,9 @@
  * share one fetch (a second request with the same token waits for the
  * claimed fill, one with another token asks the registry with a HEAD, then
  * joins); the private-image rule (another repository's path, a token the
- * registry refuses: upstream's own answer, never the bytes). */
+ * registry refuses: upstream's own answer, never the bytes); links that
+ * rest after a failure are not tried again for what the cache answers
+ * offline. */
 #include "flow_test_util.h"
 
 #include "mitm/cache/cache.h"
@@ -229,6 +231,28 @@ static void test_check_429_everywhere(void **state)
     close(cl);
 }
 
+/* Both links failed a moment ago and rest: the next GET /v2/ is answered
+ * from the cache at once, with no new attempt (against a black-holed
+ * registry each attempt costs a whole connect timeout). */
+static void test_resting_links_answer_at_once(void **state)
+{
+    struct flow_sink s;
+    int cl, i;
+
+    (void)state;
+    W.fail_mask = 3u;           /* direct, then the SOCKS5 link: refused */
+    for (i = 0; i < 2; i++) {
+        cl = flow_client(1, "registry.test");
+        flow_sendf(cl, "GET /v2/ HTTP/1.1\r\nHost: registry.test\r\n\r\n");
+        flow_sink_answer(&s, cl, 2);
+        assert_non_null(s.buf);
+        assert_true(strncmp(s.buf, "HTTP/1.1 200 ", 13) == 0);
+        free(s.buf);
+        close(cl);
+        assert_int_equal(W.nopens, 2);
+    }
+}
+
 int main(void)
 {
     (void)flow_read;    /* a helper of the harness these tests do not need */
@@ -237,6 +261,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_single_flight, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_private_rule, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_check_429_everywhere, setup_cache, teardown_cache),
+        cmocka_unit_test_setup_teardown(test_resting_links_answer_at_once, setup_cache,
+                                        teardown_cache),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

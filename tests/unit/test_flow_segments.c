@@ -468,6 +468,8 @@ static void test_segments_fill_the_cache(void **state)
     (void)state;
     segmented_blob();
     assert_int_equal(W.nopens, 2);
+    /* the fill is finished (fsync, rename) on the cache's own thread */
+    cache_fill_finish_wait(W.px.cache);
     assert_int_equal(cache_blob_open(W.px.cache, blob_hex, &b), 0);
     assert_int_equal(cache_blob_avail(b, &st), BLOB_LEN);
     assert_int_equal(st, CACHE_BLOB_COMPLETE);
