@@ -159,6 +159,12 @@ static int run(const char *path, struct config *cfg)
      * request; a worker with no connections still returns all of it
      * (worker.c, malloc_trim). */
     mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+    /* Sets glibc's allocator up here, before any worker thread: where
+     * malloc is not glibc's (AddressSanitizer's, whose mallopt does nothing)
+     * the first malloc_trim would set it up, and two workers going idle at
+     * once would both do so; glibc then aborts at their exit
+     * ("a->attached_threads > 0"). */
+    malloc_trim(0);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
