@@ -27,6 +27,8 @@
 
 #include "base/log.h"
 #include "ca/ca.h"
+#include "base/metrics.h"
+#include "mitm/cache/cache.h"
 #include "mitm/segfetch.h"
 #include "proxy/conn.h"
 #include "proxy/core/config.h"
@@ -415,6 +417,16 @@ static int flow_setup(void **state)
     return 0;
 }
 
+/* A blob cache of 64 MiB in the test's directory, for the proxy. */
+static __attribute__((unused)) void flow_open_cache(void)
+{
+    char dir[128], err[256];
+
+    snprintf(dir, sizeof(dir), "%s/cache", W.dir);
+    if (cache_open(&W.px.cache, dir, 64u << 20, err, sizeof(err)) != 0)
+        fail_msg("cache_open: %s", err);
+}
+
 static int flow_teardown(void **state)
 {
     char cmd[128];
@@ -425,6 +437,10 @@ static int flow_teardown(void **state)
         conn_close(W.px.conns);
         loop_run_deferred(W.px.loop);
     }
+    cache_close(W.px.cache);        /* after the connections: no fill left */
+    W.px.cache = NULL;
+    metrics_free(W.px.metrics);
+    W.px.metrics = NULL;
     for (i = 0; i < W.nopens; i++)
         if (W.opens[i].origin >= 0)
             close(W.opens[i].origin);

@@ -8,7 +8,6 @@
  * offline. */
 #include "flow_test_util.h"
 
-#include "mitm/cache/cache.h"
 
 #define BLOB_LEN 300000u
 
@@ -17,7 +16,6 @@ static char blob_hex[65];
 
 static int setup_cache(void **state)
 {
-    char dir[128], err[256];
     size_t i;
 
     blob = malloc(BLOB_LEN);
@@ -26,20 +24,12 @@ static int setup_cache(void **state)
         blob[i] = (char)(i * 13 + i / 253);
     flow_sha256(blob, BLOB_LEN, blob_hex);
     flow_setup(state);
-    snprintf(dir, sizeof(dir), "%s/cache", W.dir);
-    if (cache_open(&W.px.cache, dir, 64u << 20, err, sizeof(err)) != 0)
-        fail_msg("cache_open: %s", err);
+    flow_open_cache();
     return 0;
 }
 
 static int teardown_cache(void **state)
 {
-    while (W.px.conns) {
-        conn_close(W.px.conns);
-        loop_run_deferred(W.px.loop);
-    }
-    cache_close(W.px.cache);
-    W.px.cache = NULL;
     free(blob);
     blob = NULL;
     return flow_teardown(state);

@@ -11,8 +11,6 @@
  * segments = 2, segment_min = segment_size = 1MiB, a 3 MiB blob. */
 #include "flow_test_util.h"
 
-#include "base/metrics.h"
-#include "mitm/cache/cache.h"
 #include "proxy/core/links.h"
 
 #define MIB 1048576u
@@ -46,12 +44,8 @@ static int setup(void **state)
 
 static int setup_cache(void **state)
 {
-    char dir[128], err[256];
-
     setup(state);
-    snprintf(dir, sizeof(dir), "%s/cache", W.dir);
-    if (cache_open(&W.px.cache, dir, 64u << 20, err, sizeof(err)) != 0)
-        fail_msg("cache_open: %s", err);
+    flow_open_cache();
     return 0;
 }
 
@@ -83,16 +77,8 @@ static int setup_across_relay(void **state)
 
 static int teardown(void **state)
 {
-    while (W.px.conns) {
-        conn_close(W.px.conns);
-        loop_run_deferred(W.px.loop);
-    }
-    cache_close(W.px.cache);
-    W.px.cache = NULL;
     free(blob);
     blob = NULL;
-    metrics_free(W.px.metrics);
-    W.px.metrics = NULL;
     return flow_teardown(state);
 }
 
