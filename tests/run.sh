@@ -8,6 +8,9 @@
 #                                  (default: 120 for a unit binary, 600 for
 #                                  an integration script)
 # An integration test exits 0 (pass), 77 (skipped: says why) or else (fail).
+# Before that last line, every failed test is summed up again (its last
+# steps, why it failed, hubgate's log), so that a log that keeps only its
+# tail still says why.
 # A test still running at its limit counts as failed and says "timed out
 # after S s", so one hung test cannot stop the run: its process group gets
 # SIGTERM (an integration test's trap then removes its namespaces), and
@@ -28,17 +31,20 @@ passed=0 failed=0 skipped=0
 failures=""
 child=""
 out=$(mktemp "${TMPDIR:-/tmp}/hubgate-run.XXXXXX") || exit 2
+# the last lines of each failed integration test, printed again at the end
+# (where a long run's tail, all a CI log may keep, shows why it failed)
+details=$(mktemp "${TMPDIR:-/tmp}/hubgate-run-fail.XXXXXX") || exit 2
 
 # timeout(1) puts the test in a process group of its own (so that a
 # timeout reaches the test's children too), which the terminal's ^C no
 # longer reaches: pass it on ourselves.
 stop_child() {
     [ -z "$child" ] || { kill "-$1" "$child" 2>/dev/null; wait "$child"; }
-    rm -f "$out"
+    rm -f "$out" "$details"
 }
 trap 'stop_child INT; exit 130' INT
 trap 'stop_child TERM; exit 143' TERM
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$details"' EXIT
 
 # limited LIMIT CMD...: CMD under timeout(1); sets rc to its exit status
 # and timed_out to 1 when it ran out of time. 124 or 137 alone does not
@@ -71,7 +77,10 @@ for t in "$dir"/test_*; do
         f=1     # crashed before its summary
     fi
     passed=$((passed + p)); failed=$((failed + f))
-    [ "$f" != 0 ] && failures="$failures $(basename "$t")"
+    if [ "$f" != 0 ]; then
+        failures="$failures $(basename "$t")"
+        { echo "--- $(basename "$t"): its last 40 lines:"; tail -n 40 "$out"; } >>"$details"
+    fi
 done
 
 if [ "$unit_only" = 0 ]; then
@@ -81,22 +90,35 @@ if [ "$unit_only" = 0 ]; then
         case "$name" in *"${T:-}"*) ;; *) continue ;; esac
         echo "=== $name"
         # in the background: stdin is /dev/null (as sh would make it anyway)
-        limited "$integ_limit" bash "$t" </dev/null
+        limited "$integ_limit" bash "$t" </dev/null >"$out" 2>&1
+        cat "$out"
+        verdict=""
         if [ "$timed_out" = 1 ]; then
-            failed=$((failed + 1)); failures="$failures $name"
-            echo "=== $name: FAIL: timed out after $integ_limit s"
-            continue
+            verdict="FAIL: timed out after $integ_limit s"
+        else
+            case $rc in
+                0) passed=$((passed + 1)); echo "=== $name: PASS (${took}s)" ;;
+                77) skipped=$((skipped + 1)); echo "=== $name: SKIP (${took}s)" ;;
+                *) verdict="FAIL rc=$rc (${took}s)" ;;
+            esac
         fi
-        case $rc in
-            0) passed=$((passed + 1)); echo "=== $name: PASS (${took}s)" ;;
-            77) skipped=$((skipped + 1)); echo "=== $name: SKIP (${took}s)" ;;
-            *) failed=$((failed + 1)); failures="$failures $name"
-               echo "=== $name: FAIL rc=$rc (${took}s)" ;;
-        esac
+        if [ -n "$verdict" ]; then
+            failed=$((failed + 1)); failures="$failures $name"
+            echo "=== $name: $verdict"
+            {
+                echo "--- $name: $verdict"
+                grep -E '^(FAIL|ok|# )' "$out" | tail -n 12
+                # hubgate's own log, out of the test's dump of its logs
+                awk '/^-------- hubgate[^ ]*\.log: /{p=1; print; next} /^(--------|========) /{p=0} p' "$out"
+            } >>"$details"
+        fi
     done
 fi
 
-[ -n "$failures" ] && echo "failed:$failures"
+if [ -n "$failures" ]; then
+    cat "$details"
+    echo "failed:$failures"
+fi
 if [ "$skipped" != 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
 else
