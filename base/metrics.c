@@ -65,6 +65,8 @@ static const struct metric_def metric_defs[] = {
      "Cacheable blob and manifest requests answered from upstream."},
     {"hubgate_cache_coalesced_total", MT_COUNTER, 0,
      "Requests that joined a fill in progress instead of fetching the blob again."},
+    {"hubgate_cache_fills_carried_total", MT_COUNTER, 0,
+     "Cache fills that went on to their end after the client that started them left."},
     {"hubgate_cache_served_bytes_total", MT_COUNTER, 0,
      "Body bytes sent to clients from the cache."},
     {"hubgate_cache_fetched_bytes_total", MT_COUNTER, 0,

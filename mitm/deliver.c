@@ -177,6 +177,25 @@ static int client_write(struct exchange *x)
     return moved;
 }
 
+/* A carried exchange (carry.h) has no client: heads and body bytes meant
+ * for it are dropped as they become ready (the cache fill took the body
+ * as it arrived). */
+static int client_gone(struct exchange *x)
+{
+    const char *p;
+    size_t n;
+    int moved = 0;
+
+    buf_consume(x->cl.cout, x->cl.cout->len);
+    if (x->state == XCH_FAILED)
+        return 0;
+    while ((n = source_ready(x->body, &p)) > 0) {
+        source_consume(x->body, n);
+        moved = 1;
+    }
+    return moved;
+}
+
 int exchange_pump(struct exchange *x)
 {
     int moved = 0;
@@ -190,7 +209,7 @@ int exchange_pump(struct exchange *x)
             return moved;
         moved |= resume_step(x);
     }
-    moved |= client_write(x);
+    moved |= (x->flags & XCH_F_CARRIED) ? client_gone(x) : client_write(x);
     if (x->xc && x->state != XCH_FAILED)
         moved |= xcache_pump(x);
     if (x->state != XCH_FAILED && !segfetch_active(x->segf) && upsrc_ended(&x->up)) {

@@ -52,6 +52,8 @@ enum xch_fail {
 #define XCH_F_RETRIED     0x04u  /* resent once after a pooled connection closed */
 #define XCH_F_CLOSE_AFTER 0x08u  /* the client connection closes after this response */
 #define XCH_F_LOGGED      0x10u
+#define XCH_F_CARRIED     0x20u  /* the client left; the fill goes on (carry.h):
+                                  * what the client would get is dropped */
 
 /* What an exchange borrows from its client connection, for its lifetime. */
 struct xclient {

@@ -602,19 +602,10 @@ void xcache_free(struct exchange *x)
         if (xc->serving)
             xc_count(x, "hubgate_cache_served_bytes_total", (double)x->bytes_out);
     }
-    /* A fill still running ends with its client: the requests that joined
-     * it see it fail and are reset (dockerd retries; the first retry
-     * claims a new fill). Carrying it on for them would need the exchange
-     * to outlive its client connection, which it is built not to: it
-     * borrows the connection's buffers, request parser and peer name
-     * (struct xclient) for its lifetime; the connection's pump
-     * (proxy/front.c) is what drives it, upstream events reaching it
-     * through cl.run; the upstream is read only as fast as the client
-     * takes the body (upsrc.c's back-pressure); and a worker's teardown
-     * knows connections only. The way there: an orphan mode owning copies
-     * of those, a pump of its own that discards the client's share and
-     * reads upstream unthrottled, a per-worker list that shutdown frees,
-     * taken when a client leaves a fill that someone joined. */
+    /* A fill still running here ends: its client left and the fill was
+     * not carried on (carry.h: at most CARRY_MAX per loop, or the fetch had
+     * not begun), or the worker stops. Requests that joined it see it fail
+     * and are reset (dockerd retries; the first retry claims a new fill). */
     cache_fill_abort(xc->fill);
     if (xc->serving)
         cachesrc_free(&xc->src);

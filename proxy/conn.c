@@ -12,6 +12,7 @@
 
 #include "base/addr.h"
 #include "base/log.h"
+#include "mitm/carry.h"
 #include "mitm/exchange.h"
 #include "mitm/http/hdr.h"
 #include "proxy/core/access.h"
@@ -183,6 +184,9 @@ void conn_close(struct conn *c)
     /* Stop events at once; memory goes after the current event. */
     if (c->cl.fd >= 0)
         loop_del(c->px->loop, c->cl.fd);
+    /* a fill whose client leaves goes on for the cache (mitm/carry.h) */
+    if (c->x && carry_take(c->x))
+        c->x = NULL;
     if (c->x)
         exchange_stop(c->x);
     if (c->tun)

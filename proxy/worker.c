@@ -12,6 +12,7 @@
 
 #include "ca/ca.h"
 #include "dns/dns.h"
+#include "mitm/carry.h"
 #include "mitm/segfetch.h"
 #include "proxy/admin.h"
 #include "proxy/conn.h"
@@ -205,6 +206,7 @@ static void worker_stop(struct worker *w)
         conn_close(px->conns);
         loop_run_deferred(px->loop);
     }
+    carry_free_all(px);
     admin_stop(px);
     listener_stop(px);
     loop_timer_del(px->loop, &w->drain_timer);

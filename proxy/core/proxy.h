@@ -13,6 +13,7 @@
 struct ca;
 struct dns;
 struct conn;
+struct carry;
 struct pool;
 struct metrics;
 struct metrics_recent;
@@ -52,6 +53,8 @@ struct proxy {
     const struct upstream_opener *opener; /* NULL: the real one (tests play origins) */
     struct cache *cache;        /* the blob cache, shared by every worker (locked
                                  * inside), NULL without [cache] dir */
+    struct carry *carries;      /* fills whose client left (mitm/carry.h) */
+    unsigned ncarries;
 };
 
 #endif

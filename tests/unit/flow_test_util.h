@@ -29,6 +29,7 @@
 #include "ca/ca.h"
 #include "base/metrics.h"
 #include "mitm/cache/cache.h"
+#include "mitm/carry.h"
 #include "mitm/segfetch.h"
 #include "proxy/conn.h"
 #include "proxy/core/config.h"
@@ -437,6 +438,8 @@ static int flow_teardown(void **state)
         conn_close(W.px.conns);
         loop_run_deferred(W.px.loop);
     }
+    carry_free_all(&W.px);
+    loop_run_deferred(W.px.loop);
     cache_close(W.px.cache);        /* after the connections: no fill left */
     W.px.cache = NULL;
     metrics_free(W.px.metrics);

@@ -5,7 +5,7 @@
  * joins); the private-image rule (another repository's path, a token the
  * registry refuses: upstream's own answer, never the bytes); links that
  * rest after a failure are not tried again for what the cache answers
- * offline. */
+ * offline; a fill whose client leaves goes on for the cache (carry.h). */
 #include "flow_test_util.h"
 
 
@@ -243,6 +243,127 @@ static void test_resting_links_answer_at_once(void **state)
     }
 }
 
+static int ncarries_is(void *arg)
+{
+    return W.px.ncarries == *(unsigned *)arg;
+}
+
+static int nconns_is(void *arg)
+{
+    return W.px.nconns == *(unsigned *)arg;
+}
+
+/* The blob is kept, complete. */
+static void expect_kept(void)
+{
+    struct cache_blob *b;
+    enum cache_blob_state st;
+
+    cache_fill_finish_wait(W.px.cache);
+    assert_int_equal(cache_blob_open(W.px.cache, blob_hex, &b), 0);
+    assert_int_equal(cache_blob_avail(b, &st), BLOB_LEN);
+    assert_int_equal(st, CACHE_BLOB_COMPLETE);
+    cache_blob_close(b);
+}
+
+/* Client a asks for the blob under lib/x (registry 307, blob host: the
+ * head and the first piece of the body sent); returns the blob host's end. */
+static int fill_started(int a, size_t first)
+{
+    int o, blobs;
+    char req[4096];
+
+    get_blob(a, "lib/x", "t0ken");
+    o = flow_origin(0);
+    flow_origin_request(o, req, sizeof(req));
+    flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
+               "Content-Length: 0\r\n\r\n");
+    blobs = flow_origin(1);
+    flow_origin_request(blobs, req, sizeof(req));
+    flow_sendf(blobs, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
+    flow_send(blobs, blob, first);
+    return blobs;
+}
+
+/* The client that started a fill leaves half-way: the fill goes on without
+ * it (carried), so b, which joined it, gets the whole blob, and the blob
+ * is kept; the blob host served it once. */
+static void test_fill_outlives_its_client(void **state)
+{
+    int a = flow_client(1, "registry.test"), b, blobs;
+    unsigned one = 1, none = 0;
+
+    (void)state;
+    blobs = fill_started(a, BLOB_LEN / 3);
+    b = flow_client(1, "registry.test");
+    get_blob(b, "lib/x", "t0ken");
+    assert_true(flow_run_until(flow_readable, &b));     /* b follows the fill */
+    close(a);
+    /* a's connection sees it gone at its next write */
+    flow_send(blobs, blob + BLOB_LEN / 3, 1000);
+    assert_true(flow_run_until(nconns_is, &one));
+    assert_int_equal(W.px.ncarries, 1);
+    flow_send(blobs, blob + BLOB_LEN / 3 + 1000, BLOB_LEN - BLOB_LEN / 3 - 1000);
+    expect_blob(b);
+    assert_true(flow_run_until(ncarries_is, &none));
+    expect_kept();
+    assert_int_equal(W.nopens, 2);
+    close(b);
+}
+
+/* Nobody joined: the fill still goes on to its end, and the next client
+ * has a hit with no upstream. */
+static void test_fill_alone_outlives_its_client(void **state)
+{
+    int a = flow_client(1, "registry.test"), blobs, cl;
+    unsigned none = 0;
+
+    (void)state;
+    W.px.metrics = metrics_new();
+    assert_non_null(W.px.metrics);
+    blobs = fill_started(a, BLOB_LEN / 2);
+    close(a);
+    flow_send(blobs, blob + BLOB_LEN / 2, BLOB_LEN - BLOB_LEN / 2);
+    assert_true(flow_run_until(ncarries_is, &none));
+    assert_true(metrics_sum(&W.px.metrics, 1, "hubgate_cache_fills_carried_total", "") == 1.0);
+    assert_int_equal(W.px.nconns, 0);
+    expect_kept();
+    cl = flow_client(1, "registry.test");
+    get_blob(cl, "lib/x", "t0ken");
+    expect_blob(cl);
+    assert_int_equal(W.nopens, 2);
+    close(cl);
+}
+
+/* A carried fill whose origin sends nothing more for [upstream] read_timeout
+ * is dropped: nothing kept, nothing left behind. */
+static void test_carried_fill_gives_up(void **state)
+{
+    int a = flow_client(1, "registry.test"), blobs;
+    unsigned one = 1, none = 0;
+    struct cache_blob *b;
+
+    (void)state;
+    blobs = fill_started(a, BLOB_LEN / 2);
+    close(a);
+    flow_send(blobs, blob + BLOB_LEN / 2, 1000);
+    assert_true(flow_run_until(ncarries_is, &one));
+    assert_true(flow_run_until(flow_no_conns, NULL));
+    assert_true(flow_run_until(ncarries_is, &none));
+    assert_int_equal(cache_blob_open(W.px.cache, blob_hex, &b), -ENOENT);
+    close(blobs);
+}
+
+/* As setup_cache, with [upstream] read_timeout = 1s. */
+static int setup_cache_short_timeout(void **state)
+{
+    setup_cache(state);
+    gen_unref(W.px.gen);
+    W.px.gen = flow_gen("[upstream]\nread_timeout = 1s\n", NULL);
+    W.px.cfg = &W.px.gen->cfg;
+    return 0;
+}
+
 int main(void)
 {
     (void)flow_read;    /* a helper of the harness these tests do not need */
@@ -252,6 +373,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_private_rule, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_check_429_everywhere, setup_cache, teardown_cache),
         cmocka_unit_test_setup_teardown(test_resting_links_answer_at_once, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_fill_outlives_its_client, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_fill_alone_outlives_its_client, setup_cache,
+                                        teardown_cache),
+        cmocka_unit_test_setup_teardown(test_carried_fill_gives_up, setup_cache_short_timeout,
                                         teardown_cache),
     };
 
