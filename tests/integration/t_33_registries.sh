@@ -432,18 +432,18 @@ hg_start_raw containerd unshare -m --propagation private sh -c \
     'exec 3<"$1"; shift; exec nsenter --net=/proc/self/fd/3 "$@"' sh "/run/netns/$HG_NS_CLIENT" \
     containerd --config "$cd_dir/config.toml"
 for ((i = 0; i < 300; i++)); do
-    [ -S "$cd_dir/containerd.sock" ] && ctr -a "$cd_dir/containerd.sock" version >/dev/null 2>&1 && break
+    [ -S "$cd_dir/containerd.sock" ] && timeout 10 ctr -a "$cd_dir/containerd.sock" version >/dev/null 2>&1 && break
     hg_check_alive containerd
     sleep 0.1
 done
-ctr -a "$cd_dir/containerd.sock" version >/dev/null 2>&1 || hg_fail "containerd did not come up"
+timeout 10 ctr -a "$cd_dir/containerd.sock" version >/dev/null 2>&1 || hg_fail "containerd did not come up"
 t=$(date +%s)
 rc=0
 hg_client timeout 90 env HTTPS_PROXY="http://$HG_PROXY" SSL_CERT_FILE="$(hg_client_bundle)" \
     ctr -a "$cd_dir/containerd.sock" -n hgtest images pull --snapshotter native \
     registry.k8s.io/pause:3.9 >"$HG_LOGS/ctr-pull.log" 2>&1 || rc=$?
 [ "$rc" = 0 ] || { hgl_show_log 80; hg_fail "ctr images pull registry.k8s.io/pause:3.9 exited $rc: $(tail -n 3 "$HG_LOGS/ctr-pull.log" | tr '\n' ' ')"; }
-got=$(ctr -a "$cd_dir/containerd.sock" -n hgtest images ls | awk '$1 == "registry.k8s.io/pause:3.9" {print $3}')
+got=$(timeout 20 ctr -a "$cd_dir/containerd.sock" -n hgtest images ls | awk '$1 == "registry.k8s.io/pause:3.9" {print $3}')
 [ "$got" = "${WANT[registry.k8s.io/pause:3.9]}" ] \
     || hg_fail "ctr: registry.k8s.io/pause:3.9 has digest '$got', pushed ${WANT[registry.k8s.io/pause:3.9]}"
 echo "ok: $PHASE: ctr images pull registry.k8s.io/pause:3.9 exit 0 in $(( $(date +%s) - t ))s, digest $got"
