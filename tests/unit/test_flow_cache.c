@@ -77,22 +77,32 @@ static int nopens_is(int n)
     return flow_run_until(flow_nopens_is, &n);
 }
 
-/* Fetches the blob under lib/x for token t0ken (registry 307, blob host
- * 200): it fills the cache. */
-static void fill_once(void)
+/* Client a asks for the blob under lib/x (registry 307, blob host: the
+ * head and the first piece of the body sent); returns the blob host's end. */
+static int fill_started(int a, size_t first)
 {
-    int cl = flow_client(1, "registry.test"), o;
+    int o, blobs;
     char req[4096];
 
-    get_blob(cl, "lib/x", "t0ken");
+    get_blob(a, "lib/x", "t0ken");
     o = flow_origin(0);
     flow_origin_request(o, req, sizeof(req));
     flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
                "Content-Length: 0\r\n\r\n");
-    o = flow_origin(1);
-    flow_origin_request(o, req, sizeof(req));
-    flow_sendf(o, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(o, blob, BLOB_LEN);
+    blobs = flow_origin(1);
+    flow_origin_request(blobs, req, sizeof(req));
+    flow_sendf(blobs, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
+    flow_send(blobs, blob, first);
+    return blobs;
+}
+
+/* Fetches the blob under lib/x for token t0ken (registry 307, blob host
+ * 200): it fills the cache. */
+static void fill_once(void)
+{
+    int cl = flow_client(1, "registry.test");
+
+    fill_started(cl, BLOB_LEN);
     expect_blob(cl);
     close(cl);
 }
@@ -264,25 +274,6 @@ static void expect_kept(void)
     assert_int_equal(cache_blob_avail(b, &st), BLOB_LEN);
     assert_int_equal(st, CACHE_BLOB_COMPLETE);
     cache_blob_close(b);
-}
-
-/* Client a asks for the blob under lib/x (registry 307, blob host: the
- * head and the first piece of the body sent); returns the blob host's end. */
-static int fill_started(int a, size_t first)
-{
-    int o, blobs;
-    char req[4096];
-
-    get_blob(a, "lib/x", "t0ken");
-    o = flow_origin(0);
-    flow_origin_request(o, req, sizeof(req));
-    flow_sendf(o, "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://blobs.test/d\r\n"
-               "Content-Length: 0\r\n\r\n");
-    blobs = flow_origin(1);
-    flow_origin_request(blobs, req, sizeof(req));
-    flow_sendf(blobs, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n", BLOB_LEN);
-    flow_send(blobs, blob, first);
-    return blobs;
 }
 
 /* The client that started a fill leaves half-way: the fill goes on without
