@@ -1,7 +1,8 @@
 /* segfetch.c — a segmented blob fetch (segfetch.h): the probe (the
- * exchange's own first connection), the reassembly as the client's body
- * source, the digest of the blob as the client receives it, and the timer
- * that puts back a stalled segment. The segment connections themselves are
+ * exchange's own first connection), the client's body source (the
+ * reassembly, or the cache fill's file in sink mode), the digest of the
+ * blob as the client receives it, and the timer that puts back a stalled
+ * segment. The segment connections themselves are
  * in segconn.c. */
 #include "mitm/segfetch_int.h"
 
@@ -33,9 +34,11 @@ static const struct source_ops segf_ops = {
     .consume = segf_consume,
 };
 
-/* Body bytes the client may have: the contiguous prefix of the reassembly;
- * while the blob is verified, its last byte waits until the digest matched
- * (segfetch_pump), so a client never completes a corrupt blob. */
+/* Body bytes the client may have: the contiguous prefix of the reassembly
+ * (sink mode: of the fill's file); while the blob is verified, its last
+ * byte waits until the digest matched (segfetch_pump; sink mode: the
+ * fill's, held back by cachesrc), so a client never completes a corrupt
+ * blob. */
 static size_t segf_ready(struct source *src, const char **p)
 {
     struct segfetch *f = (struct segfetch *)src;
@@ -98,8 +101,14 @@ int segf_store(struct segfetch *f, uint32_t ticket, const char *p, size_t n)
     uint64_t off = seg_recv_at(f->seg, ticket);
     int rc;
 
-    if (off == SEG_UNKNOWN)
-        return 0;               /* a dead ticket: seg_recv() ignores it */
+    if (off == SEG_UNKNOWN || off + n <= f->hash_from)
+        return 0;               /* a dead ticket (seg_recv() ignores it), or
+                                 * bytes the fill had before the switch */
+    if (off < f->hash_from) {
+        p += f->hash_from - off;
+        n -= (size_t)(f->hash_from - off);
+        off = f->hash_from;
+    }
     rc = xcache_body_at(x, f->base + off, p, n);
     if (rc == 0)
         return 0;
@@ -172,7 +181,8 @@ static void probe_close(struct segfetch *f)
 }
 
 /* The first connection's body, up to the end of the first segment, goes
- * into the reassembly; then the connection is closed (the rest of its 200
+ * into the reassembly (sink mode: into the fill, where the bytes it parsed
+ * before the switch already are); then the connection is closed (the rest of its 200
  * is fetched by segments). */
 static int probe_pump(struct segfetch *f)
 {

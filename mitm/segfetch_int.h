@@ -127,7 +127,8 @@ const char *seglane_name(const struct segfetch *f, unsigned lane);
 void segconn_init(struct segconn *c, struct segfetch *f);
 /* Sends t's Range request on a pooled or new connection. */
 void segconn_start(struct segconn *c, const struct seg_task *t);
-/* Request up, answer in, body into the reassembly. Returns 1 when
+/* Request up, answer in, body into the reassembly (sink mode: into the
+ * fill, segf_store). Returns 1 when
  * anything moved. */
 int segconn_pump(struct segconn *c);
 /* Closes the connection of a task that died elsewhere (seg_collapse). */
