@@ -3,8 +3,11 @@
  * then the rest comes as Range requests on more connections, out of order,
  * and the client gets one 200 with every byte in order, verified; an
  * origin that answers a range with 200 leaves the blob to the first
- * connection; with the blob cache on, the segmented blob fills it; a
- * client's own Range is segmented too (its 206, in blob offsets); with
+ * connection; with the blob cache on, the segmented blob fills it, its
+ * segments written at their offsets as they arrive whatever the client's
+ * pace (a cut segment fetched on from where it stopped; a fill that
+ * cannot be written resets the client, and the retry goes through
+ * memory); a client's own Range is segmented too (its 206, in blob offsets); with
  * segments_across_links the segments go over the other link too, and
  * back to the request's own when it fails. Each segment and each blob
  * fetched whole counts in the throughput histogram. [upstream]
@@ -552,6 +555,44 @@ static void test_segments_fill_ahead_of_client(void **state)
     close(cl);
 }
 
+/* With the cache on, a segment connection cut in the middle: the rest of
+ * its segment is fetched again on a new connection and written on at its
+ * offsets, the first connection's segment arriving after both; the blob
+ * is kept whole and the client gets it. */
+static void test_segments_fill_segment_cut(void **state)
+{
+    const size_t half = 300000;
+    int cl = flow_client(1, "registry.test"), o0, o1, o2, three = 3;
+    struct flow_sink s;
+    char req[4096], want[80], h[256];
+
+    (void)state;
+    sink_init(&s, cl);
+    start(cl, &s, &o0, &o1, req, sizeof(req));
+    snprintf(h, sizeof(h), "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %u-%u/%u\r\n"
+             "Content-Length: %u\r\n\r\n", B + MIB, B + 2 * MIB - 1, BLOB_LEN, MIB);
+    send_draining(o1, h, strlen(h), &s);
+    send_draining(o1, blob + B + MIB, half, &s);
+    close(o1);
+    W.opens[1].origin = -1;
+    while (!flow_nopens_is(&three))
+        assert_true(flow_run_until(flow_nopens_is, &three));
+    o2 = flow_origin(2);
+    flow_origin_request_draining(o2, &s, req, sizeof(req));
+    snprintf(want, sizeof(want), "Range: bytes=%zu-%u\r\n", B + MIB + half, B + 2 * MIB - 1);
+    if (!strstr(req, want))
+        fail_msg("want %s in: %s", want, req);
+    answer_206(o2, B + MIB + half, B + 2 * MIB - 1, &s);
+    send_draining(o0, blob + FIRST, B + MIB - FIRST, &s);
+    flow_origin_request_draining(o2, &s, req, sizeof(req));
+    answer_206(o2, B + 2 * MIB, BLOB_LEN - 1, &s);
+    expect_whole(&s);
+    cache_fill_finish_wait(W.px.cache);
+    assert_true(blob_complete(NULL));
+    free(s.buf);
+    close(cl);
+}
+
 static struct rlimit fsize_was;
 
 /* The cache on, and files of this process limited to 2 MiB (with
@@ -642,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_ahead_of_client, setup_cache,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_segments_fill_segment_cut, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_write_fails, setup_cache_fsize,
                                         teardown_fsize),
         cmocka_unit_test_setup_teardown(test_fast_blob_rate, setup, teardown),
