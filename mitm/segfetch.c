@@ -2,8 +2,7 @@
  * exchange's own first connection), the client's body source (the
  * reassembly, or the cache fill's file in sink mode), the digest of the
  * blob as the client receives it, and the timer that puts back a stalled
- * segment. The segment connections themselves are
- * in segconn.c. */
+ * segment. The segment connections themselves are in segconn.c. */
 #include "mitm/segfetch_int.h"
 
 #include <stdlib.h>
@@ -12,8 +11,8 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
-#include "mitm/digest.h"
 #include "mitm/cache/cache.h"
+#include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/xcache.h"
 
@@ -182,8 +181,8 @@ static void probe_close(struct segfetch *f)
 
 /* The first connection's body, up to the end of the first segment, goes
  * into the reassembly (sink mode: into the fill, where the bytes it parsed
- * before the switch already are); then the connection is closed (the rest of its 200
- * is fetched by segments). */
+ * before the switch already are); then the connection is closed (the rest
+ * of its 200 is fetched by segments). */
 static int probe_pump(struct segfetch *f)
 {
     struct upsrc *u = &f->x->up;
@@ -297,8 +296,8 @@ static int sink_end(struct segfetch *f)
         return 1;
     case CACHESRC_FAILED:
         log_err("client %s: %s %s: the blob its segments wrote into the cache was not kept "
-                "(see the line above); resetting the client so it retries", x->cl.peer,
-                x->host, x->log_path);
+                "(the cache's line on it says why) or could not be read back; resetting the "
+                "client so it retries", x->cl.peer, x->host, x->log_path);
         exchange_end_failed(x, XCH_FAIL_RESET);
         return 1;
     default:

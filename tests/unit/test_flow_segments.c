@@ -5,7 +5,8 @@
  * origin that answers a range with 200 leaves the blob to the first
  * connection; with the blob cache on, the segmented blob fills it, its
  * segments written at their offsets as they arrive whatever the client's
- * pace (a cut segment fetched on from where it stopped; a fill that
+ * pace (a cut segment fetched on from where it stopped; a wrong byte
+ * keeps the fill out of the cache and the client short; a fill that
  * cannot be written resets the client, and the retry goes through
  * memory); a client's own Range is segmented too (its 206, in blob offsets); with
  * segments_across_links the segments go over the other link too, and
@@ -593,6 +594,36 @@ static void test_segments_fill_segment_cut(void **state)
     close(cl);
 }
 
+/* With the cache on, a segment with a wrong byte: the fill does not match
+ * the digest and is not kept, and the client, short of the last byte, is
+ * reset (dockerd retries). */
+static void test_segments_fill_bad_byte(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o0, o1;
+    struct cache_blob *b;
+    struct flow_sink s;
+    char req[4096];
+
+    (void)state;
+    sink_init(&s, cl);
+    start(cl, &s, &o0, &o1, req, sizeof(req));
+    blob[B + MIB + 12345] ^= 1;
+    answer_206(o1, B + MIB, B + 2 * MIB - 1, &s);
+    blob[B + MIB + 12345] ^= 1;
+    send_draining(o0, blob + FIRST, B + MIB - FIRST, &s);
+    flow_origin_request_draining(o1, &s, req, sizeof(req));
+    answer_206(o1, B + 2 * MIB, BLOB_LEN - 1, &s);
+    s.want = 0;
+    flow_run_until(flow_sink_step, &s);
+    assert_true(s.eof);
+    assert_true(flow_head_len(s.buf) > 0);
+    assert_true(s.len - flow_head_len(s.buf) < BLOB_LEN);
+    cache_fill_finish_wait(W.px.cache);
+    assert_int_equal(cache_blob_open(W.px.cache, blob_hex, &b), -ENOENT);
+    free(s.buf);
+    close(cl);
+}
+
 static struct rlimit fsize_was;
 
 /* The cache on, and files of this process limited to 2 MiB (with
@@ -684,6 +715,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_fill_ahead_of_client, setup_cache,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_segment_cut, setup_cache, teardown),
+        cmocka_unit_test_setup_teardown(test_segments_fill_bad_byte, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_write_fails, setup_cache_fsize,
                                         teardown_fsize),
         cmocka_unit_test_setup_teardown(test_fast_blob_rate, setup, teardown),
