@@ -3,7 +3,8 @@
  * another with segments_across_links) toward the final URL,
  * it sends "Range: bytes=a-b" for its segment, checks that the answer is
  * the 206 for exactly those bytes, and passes the body into the
- * reassembly no faster than the window lets it (segments.h). A failure or
+ * reassembly (or, filling the cache, into the fill at its offsets) no
+ * faster than the window lets it (segments.h). A failure or
  * a stall puts the rest of its segment back for another connection. */
 #include "mitm/segfetch_int.h"
 
@@ -230,6 +231,8 @@ int segconn_pump(struct segconn *c)
     if (n > room)
         n = (size_t)room;
     if (n) {
+        if (f->sink && segf_store(f, c->ticket, buf_data(&c->uin), n) != 0)
+            return 1;
         rc = seg_recv(f->seg, c->ticket, buf_data(&c->uin), n);
         if (rc < 0) {
             exchange_end_failed(f->x, XCH_FAIL_CUT);

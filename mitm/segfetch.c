@@ -1,8 +1,8 @@
 /* segfetch.c — a segmented blob fetch (segfetch.h): the probe (the
- * exchange's own first connection), the reassembly as the client's body
- * source, the digest of the blob as the client receives it, and the timer
- * that puts back a stalled segment. The segment connections themselves are
- * in segconn.c. */
+ * exchange's own first connection), the client's body source (the
+ * reassembly, or the cache fill's file in sink mode), the digest of the
+ * blob as the client receives it, and the timer that puts back a stalled
+ * segment. The segment connections themselves are in segconn.c. */
 #include "mitm/segfetch_int.h"
 
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "mitm/cache/cache.h"
 #include "mitm/digest.h"
 #include "mitm/http/hdr.h"
 #include "mitm/xcache.h"
@@ -19,6 +20,8 @@
 #define SEGF_TICK_MS 1000u
 #define SEGF_WATCH_MS 500u                     /* the first connection alone */
 #define SEGF_FAST_RATE ((uint64_t)64 << 20)    /* bytes/s: not a shaped flow */
+#define SEGF_SINK_WAIT_MS 5u   /* sink: how often the client's end looks for the
+                                * fill's verdict */
 
 static size_t segf_ready(struct source *src, const char **p);
 static int segf_switch(struct segfetch *f);
@@ -30,17 +33,22 @@ static const struct source_ops segf_ops = {
     .consume = segf_consume,
 };
 
-/* Body bytes the client may have: the contiguous prefix of the reassembly;
- * while the blob is verified, its last byte waits until the digest matched
- * (segfetch_pump), so a client never completes a corrupt blob. */
+/* Body bytes the client may have: the contiguous prefix of the reassembly
+ * (sink mode: of the fill's file); while the blob is verified, its last
+ * byte waits until the digest matched (segfetch_pump; sink mode: the
+ * fill's, held back by cachesrc), so a client never completes a corrupt
+ * blob. */
 static size_t segf_ready(struct source *src, const char **p)
 {
     struct segfetch *f = (struct segfetch *)src;
     size_t n;
     uint64_t left;
 
+    *p = NULL;
     if (f->x->state == XCH_FAILED)
         return 0;
+    if (f->sink)        /* the fill's prefix; its last byte once verified */
+        return source_ready(&f->disk.src, p);
     n = seg_peek(f->seg, p);
     left = seg_length(f->seg) - seg_position(f->seg);
     if (f->digest && !f->verified && n >= left)
@@ -54,6 +62,10 @@ static void segf_consume(struct source *src, size_t n)
     uint64_t pos = seg_position(f->seg);
     const char *p;
 
+    if (f->sink) {
+        source_consume(&f->disk.src, n);
+        return;
+    }
     /* bytes below hash_from were hashed and cached as the first connection
      * parsed them; the rest is hashed and cached in order as the client
      * takes it */
@@ -80,6 +92,32 @@ void segf_count_bytes(struct segfetch *f, unsigned lane, uint64_t n, int done)
         metrics_add(m, "hubgate_segment_bytes_total", lb, (double)n);
     if (done)
         metrics_add(m, "hubgate_segments_total", lb, 1);
+}
+
+int segf_store(struct segfetch *f, uint32_t ticket, const char *p, size_t n)
+{
+    struct exchange *x = f->x;
+    uint64_t off = seg_recv_at(f->seg, ticket);
+    int rc;
+
+    if (off == SEG_UNKNOWN || off + n <= f->hash_from)
+        return 0;               /* a dead ticket (seg_recv() ignores it), or
+                                 * bytes the fill had before the switch */
+    if (off < f->hash_from) {
+        p += f->hash_from - off;
+        n -= (size_t)(f->hash_from - off);
+        off = f->hash_from;
+    }
+    rc = xcache_body_at(x, f->base + off, p, n);
+    if (rc == 0)
+        return 0;
+    /* the client read the file: no byte of this transfer is in memory */
+    f->sh->nosink_until = loop_now(x->px->loop) + SEGF_NOSINK_MS;
+    log_err("client %s: %s %s: cannot write segments into the cache (%s); resetting the "
+            "client so it retries (segments on this worker go through memory for %u min)",
+            x->cl.peer, x->host, x->log_path, strerror(-rc), SEGF_NOSINK_MS / 60000u);
+    exchange_end_failed(x, XCH_FAIL_RESET);
+    return -1;
 }
 
 /* One more failed or stalled segment (off: where it starts in the
@@ -142,8 +180,9 @@ static void probe_close(struct segfetch *f)
 }
 
 /* The first connection's body, up to the end of the first segment, goes
- * into the reassembly; then the connection is closed (the rest of its 200
- * is fetched by segments). */
+ * into the reassembly (sink mode: into the fill, where the bytes it parsed
+ * before the switch already are); then the connection is closed (the rest
+ * of its 200 is fetched by segments). */
 static int probe_pump(struct segfetch *f)
 {
     struct upsrc *u = &f->x->up;
@@ -161,6 +200,8 @@ static int probe_pump(struct segfetch *f)
     if (n > room)
         n = (size_t)room;
     if (n) {
+        if (f->sink && segf_store(f, f->probe, p, n) != 0)
+            return 1;
         rc = seg_recv(f->seg, f->probe, p, n);
         if (rc < 0) {
             exchange_end_failed(f->x, XCH_FAIL_CUT);
@@ -234,6 +275,38 @@ static int pump_round(struct segfetch *f)
     return more;
 }
 
+/* Sink mode: once every segment is in the file, the fill is handed over
+ * to be verified and kept; the transfer is done when the client has read
+ * the file to its end, the last byte only after the digest matched
+ * (cachesrc holds it back); a fill that failed resets the client. While
+ * the client waits for that outcome, the timer looks again soon. Returns
+ * 1 when the state changed. */
+static int sink_end(struct segfetch *f)
+{
+    struct exchange *x = f->x;
+    const char *p;
+
+    if (seg_finished(f->seg) && xcache_filling(x))
+        xcache_done(x);         /* digest, fsync and rename off the loop */
+    switch (cachesrc_state(&f->disk)) {
+    case CACHESRC_DONE:
+        loop_timer_del(x->px->loop, &f->tick);
+        x->digest_ok = 1;
+        x->state = XCH_DONE;
+        return 1;
+    case CACHESRC_FAILED:
+        log_err("client %s: %s %s: the blob its segments wrote into the cache was not kept "
+                "(the cache's line on it says why) or could not be read back; resetting the "
+                "client so it retries", x->cl.peer, x->host, x->log_path);
+        exchange_end_failed(x, XCH_FAIL_RESET);
+        return 1;
+    default:
+        if (seg_finished(f->seg) && source_ready(&f->disk.src, &p) == 0)
+            loop_timer_set(x->px->loop, &f->tick, SEGF_SINK_WAIT_MS);
+        return 0;
+    }
+}
+
 int segfetch_pump(struct segfetch *f)
 {
     struct exchange *x = f->x;
@@ -245,6 +318,8 @@ int segfetch_pump(struct segfetch *f)
         moved = 1;
     if (x->state != XCH_BODY)
         return moved;
+    if (f->sink)
+        return sink_end(f) | moved;
     verify_last(f);
     if (seg_finished(f->seg)) {
         loop_timer_del(x->px->loop, &f->tick);
@@ -352,6 +427,22 @@ int segfetch_start(struct exchange *x, const char *base)
     return 1;
 }
 
+/* Whether the segments go into the cache fill at their offsets (sink
+ * mode): x fills the cache with the whole blob (a 200, not a client's own
+ * Range), and no write into the cache failed on this loop lately. Then
+ * the client's body becomes the fill's growing file from its position
+ * on, opened here. Returns 1 for sink mode. */
+static int sink_open(struct segfetch *f, uint64_t now)
+{
+    struct exchange *x = f->x;
+    struct cache_blob *b;
+
+    if (!xcache_filling(x) || x->status != 200 || now < f->sh->nosink_until ||
+        cache_blob_open(x->px->cache, x->xc->hex, &b) != 0)
+        return 0;
+    return cachesrc_init(&f->disk, b, x->bytes_out, CACHE_SIZE_UNKNOWN) == 0;
+}
+
 /* After SEGF_WATCH_MS of the first connection alone: a blob still far from
  * done on a slow connection (a link shaped per flow) goes on in segments
  * from the client's position; a fast one stays as it is, since buffering
@@ -374,32 +465,43 @@ static int segf_switch(struct segfetch *f)
         return 0;
     /* a client's own range starts at range_base in the blob */
     f->base = (uint64_t)x->range_base + x->bytes_out;
+    f->sink = sink_open(f, now);
     f->seg = seg_new(&(struct seg_params){.length = len - x->bytes_out,
                                           .min_len = 0,
                                           .seg_size = cfg->segment_size,
-                                          .max_conns = cfg->segments},
+                                          .max_conns = cfg->segments,
+                                          .sink = f->sink},
                      &f->sh->budget);
     if (!f->seg || !seg_next(f->seg, &t) ||
         seg_prove(f->seg, t.ticket, len - x->bytes_out, 1) != SEG_M_MULTI) {
         seg_free(f->seg);
         f->seg = NULL;
+        if (f->sink)
+            cachesrc_free(&f->disk);
+        f->sink = 0;
         return 0;
     }
     f->probe = t.ticket;
     f->probe_progress = now;
     f->probe_bytes = x->bytes_out;  /* the first connection's, before the switch */
     /* the first connection hashed and cached what it parsed; the rest is
-     * hashed and cached as the client takes it (segf_consume) */
+     * hashed and cached as the client takes it (segf_consume), or, in
+     * sink mode, cached as it arrives and hashed by the fill */
     f->digest = x->digest;
     x->digest = NULL;
+    if (f->sink) {
+        digest_free(f->digest);
+        f->digest = NULL;
+    }
     f->hash_from = x->body_rx - x->bytes_out;
     x->body = &f->src;
     loop_timer_set(x->px->loop, &f->tick, SEGF_TICK_MS);
     log_info("client %s: %s %s: %lld bytes from %s at %.1f MiB/s: on in segments of %zu, "
-             "%u at a time, from byte %llu%s", x->cl.peer, x->host, x->log_path,
+             "%u at a time, from byte %llu%s%s", x->cl.peer, x->host, x->log_path,
              (long long)x->body_len, f->host, (double)rate / 1048576.0, cfg->segment_size,
              cfg->segments, (unsigned long long)f->base,
-             f->nlanes > 1 ? ", over several links" : "");
+             f->nlanes > 1 ? ", over several links" : "",
+             f->sink ? ", written into the cache as they arrive" : "");
     return 1;
 }
 
@@ -451,6 +553,8 @@ void segfetch_free(struct segfetch *f)
         segconn_free(&f->conn[i]);
     seg_free(f->seg);
     digest_free(f->digest);
+    if (f->sink)
+        cachesrc_free(&f->disk);
     free(f);
 }
 

@@ -10,11 +10,27 @@
  * while more connections on the same link and route (the final URL of
  * followed redirects) fetch the next ones with Range requests, as the
  * scheduler (segments.h) hands them out. The client gets the 200 head as
- * the origin sent it and the body in order from the reassembly, through
- * the source interface (source.h). A client's own Range answered 206 goes
- * likewise: the transfer is that range, its segments asked for in blob
- * offsets, the client gets the 206 head, and there is no digest to check.
- * Internal to mitm/. */
+ * the origin sent it and the body in order, through the source interface
+ * (source.h), from one of two places:
+ *   - Filling the cache (xcache_filling) with the whole blob: each
+ *     segment's bytes are written into the fill's file at their blob
+ *     offsets as they arrive (cache_fill_write_at) and the client's body
+ *     is a cachesrc on that growing file, from its position on: it reads
+ *     the contiguous prefix. The scheduler runs in sink mode: the window
+ *     runs from that prefix's end, so the links set the pace, not the
+ *     client; no segment byte is held in memory or counted in the loop's
+ *     budget. The fill's SHA-256 is the digest check: the last byte
+ *     reaches the client only once it matched (cachesrc holds it back); a
+ *     fill that is not kept resets the client. A write into the fill that
+ *     fails resets the client too (it retries), and the loop's transfers
+ *     go through memory for SEGF_NOSINK_MS.
+ *   - Otherwise the reassembly in memory (segments.h): at most a window
+ *     of segments x segment_size past the client's position per blob and
+ *     256 MiB per loop, so the client's pace sets the segments' pace; the
+ *     digest is checked over the bytes in the order the client takes them.
+ * A client's own Range answered 206 goes through memory: the transfer is
+ * that range, its segments asked for in blob offsets, the client gets the
+ * 206 head, and there is no digest to check. Internal to mitm/. */
 #ifndef HUBGATE_SEGFETCH_H
 #define HUBGATE_SEGFETCH_H
 
@@ -35,10 +51,11 @@ int segfetch_start(struct exchange *x, const char *base);
  * NULL. */
 int segfetch_active(const struct segfetch *f);
 
-/* Moves the probe's bytes into the reassembly, the segment connections'
- * requests up and answers in, starts new segments, checks the digest at
- * the end and ends x in XCH_DONE once the client has every byte. Returns
- * 1 when anything moved. */
+/* Moves the probe's bytes into the reassembly (or the fill), the segment
+ * connections' requests up and answers in, starts new segments, checks the
+ * digest at the end (or hands the fill over to be checked) and ends x in
+ * XCH_DONE once the client has every byte. Returns 1 when anything
+ * moved. */
 int segfetch_pump(struct segfetch *f);
 
 /* The epoll interest of the segment connections; pending TLS output sent;

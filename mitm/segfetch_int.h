@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/loop.h"
 #include "base/xprt.h"
+#include "mitm/cachesrc.h"
 #include "mitm/exchange.h"
 #include "mitm/http/http1.h"
 #include "mitm/route.h"
@@ -20,9 +21,12 @@
 #define SEGF_NORANGE 16        /* origins remembered for mishandling ranges */
 #define SEGF_MAX_LANES SEG_MAX_CONNS /* links one transfer spreads over */
 #define SEGF_LANE_REST_MS 10000u /* a link that failed a segment connection rests */
+#define SEGF_NOSINK_MS 600000u  /* no segments into the cache after a failed write */
 
 struct seg_shared {
     struct seg_budget budget;
+    uint64_t nosink_until;        /* loop time: after a write into the cache
+                                   * failed, segments go through memory */
     char norange[SEGF_NORANGE][256];
     unsigned next_norange;
 };
@@ -68,6 +72,9 @@ struct segfetch {
     uint64_t probe_progress;
     uint64_t probe_bytes;         /* body bytes the first connection brought */
     struct digest *digest;        /* the blob as the client takes it, or NULL */
+    int sink;                     /* segments go into the cache fill at their
+                                   * offsets; the client reads the file */
+    struct cachesrc disk;         /* sink: the client's body, the fill's file */
     int verified;
     unsigned fails;
     char host[256];               /* where the first attempt went */
@@ -87,6 +94,11 @@ void segf_count_bytes(struct segfetch *f, unsigned lane, uint64_t n, int done);
  * done, x is cut. */
 void segf_failed(struct segfetch *f, unsigned lane, const char *what, uint64_t off,
                  const char *why);
+/* Sink mode: writes the n bytes ticket passes to seg_recv() next at their
+ * blob offsets into the cache fill (nothing for a dead ticket). 0; -1
+ * when the write failed: the client is reset (it retries, and this
+ * loop's segments go through memory for a while). */
+int segf_store(struct segfetch *f, uint32_t ticket, const char *p, size_t n);
 /* The origin answered a Range with status (200, or a 206 of other bytes):
  * remembered for the loop; the rest of the blob goes to the first
  * connection when it can (seg_collapse), else one connection at a time. */
@@ -115,7 +127,8 @@ const char *seglane_name(const struct segfetch *f, unsigned lane);
 void segconn_init(struct segconn *c, struct segfetch *f);
 /* Sends t's Range request on a pooled or new connection. */
 void segconn_start(struct segconn *c, const struct seg_task *t);
-/* Request up, answer in, body into the reassembly. Returns 1 when
+/* Request up, answer in, body into the reassembly (sink mode: into the
+ * fill, segf_store). Returns 1 when
  * anything moved. */
 int segconn_pump(struct segconn *c);
 /* Closes the connection of a task that died elsewhere (seg_collapse). */

@@ -41,8 +41,13 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 /* Bytes of g still owed to the client within the window: what g reserves. */
 static uint64_t piece_span(const struct seg *s, const struct seg_piece *g)
 {
-    uint64_t from = g->off > s->pos ? g->off : s->pos;
-    uint64_t to = min_u64(g->end, s->pos + s->p.window);
+    uint64_t from;
+    uint64_t to;
+
+    if (s->p.sink)
+        return 0;                   /* the caller stores the bytes */
+    from = g->off > s->pos ? g->off : s->pos;
+    to = min_u64(g->end, s->pos + s->p.window);
 
     return to > from ? to - from : 0;
 }
@@ -202,7 +207,8 @@ int seg_next(struct seg *s, struct seg_task *t)
     len = min_u64(s->p.seg_size, s->length - s->next_off);
     if (s->next_off + len - s->pos > s->p.window)
         return 0;                   /* back-pressure: the client is behind */
-    if (s->budget != NULL && s->npiece != 0 && s->budget->used + len > s->budget->cap)
+    if (s->budget != NULL && !s->p.sink && s->npiece != 0 &&
+        s->budget->used + len > s->budget->cap)
         return 0;
     if (cut(s, s->next_off, s->next_off + len) == NULL)
         return 0;
@@ -328,6 +334,23 @@ static int store(struct seg *s, struct seg_piece *g, const char *d, size_t n)
     return 0;
 }
 
+/* Sink mode: the position follows the received bytes without a gap;
+ * pieces received whole leave the list. */
+static void sink_advance(struct seg *s)
+{
+    while (s->npiece > 0 && s->piece[0].off <= s->pos) {
+        struct seg_piece *g = &s->piece[0];
+
+        if (g->got > s->pos)
+            s->pos = g->got;
+        if (s->pos < g->end)
+            break;
+        piece_release(s, g);
+        memmove(&s->piece[0], &s->piece[1], (s->npiece - 1) * sizeof(*g));
+        s->npiece--;
+    }
+}
+
 int seg_recv(struct seg *s, uint32_t ticket, const void *data, size_t n)
 {
     struct seg_piece *g = find(s, ticket);
@@ -339,15 +362,30 @@ int seg_recv(struct seg *s, uint32_t ticket, const void *data, size_t n)
     }
     if (n > seg_room(s, ticket))
         return -EMSGSIZE;
-    rc = store(s, g, data, n);
-    if (rc != 0)
-        return rc;
-    if (g->got < g->end)
-        return SEG_R_MORE;
-    g->ticket = 0;
-    s->active--;
-    s->st.done++;
-    return SEG_R_DONE;
+    if (s->p.sink) {
+        g->got += n;
+        rc = g->got < g->end ? SEG_R_MORE : SEG_R_DONE;
+    } else {
+        rc = store(s, g, data, n);
+        if (rc != 0)
+            return rc;
+        rc = g->got < g->end ? SEG_R_MORE : SEG_R_DONE;
+    }
+    if (rc == SEG_R_DONE) {
+        g->ticket = 0;
+        s->active--;
+        s->st.done++;
+    }
+    if (s->p.sink)
+        sink_advance(s);
+    return rc;
+}
+
+uint64_t seg_recv_at(const struct seg *s, uint32_t ticket)
+{
+    const struct seg_piece *g = find(s, ticket);
+
+    return g != NULL ? g->got : SEG_UNKNOWN;
 }
 
 static int drop(struct seg *s, uint32_t ticket)

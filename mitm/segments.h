@@ -27,7 +27,16 @@
  * Memory: a segment's bytes live in SEG_CHUNK pieces allocated as they
  * arrive and freed once the client has consumed them; nothing is buffered
  * beyond `window` bytes past the client's position. Digest checks belong
- * on what seg_peek() yields, the blob in the order the client gets it. */
+ * on what seg_peek() yields, the blob in the order the client gets it.
+ *
+ * Sink mode (seg_params.sink): the caller puts each byte where it belongs
+ * itself (the blob cache's file, at seg_recv_at()) before it calls
+ * seg_recv(), which then copies nothing and only counts. The position is
+ * the contiguous received point, which moves on by itself as bytes
+ * arrive: the window is measured from there, not from a client's pace;
+ * seg_peek() yields nothing, seg_consume() is not used, nothing is
+ * reserved from the budget (seg_reserved() is 0) and seg_finished() says
+ * every byte was received. */
 #ifndef HUBGATE_SEGMENTS_H
 #define HUBGATE_SEGMENTS_H
 
@@ -56,6 +65,8 @@ struct seg_params {
     size_t window;                  /* bytes ahead of the client buffered at
                                      * most; raised to seg_size; 0: the
                                      * default max_conns * seg_size */
+    int sink;                       /* the caller stores the bytes itself
+                                     * (seg_recv_at): see "Sink mode" above */
 };
 
 /* One request to make: bytes [off, off + len) of the transfer, as
@@ -145,6 +156,10 @@ uint64_t seg_room(const struct seg *s, uint32_t ticket);
  * -EMSGSIZE when n passes seg_room(), -ENOMEM. */
 int seg_recv(struct seg *s, uint32_t ticket, const void *data, size_t n);
 
+/* Where ticket's next byte goes: the transfer offset that seg_recv()
+ * would take it at, or SEG_UNKNOWN for a dead ticket. */
+uint64_t seg_recv_at(const struct seg *s, uint32_t ticket);
+
 /* The connection of ticket failed (reset, timeout, bad answer): the rest of
  * its segment goes back in line from the last byte received. Returns 0, or
  * SEG_R_STALE when ticket was already dead. */
@@ -166,11 +181,13 @@ void seg_consume(struct seg *s, size_t n);
 /* Bytes ready for the client in a row from its position, across chunks. */
 uint64_t seg_available(const struct seg *s);
 
-/* Bytes the client has consumed; the transfer's length, or SEG_UNKNOWN. */
+/* Bytes the client has consumed (sink mode: received without a gap); the
+ * transfer's length, or SEG_UNKNOWN. */
 uint64_t seg_position(const struct seg *s);
 uint64_t seg_length(const struct seg *s);
 
-/* 1 once the client has consumed every byte of a known length. */
+/* 1 once the client has consumed (sink mode: once the transfer has
+ * received) every byte of a known length. */
 int seg_finished(const struct seg *s);
 
 /* Tasks out now; bytes of chunks allocated; what this transfer reserves of

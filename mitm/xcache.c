@@ -478,6 +478,23 @@ void xcache_body(struct exchange *x, const char *p, size_t n)
     }
 }
 
+int xcache_body_at(struct exchange *x, uint64_t off, const char *p, size_t n)
+{
+    struct xcache *xc = x->xc;
+    int rc;
+
+    if (!xc || !xc->fill)
+        return -EBADF;
+    xc_count(x, "hubgate_cache_fetched_bytes_total", (double)n);
+    rc = cache_fill_write_at(xc->fill, off, p, n);
+    if (rc != 0) {
+        cache_fill_abort(xc->fill);
+        xc->fill = NULL;
+        xc->outcome = "miss";
+    }
+    return rc;
+}
+
 void xcache_done(struct exchange *x)
 {
     struct xcache *xc = x->xc;

@@ -70,6 +70,11 @@ int xcache_head(struct exchange *x, const char *base);
 /* Body bytes from upstream for the client, decoded. */
 void xcache_body(struct exchange *x, const char *p, size_t n);
 
+/* Body bytes of a segmented fetch at blob offset off, into the fill
+ * (cache_fill_write_at). 0; -EBADF when x is not filling; else the write
+ * failed, the fill is dropped (readers fail) and -errno returned. */
+int xcache_body_at(struct exchange *x, uint64_t off, const char *p, size_t n);
+
 /* The upstream response is complete: finish the fill (digest check). */
 void xcache_done(struct exchange *x);
 
@@ -83,8 +88,9 @@ int xcache_offline(struct exchange *x, const char *why);
 int xcache_pump(struct exchange *x);
 
 /* 1 when x's upstream body is filling the cache. A segmented fetch
- * (segfetch.c) writes to the fill itself, in order, as the client takes
- * the bytes from its reassembly, and ends it with xcache_done(). */
+ * (segfetch.c) writes to the fill itself: each segment at its offsets as
+ * it arrives (xcache_body_at), the client reading the file; and ends it
+ * with xcache_done(). */
 int xcache_filling(const struct exchange *x);
 
 /* Aborts a fill in progress, closes the file, frees x->xc. */

@@ -32,7 +32,8 @@
  *   cache_blob_open() without a second fetch (single flight).
  *   A miss goes upstream. On its 200: cache_link_repo() when the blob is
  *   already kept (upstream just vouched for repo), else cache_fill_begin():
- *   0 -> cache_fill_write() as the body streams, then finish or abort;
+ *   0 -> cache_fill_write() as the body streams (a segmented fetch:
+ *   cache_fill_write_at() as segments arrive), then finish or abort;
  *   -EEXIST -> another exchange fills it: follow it as above;
  *   -EFBIG/-ENOSPC -> stream, keep nothing.
  *   A manifest by tag: cache_tag_set() once its digest is known. */
@@ -73,16 +74,29 @@ int cache_fill_begin(struct cache *c, const char *hex, uint64_t size, const char
  * -EFBIG past the announced size or max_size, -ENOSPC on a full disk
  * (caching stops, said once in the log). After an error, abort. */
 int cache_fill_write(struct cache_fill *f, const void *p, size_t n);
+/* Writes n bytes at offset off of a fill of known size (a segmented
+ * fetch writes each segment where it belongs, as it arrives). Readers
+ * see, and cache_fill_written() counts, only the contiguous prefix from
+ * byte 0; the SHA-256 runs over that prefix in order (bytes written ahead
+ * of it are read back from the file once it reaches them). Bytes within
+ * the prefix are not written again (a refetched segment may repeat them);
+ * bytes ahead of it may be, with the same content. At the prefix's end it
+ * is cache_fill_write(). -EINVAL when the size is not known, -EFBIG past
+ * it, -ENOSPC on a full disk (said once), -ENOMEM. After an error,
+ * abort. */
+int cache_fill_write_at(struct cache_fill *f, uint64_t off, const void *p, size_t n);
 /* Announces the size of a fill begun with CACHE_SIZE_UNKNOWN (a fill
  * claimed before the body's length was known: at a registry's redirect),
  * making room for it. 0; -EFBIG past max_size (abort it); -EINVAL when
  * another size was announced. */
 int cache_fill_set_size(struct cache_fill *f, uint64_t size);
-/* Bytes written so far (readers see the same through cache_blob_avail). */
+/* Bytes written so far from byte 0 without a hole (readers see the same
+ * through cache_blob_avail). */
 uint64_t cache_fill_written(const struct cache_fill *f);
 /* Checks the SHA-256 and the size, fsyncs, renames into blobs/sha256 and
- * records the blob; frees f. -EBADMSG when the digest does not match (the
- * bytes are dropped and never served). Readers learn the outcome. */
+ * records the blob; frees f. -EBADMSG when the digest does not match or
+ * the prefix is short of the size (a hole left by cache_fill_write_at):
+ * the bytes are dropped and never served. Readers learn the outcome. */
 int cache_fill_finish(struct cache_fill *f);
 /* As cache_fill_finish(), on the cache's own thread (one per cache,
  * started at the first call), so that an event loop never waits for the

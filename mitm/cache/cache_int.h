@@ -54,6 +54,27 @@ struct cache {
     pthread_t fin_thread;
 };
 
+/* extents.c: byte ranges [start, end) written ahead of a fill's
+ * contiguous prefix, sorted, disjoint and not touching. */
+struct cache_extent {
+    uint64_t start, end;
+};
+
+struct cache_extents {
+    struct cache_extent *v;
+    size_t n, cap;
+};
+
+/* Adds [start, end), merging it with the ranges it overlaps or touches.
+ * 0 or -ENOMEM. */
+int cache_extents_add(struct cache_extents *e, uint64_t start, uint64_t end);
+/* Takes out every range that starts at or before the prefix end at (and
+ * what they join up with) and returns the new prefix end: at, or the end
+ * of the last range taken when it is further. */
+uint64_t cache_extents_take(struct cache_extents *e, uint64_t at);
+/* Frees the array; e is empty after. */
+void cache_extents_free(struct cache_extents *e);
+
 struct cache_fill {
     struct cache *c;
     char hex[65];
@@ -64,7 +85,10 @@ struct cache_fill {
                                      * cache_fill_set_size() */
     uint64_t reserve;               /* bytes counted in c->reserved */
     void *md;                       /* EVP_MD_CTX */
-    _Atomic uint64_t written;
+    _Atomic uint64_t written;       /* the contiguous prefix from 0, hashed */
+    struct cache_extents ahead;     /* written beyond it (cache_fill_write_at),
+                                     * not hashed yet; the writer's only */
+    char *rbuf;                     /* reads them back for the hash, or NULL */
     _Atomic int state;              /* enum cache_blob_state */
     _Atomic int refs;               /* the writer and every reader */
     struct cache_fill *fin_next;    /* in c's finisher queue */

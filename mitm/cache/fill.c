@@ -15,6 +15,10 @@
 
 #include "base/log.h"
 
+/* Bytes read back at a time to hash what was written ahead of the
+ * prefix. */
+#define CACHE_FILL_RBUF ((size_t)256 * 1024)
+
 int cache_hex_ok(const char *s)
 {
     size_t i;
@@ -95,6 +99,8 @@ static void cache_fill_free(struct cache_fill *f)
     if (f->fd >= 0)
         close(f->fd);
     EVP_MD_CTX_free(f->md);
+    cache_extents_free(&f->ahead);
+    free(f->rbuf);
     free(f);
 }
 
@@ -170,17 +176,14 @@ out:
     return rc;
 }
 
-int cache_fill_write(struct cache_fill *f, const void *p, size_t n)
+/* pwrite()s n bytes at off. -ENOSPC on a full disk (caching stops, said
+ * once in the log), -errno otherwise. */
+static int fill_pwrite(struct cache_fill *f, const char *q, size_t n, uint64_t off)
 {
-    uint64_t w = atomic_load(&f->written);
-    const char *q = p;
     ssize_t k;
 
-    if (w + n > f->c->max_size || (f->size != CACHE_SIZE_UNKNOWN && w + n > f->size))
-        return -EFBIG;
-    EVP_DigestUpdate(f->md, p, n);
     while (n > 0) {
-        k = pwrite(f->fd, q, n, (off_t)w);
+        k = pwrite(f->fd, q, n, (off_t)off);
         if (k == -1 && errno == EINTR)
             continue;
         if (k == -1) {
@@ -198,10 +201,79 @@ int cache_fill_write(struct cache_fill *f, const void *p, size_t n)
         }
         q += k;
         n -= (size_t)k;
-        w += (uint64_t)k;
-        atomic_store(&f->written, w);
+        off += (uint64_t)k;
     }
     return 0;
+}
+
+/* Hashes the bytes [from, to) written earlier, reading them back from the
+ * file (the page cache has them: they were written moments ago), and
+ * moves the prefix on as it goes. */
+static int fill_hash_back(struct cache_fill *f, uint64_t from, uint64_t to)
+{
+    size_t want;
+    ssize_t k;
+
+    if (from < to && !f->rbuf && !(f->rbuf = malloc(CACHE_FILL_RBUF)))
+        return -ENOMEM;
+    while (from < to) {
+        want = to - from < CACHE_FILL_RBUF ? (size_t)(to - from) : CACHE_FILL_RBUF;
+        k = pread(f->fd, f->rbuf, want, (off_t)from);
+        if (k == -1 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k == 0 ? -EIO : -errno;
+        EVP_DigestUpdate(f->md, f->rbuf, (size_t)k);
+        from += (uint64_t)k;
+        atomic_store(&f->written, from);
+    }
+    return 0;
+}
+
+/* Writes n bytes at the prefix's end w, hashing them, then takes in what
+ * was written ahead and now joins the prefix. */
+static int fill_extend(struct cache_fill *f, uint64_t w, const char *p, size_t n)
+{
+    int rc = fill_pwrite(f, p, n, w);
+
+    if (rc != 0)
+        return rc;
+    EVP_DigestUpdate(f->md, p, n);
+    w += n;
+    atomic_store(&f->written, w);
+    return f->ahead.n ? fill_hash_back(f, w, cache_extents_take(&f->ahead, w)) : 0;
+}
+
+int cache_fill_write(struct cache_fill *f, const void *p, size_t n)
+{
+    uint64_t w = atomic_load(&f->written);
+
+    if (w + n > f->c->max_size || (f->size != CACHE_SIZE_UNKNOWN && w + n > f->size))
+        return -EFBIG;
+    return fill_extend(f, w, p, n);
+}
+
+int cache_fill_write_at(struct cache_fill *f, uint64_t off, const void *p, size_t n)
+{
+    uint64_t w = atomic_load(&f->written), size = atomic_load(&f->size);
+    const char *q = p;
+    int rc;
+
+    if (size == CACHE_SIZE_UNKNOWN)
+        return -EINVAL;
+    if (off > size || n > size - off)
+        return -EFBIG;
+    if (off + n <= w)
+        return 0;                   /* hashed already: never written twice */
+    if (off < w) {
+        q += w - off;
+        n -= (size_t)(w - off);
+        off = w;
+    }
+    if (off == w)
+        return fill_extend(f, w, q, n);
+    rc = fill_pwrite(f, q, n, off);
+    return rc != 0 ? rc : cache_extents_add(&f->ahead, off, off + n);
 }
 
 int cache_fill_set_size(struct cache_fill *f, uint64_t size)
@@ -260,6 +332,7 @@ int cache_fill_finish(struct cache_fill *f)
     char final[CACHE_PATH_MAX], hex[65];
     int rc = cache_md_matches(f->md, f->hex), lrc;
 
+    /* a hole (cache_fill_write_at) leaves the prefix short of the size */
     if (rc == 0 && f->size != CACHE_SIZE_UNKNOWN && w != f->size)
         rc = -EBADMSG;
     if (rc == 0 && fsync(f->fd) == -1)

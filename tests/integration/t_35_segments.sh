@@ -18,8 +18,9 @@
 #      (--ranges ignore): hubgate logs it, the first connection carries the
 #      rest of the blob, and that origin's blobs go over one connection from
 #      then on; the pull works with one answer to dockerd.
-#   6. the blob cache on ([cache] dir): the layer comes in segments and
-#      fills the cache (cache=fill, kept whole); pulled again after
+#   6. the blob cache on ([cache] dir): the layer comes in segments
+#      written into the cache file at their offsets as they arrive, dockerd
+#      reading that file (cache=fill, kept whole); pulled again after
 #      docker rmi, it is a hit and the blob host sees no GET of it.
 #   7. two shaped links in via, segments_across_links = yes: the pull works,
 #      and both links carry segments (/metrics, the second shaper's log);
@@ -172,6 +173,8 @@ if HG_TEST_CACHE=1 pull_case cache "socks5://$HGL_PROXY_NAME:1094"; then
     one_segmented_200 cache
     blob_lines | grep -F " cache=fill " >/dev/null \
         || check_fail "cache: the segmented blob did not fill the cache: $(blob_lines | cut -c25-320)"
+    hgl_log_new | grep -E "/blobs/$blob: $size bytes from .* on in segments of .*, written into the cache as they arrive" >/dev/null \
+        || check_fail "cache: the segments were not written into the cache at their offsets (no 'written into the cache as they arrive' line)"
     [ "$(stat -c %s "$HG_TMP/cache/blobs/sha256/${blob#sha256:}" 2>/dev/null)" = "$size" ] \
         || check_fail "cache: blobs/sha256/${blob#sha256:} is not kept whole ($size bytes)"
     before=$(blob_gets)

@@ -3,7 +3,9 @@
  * failing and resuming, a stalled segment reassigned with its late bytes
  * ignored, the single-connection fallbacks (and the collapse onto the
  * first connection), the global budget shared by two
- * transfers, and a seeded random run over ~64 MiB checked byte for byte. */
+ * transfers, a seeded random run over ~64 MiB checked byte for byte, and
+ * sink mode (bytes counted, not kept; the window from the received
+ * point). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -560,6 +562,103 @@ static void test_random_reassembly(void **state)
     assert_int_equal(b.used, 0);
 }
 
+/* A transfer in sink mode (the caller stores the bytes) over budget b. */
+static struct seg *mk_sink(size_t seg_size, unsigned conns, size_t window, struct seg_budget *b)
+{
+    struct seg_params p = {.length = SEG_UNKNOWN, .min_len = 2 * MIB, .seg_size = seg_size,
+                           .max_conns = conns, .window = window, .sink = 1};
+    struct seg *s = seg_new(&p, b);
+
+    assert_non_null(s);
+    return s;
+}
+
+/* Sink mode: bytes are counted, not kept; the position is the received
+ * point without a gap, so the window runs from there whatever a client
+ * does; seg_recv_at() says where each ticket's next byte goes; nothing is
+ * charged to the budget; finished once every byte arrived. */
+static void test_sink_window_from_received(void **state)
+{
+    struct seg_budget b = {.cap = MIB};
+    struct seg *s = mk_sink(MIB, 4, 2 * MIB, &b);
+    struct seg_task t0 = probe(s, 6 * MIB, SEG_M_MULTI), t1, t2, t3;
+    const char *p;
+
+    (void)state;
+    assert_int_equal(b.used, 0);
+    assert_int_equal(seg_next(s, &t1), 1);
+    assert_int_equal(t1.off, MIB);
+    /* the window (2 MiB), not the budget (1 MiB, full of nothing) */
+    assert_int_equal(seg_next(s, &t2), 0);
+    assert_int_equal(seg_recv_at(s, t1.ticket), MIB);
+    assert_int_equal(feed(s, t1.ticket, MIB, MIB, 65536), SEG_R_DONE);
+    assert_int_equal(seg_recv_at(s, t1.ticket), SEG_UNKNOWN);   /* done: dead */
+    assert_int_equal(seg_position(s), 0);   /* the first segment is missing */
+    assert_int_equal(seg_next(s, &t2), 0);
+    assert_int_equal(feed(s, t0.ticket, 0, 300000, 65536), SEG_R_MORE);
+    assert_int_equal(seg_recv_at(s, t0.ticket), 300000);
+    assert_int_equal(seg_position(s), 300000);
+    assert_int_equal(seg_next(s, &t2), 0);  /* 300000 + 2 MiB < 3 MiB */
+    assert_int_equal(feed(s, t0.ticket, 300000, MIB - 300000, 65536), SEG_R_DONE);
+    /* the first segment joins the second: the window moves past both,
+     * though no client consumed a byte */
+    assert_int_equal(seg_position(s), 2 * MIB);
+    assert_int_equal(seg_next(s, &t2), 1);
+    assert_int_equal(t2.off, 2 * MIB);
+    assert_int_equal(seg_next(s, &t3), 1);
+    assert_int_equal(t3.off, 3 * MIB);
+    assert_int_equal(seg_next(s, &(struct seg_task){0}), 0);
+    assert_int_equal(seg_peek(s, &p), 0);
+    assert_int_equal(seg_available(s), 0);
+    assert_int_equal(seg_memory(s), 0);
+    assert_int_equal(seg_reserved(s), 0);
+    assert_int_equal(b.used, 0);
+    feed(s, t3.ticket, 3 * MIB, MIB, 65536);
+    feed(s, t2.ticket, 2 * MIB, MIB, 65536);
+    assert_int_equal(seg_position(s), 4 * MIB);
+    assert_int_equal(seg_next(s, &t2), 1);
+    assert_int_equal(seg_next(s, &t3), 1);
+    feed(s, t3.ticket, t3.off, t3.len, 65536);
+    assert_false(seg_finished(s));
+    feed(s, t2.ticket, t2.off, t2.len, 65536);
+    assert_true(seg_finished(s));
+    assert_int_equal(seg_stats(s)->done, 6);
+    seg_free(s);
+    assert_int_equal(b.used, 0);
+}
+
+/* Sink mode: a segment that fails in the middle is fetched again from its
+ * last byte received (the caller writes the same offsets on); a stalled
+ * one's late bytes are refused before the caller stores them. */
+static void test_sink_fail_and_stall(void **state)
+{
+    struct seg *s = mk_sink(MIB, 3, 0, NULL);
+    struct seg_task t0 = probe(s, 3 * MIB, SEG_M_MULTI), t1, t2, r;
+    unsigned char junk[100];
+
+    (void)state;
+    memset(junk, 0xee, sizeof(junk));
+    assert_int_equal(seg_next(s, &t1), 1);
+    assert_int_equal(seg_next(s, &t2), 1);
+    feed(s, t1.ticket, MIB, 4000, 1000);
+    assert_int_equal(seg_fail(s, t1.ticket), 0);
+    assert_int_equal(seg_next(s, &r), 1);
+    assert_int_equal(r.off, MIB + 4000);
+    assert_int_equal(seg_recv_at(s, r.ticket), MIB + 4000);
+    feed(s, t2.ticket, 2 * MIB, 10, 10);
+    assert_int_equal(seg_stall(s, t2.ticket), 0);
+    assert_int_equal(seg_recv_at(s, t2.ticket), SEG_UNKNOWN);
+    assert_int_equal(seg_recv(s, t2.ticket, junk, sizeof(junk)), SEG_R_STALE);
+    feed(s, r.ticket, r.off, r.len, 65536);
+    feed(s, t0.ticket, 0, MIB, 65536);
+    assert_int_equal(seg_position(s), 2 * MIB + 10);
+    assert_int_equal(seg_next(s, &r), 1);
+    assert_int_equal(r.off, 2 * MIB + 10);
+    assert_int_equal(feed(s, r.ticket, r.off, r.len, 65536), SEG_R_DONE);
+    assert_true(seg_finished(s));
+    seg_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +676,8 @@ int main(void)
         cmocka_unit_test(test_multi_then_single),
         cmocka_unit_test(test_global_budget),
         cmocka_unit_test(test_random_reassembly),
+        cmocka_unit_test(test_sink_window_from_received),
+        cmocka_unit_test(test_sink_fail_and_stall),
     };
 
     return cmocka_run_group_tests_name("segments", tests, NULL, NULL);
