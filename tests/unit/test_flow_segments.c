@@ -556,6 +556,45 @@ static void test_segments_fill_ahead_of_client(void **state)
     close(cl);
 }
 
+static int no_carries(void *arg)
+{
+    (void)arg;
+    return W.px.ncarries == 0;
+}
+
+/* With the cache on, the client leaves while the segments are out: the
+ * fill is carried on (carry.h), the segments still land at their offsets,
+ * and the blob is kept; the next request is a hit with no upstream. */
+static void test_segments_fill_client_leaves(void **state)
+{
+    int cl = flow_client(1, "registry.test"), o0, o1;
+    struct flow_sink s;
+    char req[4096];
+
+    (void)state;
+    sink_init(&s, cl);
+    start(cl, &s, &o0, &o1, req, sizeof(req));
+    answer_206_quiet(o1, B + MIB, B + 2 * MIB - 1);
+    close(cl);
+    free(s.buf);
+    /* the client's connection sees it gone at its next write */
+    flow_send(o0, blob + FIRST, B + MIB - FIRST);
+    assert_true(flow_run_until(flow_no_conns, NULL));
+    assert_int_equal(W.px.ncarries, 1);
+    flow_origin_request(o1, req, sizeof(req));
+    answer_206_quiet(o1, B + 2 * MIB, BLOB_LEN - 1);
+    assert_true(flow_run_until(no_carries, NULL));
+    assert_true(flow_run_until(blob_complete, NULL));
+    cl = flow_client(1, "registry.test");
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
+    sink_init(&s, cl);
+    expect_whole(&s);
+    assert_int_equal(W.nopens, 2);
+    free(s.buf);
+    close(cl);
+}
+
 /* With the cache on, a segment connection cut in the middle: the rest of
  * its segment is fetched again on a new connection and written on at its
  * offsets, the first connection's segment arriving after both; the blob
@@ -712,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segments_out_of_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_the_cache, setup_cache, teardown),
+        cmocka_unit_test_setup_teardown(test_segments_fill_client_leaves, setup_cache, teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_ahead_of_client, setup_cache,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_segments_fill_segment_cut, setup_cache, teardown),
