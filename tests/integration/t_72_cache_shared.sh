@@ -8,8 +8,9 @@
 #      blob); then copies through each process again: zero bytes from the
 #      blob host (a blob one process filled is the other's hit).
 #   3. (before 2) a fill outlives its client: curl A fetches a 24 MiB layer
-#      slowly, curl B joins the fill, A is killed: B gets the layer whole,
-#      the blob host sends it once, it is kept, and curl C has a hit.
+#      slowly through a hubgate with segments = 1, curl B joins the fill,
+#      A is killed: B gets the layer whole, the blob host sends it once, it
+#      is kept, and curl C has a hit.
 #   2. a cache directory on a 3 MiB tmpfs (max_size far larger): a copy of
 #      the 7 MiB image through a third hubgate succeeds, and its log says
 #      once that caching stopped (ENOSPC).
@@ -97,27 +98,34 @@ check_copy a3
 hg_log "1. second round through both processes: 0 bytes from the blob host"
 
 # --- 3. a fill outlives its client: curl A pulls a 24 MiB layer slowly
-# through process A, curl B joins it, A is killed; B gets the whole layer,
-# the blob host sends it once, it is kept, and curl C has a hit.
+# through a fourth hubgate, curl B joins it, A is killed; B gets the whole
+# layer, the blob host sends it once, it is kept, and curl C has a hit.
+# That hubgate fetches over one connection (segments = 1), so the fill
+# moves at A's pace: in segments it would run ahead at the link's pace and
+# be over before A left.
+C4=$HG_TMP/cache4
+conf "$HG_TMP/d.ini" 3132 "$C4"
+printf '[upstream]\nsegments = 1\n' >>"$HG_TMP/d.ini"
+hg_start hubgate4 "$HG_NS_CLIENT" "$HUBGATE" -c "$HG_TMP/d.ini"
+hg_wait_port "$HG_NS_CLIENT" 127.0.0.1 3132 hubgate4 15
 hg_make_image big --ref 1 --platform "linux/$arch" --cmd /app/run \
     --layer 'random:data/big.bin:25165824'
 hg_push "$HG_TMP/oci/big" 1 hubgate-test/big:1 --format=oci >/dev/null
 big=$(awk -v p="linux/$arch" '$1 == "layer" && $2 == p {print $3}' "$HG_TMP/oci/big.sum")
 tok=$(hg_token hubgate-test/big pull) || hg_fail "no token for hubgate-test/big"
 url=https://registry-1.docker.io/v2/hubgate-test/big/blobs/$big
-# blob_get NAME [CURL-ARGS...]: GET the big layer through process A into
+# blob_get NAME [CURL-ARGS...]: GET the big layer through hubgate4 into
 # $HG_TMP/NAME. In the background, $! is curl's own pid (ip netns exec
 # execs it).
 blob_get() {
     local name=$1
     shift
-    ip netns exec "$HG_NS_CLIENT" curl -sS --fail --max-time 120 --proxy http://127.0.0.1:3128 \
+    ip netns exec "$HG_NS_CLIENT" curl -sS --fail --max-time 120 --proxy http://127.0.0.1:3132 \
         --cacert "$bundle" -H "Authorization: Bearer $tok" -o "$HG_TMP/$name" "$@" "$url" \
         2>"$HG_LOGS/curl.$name.log"
 }
 m=$(wc -l <"$NGX")
-hl=$(wc -l <"$HG_LOGS/hubgate.log")
-ip netns exec "$HG_NS_CLIENT" curl -sS --max-time 120 --proxy http://127.0.0.1:3128 --cacert "$bundle" \
+ip netns exec "$HG_NS_CLIENT" curl -sS --max-time 120 --proxy http://127.0.0.1:3132 --cacert "$bundle" \
     -H "Authorization: Bearer $tok" -o "$HG_TMP/big.a" --limit-rate 1M "$url" 2>"$HG_LOGS/curl.big.a.log" &
 pa=$!
 for ((i = 0; i < 100; i++)); do
@@ -135,18 +143,20 @@ n=$(blob_bytes_since "$m")
 if [ "$n" -lt 25165824 ] || [ "$n" -ge $((2 * 25165824)) ]; then
     hg_fail "the blob host sent $n bytes for one 25165824-byte layer (want it once)"
 fi
-tail -n +"$((hl + 1))" "$HG_LOGS/hubgate.log" | grep -F "left during registry-1.docker.io /v2/hubgate-test/big/blobs/" >/dev/null \
-    || hg_fail "hubgate's log does not say it carried the fill on after curl A left"
+grep -F "left during registry-1.docker.io /v2/hubgate-test/big/blobs/" "$HG_LOGS/hubgate4.log" >/dev/null \
+    || hg_fail "hubgate4's log does not say it carried the fill on after curl A left"
 for ((i = 0; i < 100; i++)); do
-    [ -f "$CACHE/blobs/sha256/${big#sha256:}" ] && break
+    [ -f "$C4/blobs/sha256/${big#sha256:}" ] && break
     sleep 0.1
 done
-[ -f "$CACHE/blobs/sha256/${big#sha256:}" ] || hg_fail "the carried fill was not kept"
+[ -f "$C4/blobs/sha256/${big#sha256:}" ] || hg_fail "the carried fill was not kept"
 m=$(wc -l <"$NGX")
 blob_get big.c || hg_fail "curl C failed: $(cat "$HG_LOGS/curl.big.c.log")"
 cmp -s "$HG_TMP/big.b" "$HG_TMP/big.c" || hg_fail "curl C got other bytes than B"
 [ "$(blob_bytes_since "$m")" = 0 ] || hg_fail "curl C: the blob host sent $(blob_bytes_since "$m") bytes"
 hg_log "3. client A left its fill: B got the layer whole, the blob host sent it once ($n bytes), C had a hit"
+hg_stop hubgate4 TERM 10
+[ "$HG_STOP_RC" = 0 ] || hg_fail "hubgate4 exited $HG_STOP_RC"
 
 # --- 2. a full disk
 mkdir -p "$HG_TMP/small"
