@@ -11,15 +11,29 @@
 #include <signal.h>
 #include <sys/resource.h>
 
-/* With the blob cache on, a segmented blob fills it (in order, as the
- * client takes the bytes): kept whole and verified, and the next request
- * with the same token is a hit with no upstream connection. */
+/* The blob, now kept, is a hit for the same token: the whole of it, and
+ * no upstream connection beyond the two of the fill. */
+static void expect_hit(void)
+{
+    int cl = flow_client(1, "registry.test");
+    struct flow_sink s;
+
+    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
+               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
+    sink_init(&s, cl);
+    expect_whole(&s);
+    assert_int_equal(W.nopens, 2);
+    free(s.buf);
+    close(cl);
+}
+
+/* With the blob cache on, a segmented blob fills it: kept whole and
+ * verified, and the next request with the same token is a hit with no
+ * upstream connection. */
 static void test_segments_fill_the_cache(void **state)
 {
     struct cache_blob *b;
     enum cache_blob_state st;
-    struct flow_sink s;
-    int cl;
 
     (void)state;
     segmented_blob();
@@ -30,14 +44,7 @@ static void test_segments_fill_the_cache(void **state)
     assert_int_equal(cache_blob_avail(b, &st), BLOB_LEN);
     assert_int_equal(st, CACHE_BLOB_COMPLETE);
     cache_blob_close(b);
-    cl = flow_client(1, "registry.test");
-    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
-               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
-    sink_init(&s, cl);
-    expect_whole(&s);
-    assert_int_equal(W.nopens, 2);
-    free(s.buf);
-    close(cl);
+    expect_hit();
 }
 
 /* The 206 for blob bytes [from, to] on origin end fd, the client not
@@ -140,14 +147,7 @@ static void test_segments_fill_client_leaves(void **state)
     answer_206_quiet(o1, B + 2 * MIB, BLOB_LEN - 1);
     assert_true(flow_run_until(no_carries, NULL));
     assert_true(flow_run_until(blob_complete, NULL));
-    cl = flow_client(1, "registry.test");
-    flow_sendf(cl, "GET /v2/lib/x/blobs/sha256:%s HTTP/1.1\r\nHost: registry.test\r\n"
-               "Authorization: Bearer t0ken\r\n\r\n", blob_hex);
-    sink_init(&s, cl);
-    expect_whole(&s);
-    assert_int_equal(W.nopens, 2);
-    free(s.buf);
-    close(cl);
+    expect_hit();
 }
 
 /* With the cache on, a segment connection cut in the middle: the rest of
